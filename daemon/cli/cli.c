@@ -1,0 +1,416 @@
+/* cli.c - argument parsing and the status / deploy / resolve commands. Output: human text on
+ * stdout (errors on stderr), or one JSON document on stdout with --json. */
+#include "migrated/cli.h"
+#include "migrated/catalog.h"
+#include "migrated/config.h"
+#include "migrated/db.h"
+#include "migrated/dburl.h"
+#include "migrated/deploy.h"
+#include "migrated/error.h"
+#include "migrated/history.h"
+#include "migrated/log.h"
+#include "migrated/plan.h"
+#include "migrated/report.h"
+#include "migrated/resolve.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cli {
+	const char *command;
+	struct md_config_flags flags;
+	bool json;
+	bool all;
+	bool dry_run;
+	const char *resolve_applied;
+	const char *resolve_rolled_back;
+	struct md_config *cfg;
+};
+
+static const char usage_text[] =
+	"Usage: migrated COMMAND [OPTIONS]\n"
+	"\n"
+	"Applies a Prisma migrations folder to PostgreSQL and keeps _prisma_migrations exactly as\n"
+	"Prisma does.\n"
+	"\n"
+	"Commands:\n"
+	"  status                     every migration's state; exit 1 unless up to date\n"
+	"  deploy                     apply pending migrations (under Prisma's advisory lock)\n"
+	"  resolve --applied NAME     record NAME as applied (you applied it by hand, or baseline)\n"
+	"  resolve --rolled-back NAME record a failed NAME as rolled back, so deploy runs it again\n"
+	"\n"
+	"Options:\n"
+	"  --migrations DIR           migrations folder (default prisma/migrations)\n"
+	"  --json                     one JSON document on stdout instead of text\n"
+	"  --all                      status: list applied migrations too\n"
+	"  --dry-run                  deploy: check and show what would run, change nothing\n"
+	"  --lock-timeout DURATION    lock_timeout for each migration (default 10s; 0 = none)\n"
+	"  --statement-timeout DURATION  statement_timeout (default 0 = none)\n"
+	"  --lock-retries N           retries after a lock timeout or deadlock (default 3)\n"
+	"  --lock-wait DURATION       wait for the migration lock (default 10s)\n"
+	"  --config FILE              config file (default " MD_DEFAULT_CONFIG_FILE " if present)\n"
+	"  --log-level LEVEL          error, warning, info, debug\n"
+	"  -h, --help                 this help\n"
+	"  -V, --version              version\n"
+	"\n"
+	"Environment: DATABASE_URL, DIRECT_URL (used for migrations when set), MIGRATED_CONFIG.\n"
+	"Exit codes: 0 success / up to date, 1 pending, failed or error, 2 usage or configuration.\n";
+
+enum {
+	OPT_MIGRATIONS = 256,
+	OPT_JSON,
+	OPT_ALL,
+	OPT_DRY_RUN,
+	OPT_APPLIED,
+	OPT_ROLLED_BACK,
+	OPT_LOCK_TIMEOUT,
+	OPT_STATEMENT_TIMEOUT,
+	OPT_LOCK_RETRIES,
+	OPT_LOCK_WAIT,
+	OPT_CONFIG,
+	OPT_LOG_LEVEL,
+	OPT_STATE_DIR,
+	OPT_LISTEN,
+	OPT_TOKEN_FILE,
+};
+
+static const struct option long_options[] = {
+	{"migrations", required_argument, NULL, OPT_MIGRATIONS},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"all", no_argument, NULL, OPT_ALL},
+	{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+	{"applied", required_argument, NULL, OPT_APPLIED},
+	{"rolled-back", required_argument, NULL, OPT_ROLLED_BACK},
+	{"lock-timeout", required_argument, NULL, OPT_LOCK_TIMEOUT},
+	{"statement-timeout", required_argument, NULL, OPT_STATEMENT_TIMEOUT},
+	{"lock-retries", required_argument, NULL, OPT_LOCK_RETRIES},
+	{"lock-wait", required_argument, NULL, OPT_LOCK_WAIT},
+	{"config", required_argument, NULL, OPT_CONFIG},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "migrated: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nRun `migrated --help` for usage.\n");
+	return MD_EXIT_USAGE;
+}
+
+static int exit_code_for(int code)
+{
+	return code == MD_E_CONFIG || code == MD_E_USAGE ? MD_EXIT_USAGE : MD_EXIT_PROBLEM;
+}
+
+static int fail(const struct cli *c, const struct md_error *err)
+{
+	if (c->json) {
+		json_t *j = md_report_error_json(err);
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+		fputc('\n', stdout);
+		json_decref(j);
+	} else {
+		md_report_error_text(stderr, err);
+	}
+	return exit_code_for(err->code);
+}
+
+static void print_json(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2));
+	fputc('\n', stdout);
+	json_decref(j);
+}
+
+/* The connection for migrations: DIRECT_URL when set, else DATABASE_URL. */
+static int open_target(const struct cli *c, struct md_db **ret, struct md_error *err)
+{
+	struct md_dburl *url = NULL;
+	const char *u = md_config_migration_url(c->cfg);
+	int r;
+
+	if (!u) {
+		md_error_hint(err, "export DATABASE_URL='postgresql://USER:PASSWORD@HOST:5432/DB' (or set database_url "
+				   "in the config file)");
+		return md_error_set(err, MD_E_CONFIG, "no database given: DATABASE_URL and DIRECT_URL are both unset");
+	}
+	r = md_dburl_parse(u, "migrated", c->cfg->connect_timeout_s, &url, err);
+	if (r < 0)
+		return r;
+	if (url->pgbouncer && u != c->cfg->direct_url) {
+		md_dburl_free(url);
+		md_error_hint(err, "set DIRECT_URL to a direct (non-pooled) connection for migrations, as Prisma's directUrl");
+		return md_error_set(err, MD_E_CONFIG,
+				    "DATABASE_URL has pgbouncer=true (a transaction pooler): migrations need a session "
+				    "for the advisory lock");
+	}
+	r = md_db_open(url, ret, err);
+	md_dburl_free(url);
+	return r;
+}
+
+static void print_header(const struct cli *c, const struct md_db *db)
+{
+	if (!c->json)
+		printf("Datasource: %s, schema \"%s\" (PostgreSQL %s)\n", db->display, db->schema, db->server_version);
+}
+
+static int cmd_status(struct cli *c)
+{
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_db *db = NULL;
+	struct md_history *hist = NULL;
+	struct md_plan *plan = NULL;
+	int r, rc;
+
+	r = md_catalog_load(c->cfg->migrations_dir, 0, &cat, &err);
+	if (r >= 0)
+		r = open_target(c, &db, &err);
+	if (r >= 0)
+		r = md_history_load(db, &hist, &err);
+	if (r >= 0)
+		r = md_plan_build(cat, hist, &plan, &err);
+	if (r < 0) {
+		rc = fail(c, &err);
+		goto out;
+	}
+	rc = md_plan_up_to_date(plan) ? MD_EXIT_OK : MD_EXIT_PROBLEM;
+	if (c->json) {
+		print_json(md_report_status_json(plan, c->cfg->migrations_dir, db));
+	} else {
+		print_header(c, db);
+		md_report_status_text(stdout, plan, c->cfg->migrations_dir, c->all);
+	}
+out:
+	md_plan_free(plan);
+	md_history_free(hist);
+	md_db_close(db);
+	md_catalog_free(cat);
+	return rc;
+}
+
+/* Ctrl-C / SIGTERM during deploy: stop after cancelling the running statement on the server
+ * (PQcancel is async-signal-safe), so the migration is rolled back and recorded. */
+static volatile sig_atomic_t deploy_cancel;
+static PGcancel *volatile deploy_canceller;
+
+static void on_signal(int sig)
+{
+	char errbuf[256];
+	deploy_cancel = 1;
+	if (deploy_canceller)
+		PQcancel(deploy_canceller, errbuf, sizeof errbuf);
+	signal(sig, SIG_DFL); /* a second signal ends the process */
+}
+
+static void on_deploy_event(void *ctx, const struct md_apply_event *ev)
+{
+	const struct cli *c = ctx;
+	if (!c->json)
+		md_report_deploy_event_text(stdout, ev);
+}
+
+static void apply_options(const struct md_config *cfg, struct md_apply_options *o)
+{
+	md_apply_options_default(o);
+	o->lock_timeout_ms = cfg->lock_timeout_ms;
+	o->statement_timeout_ms = cfg->statement_timeout_ms;
+	o->lock_retries = cfg->lock_retries;
+	o->retry_backoff_ms = cfg->lock_retry_backoff_ms;
+	o->advisory_lock_wait_ms = cfg->advisory_lock_wait_ms;
+}
+
+static int cmd_deploy(struct cli *c)
+{
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_db *db = NULL;
+	struct md_deploy_report rep = {0};
+	struct md_deploy_options opts = {0};
+	struct md_apply_hooks hooks = {on_deploy_event, c, &deploy_cancel};
+	struct sigaction sa = {0};
+	int r, rc;
+
+	apply_options(c->cfg, &opts.apply);
+	opts.dry_run = c->dry_run;
+	r = md_catalog_load(c->cfg->migrations_dir, 0, &cat, &err);
+	if (r >= 0)
+		r = open_target(c, &db, &err);
+	if (r < 0) {
+		rc = fail(c, &err);
+		goto out;
+	}
+	print_header(c, db);
+	if (!c->json)
+		printf("%zu migration%s found in %s\n", cat->n, cat->n == 1 ? "" : "s", c->cfg->migrations_dir);
+	deploy_canceller = PQgetCancel(db->conn);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	r = md_deploy(db, cat, &opts, &hooks, &rep, &err);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (c->json) {
+		print_json(md_report_deploy_json(&rep, r, &err));
+	} else if (c->dry_run && r == 0) {
+		printf("Dry run: %zu migration%s would be applied:\n", rep.n_pending, rep.n_pending == 1 ? "" : "s");
+		for (size_t i = 0; i < rep.n_pending; i++)
+			printf("  %s  %s%s%s%s (%zu statement%s)\n", rep.planned[i].name, md_apply_mode_name(rep.planned[i].mode),
+			       rep.planned[i].reason[0] ? ": " : "", rep.planned[i].reason, "", rep.planned[i].statements,
+			       rep.planned[i].statements == 1 ? "" : "s");
+		printf("Nothing was changed.\n");
+	} else {
+		md_report_deploy_text(stdout, &rep, r, c->cfg->migrations_dir);
+		if (r < 0 && !rep.failure.present)
+			md_report_error_text(stderr, &err);
+	}
+	rc = r < 0 ? exit_code_for(err.code) : MD_EXIT_OK;
+out:
+	if (deploy_canceller) {
+		PGcancel *pc = deploy_canceller;
+		deploy_canceller = NULL;
+		PQfreeCancel(pc);
+	}
+	md_deploy_report_free(&rep);
+	md_db_close(db);
+	md_catalog_free(cat);
+	return rc;
+}
+
+static int cmd_resolve(struct cli *c)
+{
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_db *db = NULL;
+	struct md_resolve_result res;
+	enum md_resolve_as as = c->resolve_applied ? MD_RESOLVE_APPLIED : MD_RESOLVE_ROLLED_BACK;
+	const char *name = c->resolve_applied ? c->resolve_applied : c->resolve_rolled_back;
+	int r, rc;
+
+	if (!name || (c->resolve_applied && c->resolve_rolled_back))
+		return usage_error("%s", "resolve needs exactly one of --applied NAME or --rolled-back NAME");
+	r = md_migration_name_check(name, &err);
+	if (r < 0) {
+		md_error_hint(&err, "pass the migration's folder name, e.g. 20240101000000_init");
+		return fail(c, &err);
+	}
+	r = md_catalog_load(c->cfg->migrations_dir, 0, &cat, &err);
+	if (r >= 0)
+		r = open_target(c, &db, &err);
+	if (r >= 0)
+		r = md_resolve(db, cat, name, as, c->cfg->advisory_lock_wait_ms, &res, &err);
+	if (r < 0) {
+		rc = fail(c, &err);
+		goto out;
+	}
+	if (c->json) {
+		print_json(json_pack("{s:b, s:s, s:s, s:i, s:b}", "ok", 1, "migration", name, "as",
+				     as == MD_RESOLVE_APPLIED ? "applied" : "rolled-back", "rows_marked_rolled_back",
+				     res.rows_changed, "created_history_table", res.created_history));
+	} else {
+		print_header(c, db);
+		printf("\nMigration %s marked as %s.\n", name, as == MD_RESOLVE_APPLIED ? "applied" : "rolled back");
+		if (as == MD_RESOLVE_ROLLED_BACK)
+			printf("The next `migrated deploy` applies it again.\n");
+		else if (res.rows_changed)
+			printf("Its %d failed attempt%s %s marked rolled back.\n", res.rows_changed,
+			       res.rows_changed == 1 ? "" : "s", res.rows_changed == 1 ? "was" : "were");
+	}
+	rc = MD_EXIT_OK;
+out:
+	md_db_close(db);
+	md_catalog_free(cat);
+	return rc;
+}
+
+static int parse(struct cli *c, int argc, char **argv)
+{
+	int opt;
+
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":hV", long_options, NULL)) != -1) {
+		switch (opt) {
+		case OPT_MIGRATIONS: c->flags.migrations_dir = optarg; break;
+		case OPT_JSON: c->json = true; break;
+		case OPT_ALL: c->all = true; break;
+		case OPT_DRY_RUN: c->dry_run = true; break;
+		case OPT_APPLIED: c->resolve_applied = optarg; break;
+		case OPT_ROLLED_BACK: c->resolve_rolled_back = optarg; break;
+		case OPT_LOCK_TIMEOUT: c->flags.lock_timeout = optarg; break;
+		case OPT_STATEMENT_TIMEOUT: c->flags.statement_timeout = optarg; break;
+		case OPT_LOCK_RETRIES: c->flags.lock_retries = optarg; break;
+		case OPT_LOCK_WAIT: c->flags.advisory_lock_wait = optarg; break;
+		case OPT_CONFIG: c->flags.config_file = optarg; break;
+		case OPT_LOG_LEVEL: c->flags.log_level = optarg; break;
+		case OPT_STATE_DIR: c->flags.state_dir = optarg; break;
+		case OPT_LISTEN: c->flags.listen = optarg; break;
+		case OPT_TOKEN_FILE: c->flags.token_file = optarg; break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return 1;
+		case 'V':
+			printf("migrated %s\n", PACKAGE_VERSION);
+			return 1;
+		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
+		default: return usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "no command given (status, deploy or resolve)");
+	c->command = argv[optind++];
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (strcmp(c->command, "help") == 0) {
+		fputs(usage_text, stdout);
+		return 1;
+	}
+	return 0;
+}
+
+int md_cli_main(int argc, char **argv)
+{
+	struct cli c = {0};
+	struct md_error err = {0};
+	int r, rc;
+
+	r = parse(&c, argc, argv);
+	if (r == 1)
+		return MD_EXIT_OK;
+	if (r != 0)
+		return r;
+	if (strcmp(c.command, "status") != 0 && strcmp(c.command, "deploy") != 0 && strcmp(c.command, "resolve") != 0)
+		return usage_error("unknown command \"%s\" (status, deploy or resolve)", c.command);
+	if ((c.resolve_applied || c.resolve_rolled_back) && strcmp(c.command, "resolve") != 0)
+		return usage_error("%s", "--applied and --rolled-back go with resolve");
+	r = md_config_load(&c.flags, &c.cfg, &err);
+	if (r < 0)
+		return fail(&c, &err);
+	md_log_set_level(c.cfg->log_level);
+	if (strcmp(c.command, "status") == 0)
+		rc = cmd_status(&c);
+	else if (strcmp(c.command, "deploy") == 0)
+		rc = cmd_deploy(&c);
+	else
+		rc = cmd_resolve(&c);
+	md_config_free(c.cfg);
+	md_secret_forget_all();
+	return rc;
+}

@@ -1,0 +1,385 @@
+/* report.c - text and JSON renderings of status, deploy and errors (see report.h). */
+#include "migrated/report.h"
+#include "migrated/apply.h"
+#include "migrated/catalog.h"
+#include "migrated/db.h"
+#include "migrated/deploy.h"
+#include "migrated/error.h"
+#include "migrated/history.h"
+#include "migrated/plan.h"
+#include "migrated/advisory_lock.h"
+
+#include <string.h>
+
+void md_report_duration(double ms, char *out, size_t outsz)
+{
+	if (ms < 0)
+		snprintf(out, outsz, "-");
+	else if (ms < 1000)
+		snprintf(out, outsz, "%.0f ms", ms);
+	else if (ms < 60000)
+		snprintf(out, outsz, "%.1f s", ms / 1000);
+	else
+		snprintf(out, outsz, "%d min %d s", (int)(ms / 60000), ((int)(ms / 1000)) % 60);
+}
+
+void md_report_time(const char *iso, char *out, size_t outsz)
+{
+	if (!iso || strlen(iso) < 19) {
+		snprintf(out, outsz, "-");
+		return;
+	}
+	snprintf(out, outsz, "%.10s %.12s UTC", iso, iso + 11);
+}
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+json_t *md_report_error_json(const struct md_error *err)
+{
+	json_t *detail = json_object();
+	if (err->prisma_code[0])
+		json_object_set_new(detail, "prisma_code", json_string(err->prisma_code));
+	if (err->sqlstate[0])
+		json_object_set_new(detail, "sqlstate", json_string(err->sqlstate));
+	if (err->code == MD_E_CONNECT && err->conn_failure)
+		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
+	if (err->hint[0])
+		json_object_set_new(detail, "hint", json_string(err->hint));
+	return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", md_error_code_name(err->code), "message",
+			 err->message, "detail", detail);
+}
+
+json_t *md_report_status_json(const struct md_plan *plan, const char *migrations_dir, const struct md_db *db)
+{
+	json_t *list = json_array(), *summary, *root;
+
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct md_plan_item *it = &plan->items[i];
+		const struct md_history_row *row = it->row;
+		json_t *o = json_pack("{s:s, s:s}", "name", it->name, "state", md_mig_state_name(it->state));
+		json_object_set_new(o, "checksum", it->mig && it->mig->has_sql ? json_string(it->mig->checksum) : json_null());
+		json_object_set_new(o, "recorded_checksum", str_or_null(row ? row->checksum : NULL));
+		json_object_set_new(o, "started_at", str_or_null(row ? row->started_at : NULL));
+		json_object_set_new(o, "finished_at", str_or_null(row ? row->finished_at : NULL));
+		json_object_set_new(o, "rolled_back_at", str_or_null(row ? row->rolled_back_at : NULL));
+		json_object_set_new(o, "applied_steps_count", json_integer(row ? row->applied_steps_count : 0));
+		json_object_set_new(o, "duration_ms", row && row->duration_ms >= 0 ? json_real(row->duration_ms) : json_null());
+		json_object_set_new(o, "logs", str_or_null(row ? row->logs : NULL));
+		json_object_set_new(o, "rows", json_integer((json_int_t)it->n_rows));
+		if (it->state == MD_MIG_FAILED)
+			json_object_set_new(o, "interrupted", json_boolean(it->interrupted));
+		if (it->mig)
+			json_object_set_new(o, "has_down_sql", json_boolean(it->mig->has_down));
+		if (it->sql_missing)
+			json_object_set_new(o, "migration_sql_missing", json_true());
+		json_array_append_new(list, o);
+	}
+	summary = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)plan->n, "applied",
+			    (json_int_t)plan->count[MD_MIG_APPLIED], "pending", (json_int_t)plan->count[MD_MIG_PENDING],
+			    "failed", (json_int_t)plan->count[MD_MIG_FAILED], "rolled_back",
+			    (json_int_t)plan->count[MD_MIG_ROLLED_BACK], "modified",
+			    (json_int_t)plan->count[MD_MIG_MODIFIED], "missing", (json_int_t)plan->count[MD_MIG_MISSING]);
+	root = json_pack("{s:b, s:o, s:o, s:s, s:b}", "up_to_date", md_plan_up_to_date(plan), "summary", summary,
+			 "migrations", list, "migrations_dir", migrations_dir, "history_table", plan->history_exists);
+	if (db)
+		json_object_set_new(root, "database",
+				    json_pack("{s:s, s:s, s:s, s:b}", "target", db->display, "schema", db->schema,
+					      "server_version", db->server_version, "in_recovery", db->in_recovery));
+	return root;
+}
+
+json_t *md_report_failure_json(const struct md_failure *f)
+{
+	if (!f->present)
+		return json_null();
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "migration", f->migration, "mode", md_apply_mode_name(f->mode),
+			      "sqlstate", f->sqlstate, "message", f->message);
+	json_object_set_new(o, "detail", f->detail[0] ? json_string(f->detail) : json_null());
+	json_object_set_new(o, "hint", f->hint[0] ? json_string(f->hint) : json_null());
+	json_object_set_new(o, "statement", str_or_null(f->statement));
+	json_object_set_new(o, "statement_number", f->stmt_no ? json_integer((json_int_t)f->stmt_no) : json_null());
+	json_object_set_new(o, "statements", json_integer((json_int_t)f->n_stmts));
+	json_object_set_new(o, "line", f->line ? json_integer(f->line) : json_null());
+	json_object_set_new(o, "column", f->col ? json_integer(f->col) : json_null());
+	json_object_set_new(o, "statements_committed", json_integer((json_int_t)f->steps_committed));
+	json_object_set_new(o, "nothing_remains", json_boolean(f->nothing_remains));
+	json_object_set_new(o, "recorded", json_boolean(f->recorded));
+	json_object_set_new(o, "connection_lost", json_boolean(f->connection_lost));
+	json_object_set_new(o, "cancelled", json_boolean(f->cancelled));
+	json_object_set_new(o, "invalid_index", f->invalid_index[0] ? json_string(f->invalid_index) : json_null());
+	return o;
+}
+
+static json_t *names_json(char **names, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
+json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const struct md_error *err)
+{
+	json_t *applied = json_array(), *planned = json_array(), *root;
+
+	for (size_t i = 0; i < rep->n_applied; i++) {
+		const struct md_applied *a = &rep->applied[i];
+		json_array_append_new(applied, json_pack("{s:s, s:s, s:f, s:I, s:i}", "name", a->name, "mode",
+							 md_apply_mode_name(a->mode), "duration_ms", a->duration_ms,
+							 "statements", (json_int_t)a->statements, "retries", a->retries));
+	}
+	for (size_t i = 0; i < rep->n_pending && rep->planned; i++) {
+		const struct md_planned *p = &rep->planned[i];
+		json_t *o = json_pack("{s:s, s:s, s:I}", "name", p->name, "mode", md_apply_mode_name(p->mode),
+				      "statements", (json_int_t)p->statements);
+		json_object_set_new(o, "mode_reason", p->reason[0] ? json_string(p->reason) : json_null());
+		json_array_append_new(planned, o);
+	}
+	root = json_pack("{s:b, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:f, s:f}", "ok", rc == 0, "found",
+			 (json_int_t)rep->n_found, "pending", (json_int_t)rep->n_pending, "planned", planned, "applied",
+			 applied, "recovered", names_json(rep->recovered, rep->n_recovered), "modified",
+			 names_json(rep->modified, rep->n_modified), "missing", names_json(rep->missing, rep->n_missing),
+			 "created_history_table", rep->created_history, "lock_wait_ms", rep->lock_wait_ms, "duration_ms",
+			 rep->total_ms);
+	json_object_set_new(root, "failure", md_report_failure_json(&rep->failure));
+	if (rc < 0 && err) {
+		json_t *e = md_report_error_json(err);
+		json_object_set(root, "error", json_object_get(e, "error"));
+		json_decref(e);
+	} else {
+		json_object_set_new(root, "error", json_null());
+	}
+	return root;
+}
+
+void md_report_error_text(FILE *out, const struct md_error *err)
+{
+	fprintf(out, "Error: %s%s%s\n", err->prisma_code[0] ? err->prisma_code : "", err->prisma_code[0] ? " " : "",
+		err->message);
+	if (err->hint[0])
+		fprintf(out, "Next: %s\n", err->hint);
+}
+
+static const char *state_label(enum md_mig_state s)
+{
+	switch (s) {
+	case MD_MIG_APPLIED: return "applied";
+	case MD_MIG_PENDING: return "PENDING";
+	case MD_MIG_FAILED: return "FAILED";
+	case MD_MIG_ROLLED_BACK: return "ROLLED BACK";
+	case MD_MIG_MODIFIED: return "MODIFIED";
+	case MD_MIG_MISSING: return "MISSING";
+	default: return "?";
+	}
+}
+
+static void status_line(FILE *out, const struct md_plan_item *it, int width)
+{
+	char when[48], dur[32], summary[512];
+
+	fprintf(out, "  %-11s %-*s", state_label(it->state), width, it->name);
+	switch (it->state) {
+	case MD_MIG_APPLIED:
+		md_report_time(it->row->finished_at, when, sizeof when);
+		md_report_duration(it->row->duration_ms, dur, sizeof dur);
+		fprintf(out, "  %s  %s", when, dur);
+		break;
+	case MD_MIG_FAILED:
+		md_report_time(it->row->started_at, when, sizeof when);
+		md_logs_summary(it->row->logs, summary, sizeof summary);
+		fprintf(out, "  started %s\n  %-11s %s", when, "",
+			summary[0] ? summary
+				   : "no error recorded: the process running it stopped before it finished");
+		break;
+	case MD_MIG_ROLLED_BACK:
+		fprintf(out, "  marked rolled back; the next deploy applies it again");
+		break;
+	case MD_MIG_MODIFIED:
+		fprintf(out, "  migration.sql changed after it was applied (checksum differs)");
+		break;
+	case MD_MIG_MISSING:
+		fprintf(out, "  applied in the database, but its folder is not in the migrations folder");
+		break;
+	case MD_MIG_PENDING:
+		if (it->sql_missing)
+			fprintf(out, "  (folder has no migration.sql)");
+		break;
+	default:
+		break;
+	}
+	fputc('\n', out);
+}
+
+void md_report_status_text(FILE *out, const struct md_plan *plan, const char *migrations_dir, bool all)
+{
+	int width = 0;
+	size_t shown = 0;
+	const struct md_plan_item *failed = NULL, *last_applied = NULL;
+
+	for (size_t i = 0; i < plan->n; i++) {
+		int w = (int)strlen(plan->items[i].name);
+		if (w > width && (all || plan->items[i].state != MD_MIG_APPLIED))
+			width = w;
+		if (plan->items[i].state == MD_MIG_FAILED && !failed)
+			failed = &plan->items[i];
+		if (plan->items[i].state == MD_MIG_APPLIED)
+			last_applied = &plan->items[i];
+	}
+	fprintf(out, "%zu migration%s found in %s\n", plan->n_catalog, plan->n_catalog == 1 ? "" : "s", migrations_dir);
+	if (!plan->history_exists)
+		fprintf(out, "No _prisma_migrations table in the database yet: nothing has been applied.\n");
+	fprintf(out, "\n  applied %zu · pending %zu · failed %zu · rolled back %zu · modified %zu · missing %zu\n\n",
+		plan->count[MD_MIG_APPLIED], plan->count[MD_MIG_PENDING], plan->count[MD_MIG_FAILED],
+		plan->count[MD_MIG_ROLLED_BACK], plan->count[MD_MIG_MODIFIED], plan->count[MD_MIG_MISSING]);
+	for (size_t i = 0; i < plan->n; i++) {
+		if (!all && plan->items[i].state == MD_MIG_APPLIED)
+			continue;
+		status_line(out, &plan->items[i], width);
+		shown++;
+	}
+	if (shown)
+		fputc('\n', out);
+	if (md_plan_up_to_date(plan)) {
+		char when[48];
+		fprintf(out, "Database schema is up to date!");
+		if (last_applied) {
+			md_report_time(last_applied->row->finished_at, when, sizeof when);
+			fprintf(out, " Last applied: %s (%s).", last_applied->name, when);
+		}
+		fputc('\n', out);
+		return;
+	}
+	size_t to_apply = plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_ROLLED_BACK];
+	if (failed) {
+		fprintf(out, "A failed migration blocks deploys: %s.\n", failed->name);
+		fprintf(out, "Next: if it left nothing behind (or you undid it), fix it and run\n"
+			     "  migrated resolve --rolled-back \"%s\"\n"
+			     "or, if you completed it by hand,\n"
+			     "  migrated resolve --applied \"%s\"\n"
+			     "then run `migrated deploy`.\n",
+			failed->name, failed->name);
+	} else if (to_apply) {
+		fprintf(out, "%zu migration%s not yet applied. Next: migrated deploy\n", to_apply, to_apply == 1 ? "" : "s");
+	}
+	if (plan->count[MD_MIG_MODIFIED])
+		fprintf(out, "Warning: %zu applied migration%s changed since; the database may not match those files "
+			     "(restore them from version control, or add a new migration for the change).\n",
+			plan->count[MD_MIG_MODIFIED], plan->count[MD_MIG_MODIFIED] == 1 ? "" : "s");
+	if (plan->count[MD_MIG_MISSING])
+		fprintf(out, "Warning: %zu migration%s in the database are not in %s: is this an older checkout of "
+			     "the project?\n",
+			plan->count[MD_MIG_MISSING], plan->count[MD_MIG_MISSING] == 1 ? "" : "s", migrations_dir);
+}
+
+void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
+{
+	char dur[32], who[1024];
+	int w = ev->total >= 1000 ? 4 : ev->total >= 100 ? 3 : ev->total >= 10 ? 2 : 1;
+
+	switch (ev->kind) {
+	case MD_EV_LOCK_WAIT:
+		md_lock_holder_describe(ev->holder, who, sizeof who);
+		fprintf(out, "Waiting up to %.1f s for the migration lock, held by %s\n", ev->wait_ms / 1000.0, who);
+		break;
+	case MD_EV_RECOVERED:
+		fprintf(out, "Recovered %s: %s\n", ev->migration, ev->message);
+		break;
+	case MD_EV_MIGRATION_START:
+		fprintf(out, "  [%*zu/%zu] %s", w, ev->index, ev->total, ev->migration);
+		if (ev->mode != MD_MODE_TRANSACTION)
+			fprintf(out, " (%s: %s)", md_apply_mode_name(ev->mode), ev->mode_reason ? ev->mode_reason : "");
+		fflush(out);
+		break;
+	case MD_EV_RETRY:
+		fprintf(out, "\n      %s", ev->message);
+		fflush(out);
+		break;
+	case MD_EV_MIGRATION_DONE:
+		md_report_duration(ev->duration_ms, dur, sizeof dur);
+		fprintf(out, "  applied in %s\n", dur);
+		break;
+	case MD_EV_MIGRATION_FAILED:
+		md_report_duration(ev->duration_ms, dur, sizeof dur);
+		fprintf(out, "  FAILED after %s\n", dur);
+		break;
+	case MD_EV_STATEMENT:
+		break;
+	}
+}
+
+void md_report_failure_text(FILE *out, const struct md_failure *f, const char *migrations_dir)
+{
+	fprintf(out, "\nError: P3018 migration %s failed (ran as %s).\n", f->migration, md_apply_mode_name(f->mode));
+	fprintf(out, "  Database error%s%s: %s\n", f->sqlstate[0] ? " " : "", f->sqlstate, f->message);
+	if (f->detail[0])
+		fprintf(out, "  Detail: %s\n", f->detail);
+	if (f->hint[0])
+		fprintf(out, "  Hint: %s\n", f->hint);
+	if (f->stmt_no)
+		fprintf(out, "  At statement %zu of %zu, line %u, column %u of %s/%s/migration.sql:\n", f->stmt_no, f->n_stmts,
+			f->line, f->col, migrations_dir, f->migration);
+	else if (f->statement)
+		fprintf(out, "  While running: %s\n", f->statement);
+	if (f->stmt_no && f->statement) {
+		const char *s = f->statement;
+		for (int lines = 0; *s && lines < 8; lines++) {
+			size_t n = strcspn(s, "\n");
+			fprintf(out, "    %.*s\n", (int)n, s);
+			s += n;
+			if (*s)
+				s++;
+		}
+		if (*s)
+			fprintf(out, "    ...\n");
+	}
+	if (f->connection_lost)
+		fprintf(out, "  The connection to the database was lost%s.\n",
+			f->mode == MD_MODE_TRANSACTION ? "; the server rolled the migration back"
+						       : ": check what of it was applied");
+	else if (f->nothing_remains)
+		fprintf(out, "  The migration was rolled back: nothing of it remains in the database.\n");
+	else
+		fprintf(out, "  %zu of %zu statements were committed before the failure and remain in the database.\n",
+			f->steps_committed, f->n_stmts);
+	if (f->invalid_index[0])
+		fprintf(out, "  The failed build left index %s INVALID: DROP INDEX CONCURRENTLY %s; before retrying.\n",
+			f->invalid_index, f->invalid_index);
+	if (f->cancelled) {
+		fprintf(out, "  It was cancelled on request%s.\n",
+			f->recorded && f->nothing_remains ? " and is recorded as rolled back" : "");
+		return;
+	}
+	if (f->recorded)
+		fprintf(out, "  It is recorded as failed in _prisma_migrations (the error is in its logs).\n");
+	else if (f->connection_lost && f->mode == MD_MODE_TRANSACTION)
+		fprintf(out, "  The next deploy will see that it was interrupted and apply it again.\n");
+	fprintf(out, "Next: %s, then\n  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n",
+		f->nothing_remains ? "fix the migration file" : "undo or complete the committed part by hand, fix the file",
+		f->migration);
+}
+
+void md_report_deploy_text(FILE *out, const struct md_deploy_report *rep, int rc, const char *migrations_dir)
+{
+	char dur[32];
+
+	md_report_duration(rep->total_ms, dur, sizeof dur);
+	if (rc == 0 && rep->n_pending == 0)
+		fprintf(out, "No pending migrations to apply.\n");
+	else if (rc == 0)
+		fprintf(out, "All %zu pending migration%s applied in %s.\n", rep->n_applied, rep->n_applied == 1 ? "" : "s",
+			dur);
+	if (rep->failure.present) {
+		md_report_failure_text(out, &rep->failure, migrations_dir);
+		if (rep->n_pending > rep->n_applied + 1)
+			fprintf(out, "%zu later migration%s not applied.\n", rep->n_pending - rep->n_applied - 1,
+				rep->n_pending - rep->n_applied - 1 == 1 ? " was" : "s were");
+	}
+	for (size_t i = 0; i < rep->n_modified; i++)
+		fprintf(out, "Warning: %s was edited after it was applied (checksum differs); deploy ignores that, as Prisma does.\n",
+			rep->modified[i]);
+	for (size_t i = 0; i < rep->n_missing; i++)
+		fprintf(out, "Warning: %s is applied in the database but missing from %s.\n", rep->missing[i], migrations_dir);
+}

@@ -1,0 +1,332 @@
+/* config.c - configuration sources folded into struct md_config (see config.h). One table
+ * lists every key: its name in the file, its MIGRATED_* environment variable and its parser. */
+#include "migrated/config.h"
+#include "migrated/error.h"
+#include "migrated/log.h"
+#include "migrated/macro.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum key_type { KEY_STRING, KEY_SECRET, KEY_DURATION, KEY_COUNT, KEY_SECONDS, KEY_LOG_LEVEL };
+
+struct key {
+	const char *name;      /* in the file */
+	const char *env;       /* environment variable, or NULL */
+	enum key_type type;
+	size_t offset;
+};
+
+#define K(n, e, t, f) {n, e, t, offsetof(struct md_config, f)}
+static const struct key keys[] = {
+	K("database_url", "DATABASE_URL", KEY_SECRET, database_url),
+	K("direct_url", "DIRECT_URL", KEY_SECRET, direct_url),
+	K("shadow_database_url", "SHADOW_DATABASE_URL", KEY_SECRET, shadow_database_url),
+	K("migrations", "MIGRATED_MIGRATIONS", KEY_STRING, migrations_dir),
+	K("state_dir", "MIGRATED_STATE_DIR", KEY_STRING, state_dir),
+	K("listen", "MIGRATED_LISTEN", KEY_STRING, listen),
+	K("token_file", "MIGRATED_TOKEN_FILE", KEY_STRING, token_file),
+	K("lock_timeout", "MIGRATED_LOCK_TIMEOUT", KEY_DURATION, lock_timeout_ms),
+	K("statement_timeout", "MIGRATED_STATEMENT_TIMEOUT", KEY_DURATION, statement_timeout_ms),
+	K("lock_retries", "MIGRATED_LOCK_RETRIES", KEY_COUNT, lock_retries),
+	K("lock_retry_backoff", "MIGRATED_LOCK_RETRY_BACKOFF", KEY_DURATION, lock_retry_backoff_ms),
+	K("advisory_lock_timeout", "MIGRATED_ADVISORY_LOCK_TIMEOUT", KEY_DURATION, advisory_lock_wait_ms),
+	K("connect_timeout", "MIGRATED_CONNECT_TIMEOUT", KEY_SECONDS, connect_timeout_s),
+	K("log_level", "MIGRATED_LOG_LEVEL", KEY_LOG_LEVEL, log_level),
+};
+#undef K
+
+int md_parse_duration_ms(const char *s, int *ret_ms)
+{
+	char *end;
+	double v, mult = 1;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return MD_E_CONFIG;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end == '\0' || strcmp(end, "ms") == 0)
+		mult = 1;
+	else if (strcmp(end, "s") == 0)
+		mult = 1000;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mult = 60000;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600000;
+	else
+		return MD_E_CONFIG;
+	v *= mult;
+	if (v > INT_MAX)
+		return MD_E_CONFIG;
+	*ret_ms = (int)v;
+	return 0;
+}
+
+static int set_key(struct md_config *cfg, const struct key *k, const char *value, const char *where,
+		   struct md_error *err)
+{
+	void *field = (char *)cfg + k->offset;
+	char *end;
+	long n;
+	int ms;
+
+	switch (k->type) {
+	case KEY_STRING:
+	case KEY_SECRET: {
+		char *copy = strdup(value);
+		if (!copy)
+			return md_error_set(err, MD_E_NOMEM, "out of memory");
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case KEY_DURATION:
+		if (md_parse_duration_ms(value, &ms) < 0)
+			return md_error_set(err, MD_E_CONFIG,
+					    "%s: %s = \"%s\" is not a duration (examples: 500ms, 10s, 5m, 1h)", where,
+					    k->name, value);
+		*(int *)field = ms;
+		return 0;
+	case KEY_COUNT:
+	case KEY_SECONDS:
+		errno = 0;
+		n = strtol(value, &end, 10);
+		if (end == value || *end || errno || n < 0 || n > 1000000)
+			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not a whole number from 0 to 1000000",
+					    where, k->name, value);
+		*(int *)field = (int)n;
+		return 0;
+	case KEY_LOG_LEVEL:
+		if (md_log_level_parse(value, &ms) < 0)
+			return md_error_set(err, MD_E_CONFIG, "%s: log_level = \"%s\" is not error, warning, info or debug",
+					    where, value);
+		*(int *)field = ms;
+		return 0;
+	}
+	return md_error_set(err, MD_E_INTERNAL, "unknown key type");
+}
+
+static const struct key *find_key(const char *name)
+{
+	for (size_t i = 0; i < MD_ARRAY_SIZE(keys); i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	char *e;
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+static int read_file(struct md_config *cfg, const char *path, bool must_exist, struct md_error *err)
+{
+	FILE *f = fopen(path, "re");
+	char line[8192], where[600];
+	unsigned no = 0;
+	int r = 0;
+
+	if (!f) {
+		if (!must_exist && errno == ENOENT)
+			return 0;
+		return md_error_set(err, MD_E_CONFIG, "cannot read config file %s: %s", path, strerror(errno));
+	}
+	free(cfg->config_file);
+	cfg->config_file = strdup(path);
+	while (r == 0 && fgets(line, sizeof line, f)) {
+		char *k, *v, *eq;
+		const struct key *key;
+		no++;
+		snprintf(where, sizeof where, "%s line %u", path, no);
+		k = trim(line);
+		if (*k == '#' || *k == ';' || *k == '\0')
+			continue;
+		eq = strchr(k, '=');
+		if (!eq) {
+			r = md_error_set(err, MD_E_CONFIG, "%s: expected `key = value`", where);
+			break;
+		}
+		*eq = '\0';
+		k = trim(k);
+		v = trim(eq + 1);
+		size_t vl = strlen(v);
+		if (vl >= 2 && ((v[0] == '"' && v[vl - 1] == '"') || (v[0] == '\'' && v[vl - 1] == '\''))) {
+			v[vl - 1] = '\0';
+			v++;
+		}
+		key = find_key(k);
+		if (!key) {
+			r = md_error_set(err, MD_E_CONFIG, "%s: unknown key \"%s\"", where, k);
+			break;
+		}
+		if (key->type == KEY_SECRET)
+			md_secret_register(v);
+		r = set_key(cfg, key, v, where, err);
+	}
+	fclose(f);
+	return r;
+}
+
+/* systemd credentials: $CREDENTIALS_DIRECTORY/database-url and direct-url (LoadCredential=). */
+static int read_credentials(struct md_config *cfg, struct md_error *err)
+{
+	static const struct {
+		const char *file;
+		size_t offset;
+	} creds[] = {{"database-url", offsetof(struct md_config, database_url)},
+		     {"direct-url", offsetof(struct md_config, direct_url)},
+		     {"shadow-database-url", offsetof(struct md_config, shadow_database_url)}};
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096], buf[8192];
+
+	if (!dir || !*dir)
+		return 0;
+	for (size_t i = 0; i < MD_ARRAY_SIZE(creds); i++) {
+		FILE *f;
+		size_t n;
+		snprintf(path, sizeof path, "%s/%s", dir, creds[i].file);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		n = fread(buf, 1, sizeof buf - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		char *v = trim(buf);
+		md_secret_register(v);
+		char **field = (char **)((char *)cfg + creds[i].offset);
+		free(*field);
+		if (!(*field = strdup(v)))
+			return md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int apply_env(struct md_config *cfg, struct md_error *err)
+{
+	for (size_t i = 0; i < MD_ARRAY_SIZE(keys); i++) {
+		const char *v = keys[i].env ? getenv(keys[i].env) : NULL;
+		char where[128];
+		int r;
+		if (!v || !*v)
+			continue;
+		snprintf(where, sizeof where, "environment %s", keys[i].env);
+		if (keys[i].type == KEY_SECRET)
+			md_secret_register(v);
+		r = set_key(cfg, &keys[i], v, where, err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int apply_flag(struct md_config *cfg, const char *name, const char *value, const char *flag,
+		      struct md_error *err)
+{
+	char where[64];
+	if (!value)
+		return 0;
+	snprintf(where, sizeof where, "option %s", flag);
+	return set_key(cfg, find_key(name), value, where, err);
+}
+
+static int set_defaults(struct md_config *cfg)
+{
+	cfg->migrations_dir = strdup("prisma/migrations");
+	cfg->state_dir = strdup("/var/lib/migrated");
+	cfg->listen = strdup("127.0.0.1:8080");
+	cfg->lock_timeout_ms = 10000;
+	cfg->statement_timeout_ms = 0;
+	cfg->lock_retries = 3;
+	cfg->lock_retry_backoff_ms = 1000;
+	cfg->advisory_lock_wait_ms = 10000;
+	cfg->connect_timeout_s = 10;
+	cfg->log_level = MD_LOG_INFO;
+	return cfg->migrations_dir && cfg->state_dir && cfg->listen ? 0 : MD_E_NOMEM;
+}
+
+int md_config_load(const struct md_config_flags *flags, struct md_config **ret, struct md_error *err)
+{
+	struct md_config *cfg = calloc(1, sizeof *cfg);
+	const char *file = flags->config_file;
+	bool must = true;
+	int r;
+
+	if (!cfg || set_defaults(cfg) < 0) {
+		md_config_free(cfg);
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	if (!file && getenv("MIGRATED_CONFIG") && *getenv("MIGRATED_CONFIG"))
+		file = getenv("MIGRATED_CONFIG");
+	if (!file) {
+		file = MD_DEFAULT_CONFIG_FILE;
+		must = false;
+	}
+	r = read_file(cfg, file, must, err);
+	if (r == 0)
+		r = read_credentials(cfg, err);
+	if (r == 0)
+		r = apply_env(cfg, err);
+	if (r == 0)
+		r = apply_flag(cfg, "migrations", flags->migrations_dir, "--migrations", err);
+	if (r == 0)
+		r = apply_flag(cfg, "state_dir", flags->state_dir, "--state-dir", err);
+	if (r == 0)
+		r = apply_flag(cfg, "listen", flags->listen, "--listen", err);
+	if (r == 0)
+		r = apply_flag(cfg, "token_file", flags->token_file, "--token-file", err);
+	if (r == 0)
+		r = apply_flag(cfg, "lock_timeout", flags->lock_timeout, "--lock-timeout", err);
+	if (r == 0)
+		r = apply_flag(cfg, "statement_timeout", flags->statement_timeout, "--statement-timeout", err);
+	if (r == 0)
+		r = apply_flag(cfg, "lock_retries", flags->lock_retries, "--lock-retries", err);
+	if (r == 0)
+		r = apply_flag(cfg, "advisory_lock_timeout", flags->advisory_lock_wait, "--lock-wait", err);
+	if (r == 0)
+		r = apply_flag(cfg, "log_level", flags->log_level, "--log-level", err);
+	if (r < 0) {
+		md_config_free(cfg);
+		return r;
+	}
+	*ret = cfg;
+	return 0;
+}
+
+void md_config_free(struct md_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->config_file);
+	free(cfg->database_url);
+	free(cfg->direct_url);
+	free(cfg->shadow_database_url);
+	free(cfg->migrations_dir);
+	free(cfg->state_dir);
+	free(cfg->listen);
+	free(cfg->token_file);
+	free(cfg);
+}
+
+const char *md_config_migration_url(const struct md_config *cfg)
+{
+	if (cfg->direct_url && *cfg->direct_url)
+		return cfg->direct_url;
+	if (cfg->database_url && *cfg->database_url)
+		return cfg->database_url;
+	return NULL;
+}

@@ -1,0 +1,167 @@
+/* log.c - leveled logging to stderr with secret redaction. The journald-structured variant
+ * belongs to the service module (it decides when stderr is the journal); this file only knows
+ * how to format a line and keep secrets out of it. */
+#include "migrated/log.h"
+#include "migrated/error.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_SECRETS 64
+
+static int log_level = MD_LOG_INFO;
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *secrets[MAX_SECRETS];
+static size_t n_secrets;
+
+void md_log_set_level(int level)
+{
+	log_level = level;
+}
+
+int md_log_level_parse(const char *name, int *ret_level)
+{
+	static const struct {
+		const char *name;
+		int level;
+	} names[] = {
+		{"error", MD_LOG_ERROR}, {"warning", MD_LOG_WARNING}, {"warn", MD_LOG_WARNING},
+		{"info", MD_LOG_INFO},   {"debug", MD_LOG_DEBUG},
+	};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (strcasecmp(name, names[i].name) == 0) {
+			*ret_level = names[i].level;
+			return 0;
+		}
+	return MD_E_CONFIG;
+}
+
+int md_secret_register(const char *secret)
+{
+	int r = 0;
+
+	if (!secret || !*secret)
+		return 0;
+	pthread_mutex_lock(&secrets_lock);
+	for (size_t i = 0; i < n_secrets; i++)
+		if (strcmp(secrets[i], secret) == 0)
+			goto out;
+	if (n_secrets == MAX_SECRETS) {
+		/* Drop the oldest: rotated tokens are the usual reason to get here. */
+		free(secrets[0]);
+		memmove(secrets, secrets + 1, (MAX_SECRETS - 1) * sizeof secrets[0]);
+		n_secrets--;
+	}
+	secrets[n_secrets] = strdup(secret);
+	if (!secrets[n_secrets])
+		r = MD_E_NOMEM;
+	else
+		n_secrets++;
+out:
+	pthread_mutex_unlock(&secrets_lock);
+	return r;
+}
+
+void md_secret_forget_all(void)
+{
+	pthread_mutex_lock(&secrets_lock);
+	for (size_t i = 0; i < n_secrets; i++)
+		free(secrets[i]);
+	n_secrets = 0;
+	pthread_mutex_unlock(&secrets_lock);
+}
+
+/* Longest registered secret matching at s, or 0. Caller holds secrets_lock. */
+static size_t secret_match(const char *s)
+{
+	size_t best = 0;
+	for (size_t i = 0; i < n_secrets; i++) {
+		size_t n = strlen(secrets[i]);
+		if (n > best && strncmp(s, secrets[i], n) == 0)
+			best = n;
+	}
+	return best;
+}
+
+size_t md_redact(const char *src, char *dst, size_t dstsz)
+{
+	size_t o = 0;
+
+	if (dstsz == 0)
+		return 0;
+	pthread_mutex_lock(&secrets_lock);
+	while (*src && o + 1 < dstsz) {
+		size_t m = n_secrets ? secret_match(src) : 0;
+		if (m) {
+			size_t stars = m >= 4 ? 4 : m;
+			for (size_t k = 0; k < stars && o + 1 < dstsz; k++)
+				dst[o++] = '*';
+			src += m;
+		} else {
+			dst[o++] = *src++;
+		}
+	}
+	pthread_mutex_unlock(&secrets_lock);
+	dst[o] = '\0';
+	return o;
+}
+
+void md_redact_inplace(char *s)
+{
+	char *w = s;
+
+	if (!s)
+		return;
+	pthread_mutex_lock(&secrets_lock);
+	if (n_secrets == 0) {
+		pthread_mutex_unlock(&secrets_lock);
+		return;
+	}
+	while (*s) {
+		size_t m = secret_match(s);
+		if (m) {
+			size_t stars = m >= 4 ? 4 : m;
+			for (size_t k = 0; k < stars; k++)
+				*w++ = '*';
+			s += m;
+		} else {
+			*w++ = *s++;
+		}
+	}
+	*w = '\0';
+	pthread_mutex_unlock(&secrets_lock);
+}
+
+static const char *level_name(int level)
+{
+	switch (level) {
+	case MD_LOG_ERROR: return "error";
+	case MD_LOG_WARNING: return "warning";
+	case MD_LOG_INFO: return "info";
+	default: return "debug";
+	}
+}
+
+void md_log(int level, const char *fmt, ...)
+{
+	char raw[4096], clean[4096], stamp[32];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(raw, sizeof raw, fmt, ap);
+	va_end(ap);
+	md_redact(raw, clean, sizeof clean);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ %s: %s\n", stamp, ts.tv_nsec / 1000000, level_name(level), clean);
+}

@@ -1,0 +1,372 @@
+/* deploy.c - the deploy sequence (see deploy.h). Every check that can refuse runs before the
+ * first change, so a refused deploy leaves history exactly as it found it. */
+#include "migrated/deploy.h"
+#include "migrated/advisory_lock.h"
+#include "migrated/catalog.h"
+#include "migrated/db.h"
+#include "migrated/error.h"
+#include "migrated/history.h"
+#include "migrated/macro.h"
+#include "migrated/plan.h"
+#include "migrated/sqlsplit.h"
+#include "migrated/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+static int push_name(char ***list, size_t *n, const char *name)
+{
+	char **p = realloc(*list, (*n + 1) * sizeof *p);
+	if (!p)
+		return MD_E_NOMEM;
+	*list = p;
+	if (!(p[*n] = strdup(name)))
+		return MD_E_NOMEM;
+	(*n)++;
+	return 0;
+}
+
+static void free_names(char **list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(list[i]);
+	free(list);
+}
+
+void md_deploy_report_free(struct md_deploy_report *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->n_pending && r->planned; i++)
+		free(r->planned[i].name);
+	free(r->planned);
+	for (size_t i = 0; i < r->n_applied; i++)
+		free(r->applied[i].name);
+	free(r->applied);
+	md_failure_clear(&r->failure);
+	free_names(r->recovered, r->n_recovered);
+	free_names(r->modified, r->n_modified);
+	free_names(r->missing, r->n_missing);
+	memset(r, 0, sizeof *r);
+}
+
+void md_logs_summary(const char *logs, char *out, size_t outsz)
+{
+	const char *code = NULL, *err = NULL, *p;
+	size_t n;
+
+	out[0] = '\0';
+	if (!logs || !*logs)
+		return;
+	if ((p = strstr(logs, "Database error code: ")))
+		code = p + 21;
+	if ((p = strstr(logs, "\nERROR: ")))
+		err = p + 8;
+	else if ((p = strstr(logs, "ERROR: ")))
+		err = p + 7;
+	if (!err) {
+		err = logs;
+		while (*err == '\n' || *err == ' ')
+			err++;
+	}
+	n = strcspn(err, "\n");
+	if (code)
+		snprintf(out, outsz, "%.5s %.*s", code, (int)n, err);
+	else
+		snprintf(out, outsz, "%.*s", (int)n, err);
+}
+
+/* A failed row is an interrupted transactional migration when no error was ever recorded
+ * (logs NULL: the process died before it could write one), its file is unchanged, and that
+ * file runs as one transaction: then the server rolled it back and nothing of it remains. */
+static bool recoverable(const struct md_plan_item *it, int server_version_num)
+{
+	struct md_sqlscript sc;
+	enum md_apply_mode mode;
+	char reason[8];
+
+	if (!it->interrupted || !it->mig || !it->mig->has_sql || !it->mig->utf8_ok || !it->row ||
+	    it->row->applied_steps_count != 0 || strcmp(it->row->checksum, it->mig->checksum) != 0)
+		return false;
+	if (md_sqlsplit(it->mig->sql, it->mig->sql_len, &sc, NULL) < 0)
+		return false;
+	mode = md_apply_choose_mode(&sc, server_version_num, reason, sizeof reason);
+	md_sqlscript_free(&sc);
+	return mode == MD_MODE_TRANSACTION;
+}
+
+static int refuse_failed(const struct md_plan *plan, int server_version_num, struct md_error *err)
+{
+	struct md_strbuf sb = MD_STRBUF_INIT;
+	const char *first = NULL;
+	size_t n = 0;
+
+	md_strbuf_puts(&sb, "migrate found failed migrations in the target database, new migrations will not be applied:");
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct md_plan_item *it = &plan->items[i];
+		char summary[512];
+		if (it->state != MD_MIG_FAILED || recoverable(it, server_version_num))
+			continue;
+		n++;
+		if (!first)
+			first = it->name;
+		md_logs_summary(it->row ? it->row->logs : NULL, summary, sizeof summary);
+		md_strbuf_printf(&sb, "\n  The `%s` migration started at %s failed", it->name,
+				 it->row ? it->row->started_at : "?");
+		if (summary[0])
+			md_strbuf_printf(&sb, ": %s", summary);
+		else if (it->interrupted)
+			md_strbuf_puts(&sb, " without recording an error: the process running it stopped, and it does "
+					    "not run as one transaction, so part of it may be in the database");
+		if (!it->mig)
+			md_strbuf_puts(&sb, " (its folder is no longer in the migrations folder)");
+		if (it->row && it->row->applied_steps_count > 0)
+			md_strbuf_printf(&sb, " (%d statement%s of it committed)", it->row->applied_steps_count,
+					 it->row->applied_steps_count == 1 ? "" : "s");
+	}
+	md_error_prisma(err, "P3009");
+	md_error_set(err, MD_E_FAILED_EXISTS, "%s", md_strbuf_cstr(&sb));
+	md_error_hint(err,
+		      "nothing after a failed migration is applied until it is resolved. If it left nothing behind "
+		      "(or you undid its partial work), fix migration.sql and run `migrated resolve --rolled-back "
+		      "\"%s\"`, then deploy again; if you completed it by hand, run `migrated resolve --applied "
+		      "\"%s\"`. See https://pris.ly/d/migrate-resolve",
+		      first ? first : "NAME", first ? first : "NAME");
+	md_strbuf_free(&sb);
+	(void)n;
+	return MD_E_FAILED_EXISTS;
+}
+
+/* Checks every pending file and splits it; fills scripts[] and the planned list. */
+static int check_pending(const struct md_plan *plan, int server_version_num, struct md_sqlscript *scripts,
+			 struct md_deploy_report *rep, struct md_error *err)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct md_plan_item *it = &plan->items[i];
+		struct md_planned *pl;
+		int r;
+
+		if (!md_plan_item_to_apply(it))
+			continue;
+		pl = &rep->planned[k];
+		if (!(pl->name = strdup(it->name)))
+			return md_error_set(err, MD_E_NOMEM, "out of memory");
+		rep->n_pending = ++k;
+		if (!it->mig->has_sql) {
+			md_error_prisma(err, "P3015");
+			md_error_hint(err, "restore %s/%s/migration.sql, or delete that folder if it is not a migration",
+				      "<migrations>", it->name);
+			return md_error_set(err, MD_E_CATALOG,
+					    "Could not find the migration file at %s/migration.sql. Please delete the "
+					    "directory or restore the migration file.",
+					    it->name);
+		}
+		if (!it->mig->utf8_ok) {
+			size_t off = it->mig->utf8_bad_offset, line = 1;
+			for (size_t j = 0; j < off; j++)
+				line += it->mig->sql[j] == '\n';
+			md_error_hint(err, "save the file as UTF-8 (iconv -f LATIN1 -t UTF-8); nothing was applied");
+			return md_error_set(err, MD_E_CATALOG,
+					    "migration %s: migration.sql is not valid UTF-8 (first bad byte 0x%02x at "
+					    "line %zu, byte offset %zu); PostgreSQL would reject it and Prisma would "
+					    "silently replace it with U+FFFD",
+					    it->name, (unsigned char)it->mig->sql[off], line, off);
+		}
+		r = md_sqlsplit(it->mig->sql, it->mig->sql_len, &scripts[k - 1], err);
+		if (r < 0) {
+			char why[sizeof err->message];
+			snprintf(why, sizeof why, "%s", err->message);
+			md_error_hint(err, "fix the SQL; nothing was applied");
+			return md_error_set(err, MD_E_CATALOG, "migration %s: migration.sql has an %s", it->name, why);
+		}
+		pl->mode = md_apply_choose_mode(&scripts[k - 1], server_version_num, pl->reason, sizeof pl->reason);
+		pl->statements = scripts[k - 1].n;
+	}
+	return 0;
+}
+
+static void on_lock_wait(void *ctx, const struct md_lock_holder *h, int wait_ms)
+{
+	const struct md_apply_hooks *hooks = ctx;
+	struct md_apply_event ev = {.kind = MD_EV_LOCK_WAIT, .holder = h, .wait_ms = wait_ms};
+	if (hooks && hooks->on_event)
+		hooks->on_event(hooks->ctx, &ev);
+}
+
+static int load_plan(struct md_db *db, const struct md_catalog *cat, struct md_history **hist, struct md_plan **plan,
+		     struct md_error *err)
+{
+	md_plan_free(*plan);
+	md_history_free(*hist);
+	*plan = NULL;
+	*hist = NULL;
+	int r = md_history_load(db, hist, err);
+	if (r < 0)
+		return r;
+	return md_plan_build(cat, *hist, plan, err);
+}
+
+static int deploy_locked(struct md_db *db, const struct md_catalog *cat, const struct md_deploy_options *opts,
+			 const struct md_apply_hooks *hooks, struct md_deploy_report *rep, struct md_error *err)
+{
+	struct md_history *hist = NULL;
+	struct md_plan *plan = NULL;
+	struct md_sqlscript *scripts = NULL;
+	bool exists;
+	size_t total;
+	int r;
+
+	r = md_history_exists(db, &exists, err);
+	if (r < 0)
+		return r;
+	if (!exists) {
+		long tables;
+		char example[128];
+		r = md_history_count_user_tables(db, &tables, example, sizeof example, err);
+		if (r < 0)
+			return r;
+		if (tables > 0) {
+			md_error_prisma(err, "P3005");
+			md_error_hint(err, "baseline it: for each migration already reflected in the database run "
+					   "`migrated resolve --applied NAME` (https://pris.ly/d/migrate-baseline)");
+			return md_error_set(err, MD_E_NOT_EMPTY,
+					    "The database schema is not empty: schema \"%s\" has %ld table%s (\"%s\"%s) "
+					    "but no _prisma_migrations table, so it is not managed by migrations yet",
+					    db->schema, tables, tables == 1 ? "" : "s", example, tables > 1 ? ", ..." : "");
+		}
+		if (!opts->dry_run) {
+			r = md_history_create(db, err);
+			if (r < 0)
+				return r;
+			rep->created_history = true;
+		}
+	}
+	r = load_plan(db, cat, &hist, &plan, err);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < plan->n; i++) {
+		if (plan->items[i].state == MD_MIG_MODIFIED && (r = push_name(&rep->modified, &rep->n_modified, plan->items[i].name)) < 0)
+			goto oom;
+		if (plan->items[i].state == MD_MIG_MISSING && (r = push_name(&rep->missing, &rep->n_missing, plan->items[i].name)) < 0)
+			goto oom;
+	}
+	bool blocked = false, any_recoverable = false;
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->items[i].state == MD_MIG_FAILED) {
+			if (recoverable(&plan->items[i], db->server_version_num))
+				any_recoverable = true;
+			else
+				blocked = true;
+		}
+	if (blocked) {
+		r = refuse_failed(plan, db->server_version_num, err);
+		goto out;
+	}
+	if (any_recoverable) {
+		for (size_t i = 0; i < plan->n; i++) {
+			struct md_plan_item *it = &plan->items[i];
+			if (it->state != MD_MIG_FAILED)
+				continue;
+			it->state = MD_MIG_ROLLED_BACK; /* what it is once recorded (a dry run only says so) */
+			if (!opts->dry_run) {
+				r = md_history_mark_rolled_back(db, it->row->id,
+								"migrated: this migration was interrupted (its process or "
+								"connection ended before it finished). It ran as one transaction, "
+								"so PostgreSQL rolled it back and nothing of it remained; recorded "
+								"as rolled back and applied again.",
+								err);
+				if (r < 0)
+					goto out;
+			}
+			if ((r = push_name(&rep->recovered, &rep->n_recovered, it->name)) < 0)
+				goto oom;
+			struct md_apply_event ev = {.kind = MD_EV_RECOVERED, .migration = it->name,
+						    .message = "interrupted earlier, nothing of it remained: recorded rolled back, applying it again"};
+			if (hooks && hooks->on_event)
+				hooks->on_event(hooks->ctx, &ev);
+		}
+		if (!opts->dry_run && (r = load_plan(db, cat, &hist, &plan, err)) < 0)
+			goto out;
+	}
+	total = 0;
+	for (size_t i = 0; i < plan->n; i++)
+		total += md_plan_item_to_apply(&plan->items[i]);
+	rep->planned = calloc(total ? total : 1, sizeof *rep->planned);
+	scripts = calloc(total ? total : 1, sizeof *scripts);
+	if (!rep->planned || !scripts)
+		goto oom;
+	r = check_pending(plan, db->server_version_num, scripts, rep, err);
+	if (r < 0 || opts->dry_run)
+		goto out;
+	rep->applied = calloc(rep->n_pending ? rep->n_pending : 1, sizeof *rep->applied);
+	if (!rep->applied)
+		goto oom;
+	size_t k = 0;
+	for (size_t i = 0; i < plan->n; i++) {
+		struct md_plan_item *it = &plan->items[i];
+		if (!md_plan_item_to_apply(it))
+			continue;
+		if (hooks && hooks->cancel && *hooks->cancel) {
+			r = md_error_set(err, MD_E_CANCELLED, "deploy cancelled before %s; %zu of %zu applied", it->name,
+					 rep->n_applied, rep->n_pending);
+			goto out;
+		}
+		r = md_apply_migration(db, it->mig, &scripts[k], &opts->apply, hooks, k + 1, rep->n_pending,
+				       &rep->applied[rep->n_applied], &rep->failure, err);
+		k++;
+		if (r < 0)
+			goto out;
+		rep->n_applied++;
+	}
+	r = 0;
+	goto out;
+oom:
+	r = md_error_set(err, MD_E_NOMEM, "out of memory");
+out:
+	for (size_t i = 0; scripts && i < rep->n_pending; i++)
+		md_sqlscript_free(&scripts[i]);
+	free(scripts);
+	md_plan_free(plan);
+	md_history_free(hist);
+	return r;
+}
+
+int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_deploy_options *opts,
+	      const struct md_apply_hooks *hooks, struct md_deploy_report *rep, struct md_error *err)
+{
+	double t0 = now_ms(), tl;
+	int r;
+
+	memset(rep, 0, sizeof *rep);
+	rep->n_found = cat->n;
+	if (db->in_recovery && !opts->dry_run) {
+		md_error_hint(err, "point DATABASE_URL/DIRECT_URL at the primary, not a replica");
+		return md_error_set(err, MD_E_DB, "the database %s is a read-only standby (in recovery); migrations need the primary",
+				    db->display);
+	}
+	if (!opts->dry_run) {
+		r = md_lock_acquire(db, opts->apply.advisory_lock_wait_ms, on_lock_wait, (void *)hooks, err);
+		if (r < 0)
+			return r;
+	}
+	tl = now_ms();
+	rep->lock_wait_ms = tl - t0;
+	r = deploy_locked(db, cat, opts, hooks, rep, err);
+	if (!opts->dry_run && md_db_alive(db) && PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+		struct md_error ignored;
+		md_lock_release(db, &ignored);
+	}
+	rep->total_ms = now_ms() - t0;
+	return r;
+}

@@ -1,0 +1,272 @@
+/* history.c - reads and writes `_prisma_migrations` (see history.h). Every statement takes
+ * its values as parameters; the only text spliced into SQL is the schema name, quoted by
+ * PQescapeIdentifier when the connection was opened. */
+#include "migrated/history.h"
+#include "migrated/db.h"
+#include "migrated/error.h"
+#include "migrated/macro.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uuid/uuid.h>
+
+/* Prisma's statement, byte for byte, but schema-qualified (Prisma relies on search_path). */
+static const char create_sql_fmt[] = "CREATE TABLE %s (\n"
+				     "    id                      VARCHAR(36) PRIMARY KEY NOT NULL,\n"
+				     "    checksum                VARCHAR(64) NOT NULL,\n"
+				     "    finished_at             TIMESTAMPTZ,\n"
+				     "    migration_name          VARCHAR(255) NOT NULL,\n"
+				     "    logs                    TEXT,\n"
+				     "    rolled_back_at          TIMESTAMPTZ,\n"
+				     "    started_at              TIMESTAMPTZ NOT NULL DEFAULT now(),\n"
+				     "    applied_steps_count     INTEGER NOT NULL DEFAULT 0\n"
+				     ");";
+
+#define ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+
+/* Every fmt here is one of this file's constant statements with a single %s for the table:
+ * the warning about a non-literal format cannot see that. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+static char *fmt_sql(const char *fmt, const char *table)
+{
+	char *s = NULL;
+	if (asprintf(&s, fmt, table) < 0)
+		return NULL;
+	return s;
+}
+#pragma GCC diagnostic pop
+
+int md_history_exists(struct md_db *db, bool *ret_exists, struct md_error *err)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	const char *params[1] = {db->schema};
+	int r = md_db_query(db,
+			    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+			    "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = '_prisma_migrations' "
+			    "AND c.relkind IN ('r', 'p'))",
+			    1, params, &res, "looking for _prisma_migrations", err);
+	if (r < 0)
+		return r;
+	*ret_exists = PQgetvalue(res, 0, 0)[0] == 't';
+	return 0;
+}
+
+int md_history_count_user_tables(struct md_db *db, long *ret_count, char *ret_example, size_t examplesz,
+				 struct md_error *err)
+{
+	_cleanup_pgresult_ PGresult *res = NULL;
+	const char *params[1] = {db->schema};
+	int r = md_db_query(db,
+			    "SELECT count(*), min(c.relname) FROM pg_catalog.pg_class c "
+			    "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+			    "WHERE n.nspname = $1 AND c.relkind = 'r' AND c.relname <> '_prisma_migrations' "
+			    "AND lower(c.relname) NOT IN ('spatial_ref_sys', 'geometry_columns', "
+			    "'geography_columns', 'raster_columns', 'raster_overviews')",
+			    1, params, &res, "checking whether the schema is empty", err);
+	if (r < 0)
+		return r;
+	*ret_count = atol(PQgetvalue(res, 0, 0));
+	if (ret_example)
+		snprintf(ret_example, examplesz, "%s", PQgetvalue(res, 0, 1));
+	return 0;
+}
+
+int md_history_create(struct md_db *db, struct md_error *err)
+{
+	_cleanup_free_ char *create = fmt_sql(create_sql_fmt, db->history_table);
+	_cleanup_free_ char *schema = NULL;
+	int r;
+
+	if (!create || asprintf(&schema, "CREATE SCHEMA IF NOT EXISTS %s", db->schema_ident) < 0)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	r = md_db_exec(db, "SET client_min_messages = warning", "setting client_min_messages", err);
+	if (r >= 0 && strcmp(db->schema, "public") != 0)
+		r = md_db_exec(db, schema, "creating the schema", err);
+	if (r >= 0)
+		r = md_db_exec(db, create, "creating _prisma_migrations", err);
+	if (r >= 0)
+		r = md_db_exec(db, "RESET client_min_messages", "resetting client_min_messages", err);
+	return r;
+}
+
+int md_history_load(struct md_db *db, struct md_history **ret, struct md_error *err)
+{
+	struct md_history *h;
+	_cleanup_free_ char *sql = NULL;
+	bool exists;
+	int r;
+
+	r = md_history_exists(db, &exists, err);
+	if (r < 0)
+		return r;
+	h = calloc(1, sizeof *h);
+	if (!h)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	h->exists = exists;
+	if (!exists) {
+		*ret = h;
+		return 0;
+	}
+	sql = fmt_sql("SELECT id, checksum, migration_name, logs, " ISO("started_at") ", " ISO("finished_at")
+		      ", " ISO("rolled_back_at") ", applied_steps_count, "
+		      "extract(epoch FROM finished_at - started_at) * 1000 FROM %s ORDER BY started_at ASC",
+		      db->history_table);
+	if (!sql) {
+		free(h);
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	r = md_db_query(db, sql, 0, NULL, &h->res, "reading _prisma_migrations", err);
+	if (r < 0) {
+		free(h);
+		return r;
+	}
+	h->n = (size_t)PQntuples(h->res);
+	h->rows = calloc(h->n ? h->n : 1, sizeof *h->rows);
+	if (!h->rows) {
+		md_history_free(h);
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		struct md_history_row *row = &h->rows[i];
+		int t = (int)i;
+		row->id = PQgetvalue(h->res, t, 0);
+		row->checksum = PQgetvalue(h->res, t, 1);
+		row->migration_name = PQgetvalue(h->res, t, 2);
+		row->logs = PQgetisnull(h->res, t, 3) ? NULL : PQgetvalue(h->res, t, 3);
+		row->started_at = PQgetvalue(h->res, t, 4);
+		row->finished_at = PQgetisnull(h->res, t, 5) ? NULL : PQgetvalue(h->res, t, 5);
+		row->rolled_back_at = PQgetisnull(h->res, t, 6) ? NULL : PQgetvalue(h->res, t, 6);
+		row->applied_steps_count = atoi(PQgetvalue(h->res, t, 7));
+		row->duration_ms = PQgetisnull(h->res, t, 8) ? -1 : atof(PQgetvalue(h->res, t, 8));
+	}
+	*ret = h;
+	return 0;
+}
+
+void md_history_free(struct md_history *h)
+{
+	if (!h)
+		return;
+	if (h->res)
+		PQclear(h->res);
+	free(h->rows);
+	free(h);
+}
+
+void md_history_new_id(char out[MD_HISTORY_ID_LEN + 1])
+{
+	uuid_t u;
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, out);
+}
+
+static int exec_params(struct md_db *db, const char *fmt, int n, const char *const *params, const char *what,
+		       struct md_error *err)
+{
+	_cleanup_free_ char *sql = fmt_sql(fmt, db->history_table);
+	_cleanup_pgresult_ PGresult *res = NULL;
+	int r;
+
+	if (!sql)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	r = md_db_query(db, sql, n, params, &res, what, err);
+	if (r < 0)
+		return r;
+	return atoi(PQcmdTuples(res));
+}
+
+int md_history_mark_failed(struct md_db *db, const char *id, const char *logs, int applied_steps,
+			   struct md_error *err)
+{
+	char steps[16];
+	const char *p[3] = {logs, steps, id};
+	snprintf(steps, sizeof steps, "%d", applied_steps);
+	int r = exec_params(db, "UPDATE %s SET logs = $1, applied_steps_count = $2::int WHERE id = $3", 3, p,
+			    "recording the failure in _prisma_migrations", err);
+	return r < 0 ? r : 0;
+}
+
+int md_history_mark_rolled_back(struct md_db *db, const char *id, const char *note, struct md_error *err)
+{
+	const char *p[2] = {id, note};
+	int r = exec_params(db,
+			    "UPDATE %s SET rolled_back_at = clock_timestamp(), "
+			    "logs = CASE WHEN $2::text IS NULL THEN logs ELSE concat_ws(E'\\n', nullif(logs, ''), $2::text) END "
+			    "WHERE id = $1",
+			    2, p, "marking a migration rolled back", err);
+	return r < 0 ? r : 0;
+}
+
+int md_history_set_steps(struct md_db *db, const char *id, int steps, struct md_error *err)
+{
+	char s[16];
+	const char *p[2] = {s, id};
+	snprintf(s, sizeof s, "%d", steps);
+	int r = exec_params(db, "UPDATE %s SET applied_steps_count = $1::int WHERE id = $2", 2, p,
+			    "recording progress in _prisma_migrations", err);
+	return r < 0 ? r : 0;
+}
+
+int md_history_mark_finished(struct md_db *db, const char *id, int steps, struct md_error *err)
+{
+	char s[16];
+	const char *p[2] = {s, id};
+	snprintf(s, sizeof s, "%d", steps);
+	int r = exec_params(db, "UPDATE %s SET finished_at = clock_timestamp(), applied_steps_count = $1::int WHERE id = $2",
+			    2, p, "recording the migration as finished", err);
+	return r < 0 ? r : 0;
+}
+
+int md_history_resolve_applied(struct md_db *db, const char *name, const char *checksum, struct md_error *err)
+{
+	char id[MD_HISTORY_ID_LEN + 1];
+	const char *p1[1] = {name};
+	const char *p2[3] = {id, checksum, name};
+	int r;
+
+	md_history_new_id(id);
+	r = md_db_exec(db, "BEGIN", "starting a transaction", err);
+	if (r < 0)
+		return r;
+	r = exec_params(db,
+			"UPDATE %s SET rolled_back_at = clock_timestamp() "
+			"WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL",
+			1, p1, "marking failed rows rolled back", err);
+	if (r >= 0)
+		r = exec_params(db,
+				"INSERT INTO %s (id, checksum, logs, started_at, finished_at, migration_name) "
+				"VALUES ($1, $2, '', now(), now(), $3)",
+				3, p2, "recording the migration as applied", err);
+	if (r < 0) {
+		struct md_error ignored;
+		md_db_exec(db, "ROLLBACK", "rolling back", &ignored);
+		return r;
+	}
+	return md_db_exec(db, "COMMIT", "committing", err);
+}
+
+int md_history_resolve_rolled_back(struct md_db *db, const char *name, struct md_error *err)
+{
+	const char *p[1] = {name};
+	return exec_params(db,
+			   "UPDATE %s SET rolled_back_at = clock_timestamp() "
+			   "WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL",
+			   1, p, "marking the migration rolled back", err);
+}
+
+char *md_history_sql(const struct md_db *db, enum md_history_sql_kind kind)
+{
+	switch (kind) {
+	case MD_HSQL_INSERT_STARTED:
+		return fmt_sql("INSERT INTO %s (id, checksum, started_at, migration_name) "
+			       "VALUES ($1, $2, clock_timestamp(), $3)",
+			       db->history_table);
+	case MD_HSQL_FINISH:
+		return fmt_sql("UPDATE %s SET finished_at = clock_timestamp(), "
+			       "applied_steps_count = applied_steps_count + 1 WHERE id = $1",
+			       db->history_table);
+	}
+	return NULL;
+}

@@ -1,0 +1,14 @@
+/* cli.h - the one-shot commands (status, deploy, resolve) on the engine, for CI pipelines and
+ * break-glass use. Exit codes: 0 success / up to date, 1 something pending, failed or wrong,
+ * 2 usage or configuration error. */
+#ifndef MIGRATED_CLI_H
+#define MIGRATED_CLI_H
+
+#define MD_EXIT_OK 0
+#define MD_EXIT_PROBLEM 1
+#define MD_EXIT_USAGE 2
+
+/* md_cli_main: parse argv and run the command; returns the process exit code. */
+int md_cli_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,55 @@
+/* config.h - built-in defaults, then the config file, then the environment, then flags,
+ * folded into one struct md_config that nothing changes afterwards. Every bound the engine
+ * uses is a key here with a documented default (README, "Configuration"). */
+#ifndef MIGRATED_CONFIG_H
+#define MIGRATED_CONFIG_H
+
+#include <stdbool.h>
+
+struct md_error;
+
+#define MD_DEFAULT_CONFIG_FILE "/etc/migrated/migrated.conf"
+
+struct md_config {
+	char *config_file;          /* the file read, or NULL */
+	char *database_url;         /* DATABASE_URL: pool, health, reads */
+	char *direct_url;           /* DIRECT_URL: migrations when set (no pooler) */
+	char *shadow_database_url;  /* SHADOW_DATABASE_URL (drift) */
+	char *migrations_dir;       /* default prisma/migrations */
+	char *state_dir;            /* default /var/lib/migrated */
+	char *listen;               /* default 127.0.0.1:8080 */
+	char *token_file;           /* NAME ROLE SECRET lines */
+	int lock_timeout_ms;        /* SET lock_timeout per migration; default 10 s */
+	int statement_timeout_ms;   /* SET statement_timeout; default 0 (none) */
+	int lock_retries;           /* retries after a lock timeout; default 3 */
+	int lock_retry_backoff_ms;  /* first backoff; default 1 s */
+	int advisory_lock_wait_ms;  /* wait for the migration lock; default 10 s */
+	int connect_timeout_s;      /* connect_timeout when the URL has none; default 10 s */
+	int log_level;              /* default info */
+};
+
+/* Flags given on the command line (NULL / -1 when not given). */
+struct md_config_flags {
+	const char *config_file;
+	const char *migrations_dir;
+	const char *state_dir;
+	const char *listen;
+	const char *token_file;
+	const char *lock_timeout;
+	const char *statement_timeout;
+	const char *lock_retries;
+	const char *advisory_lock_wait;
+	const char *log_level;
+};
+
+/* md_config_load: build the configuration. A missing default config file is fine; a missing
+ * file named by --config or MIGRATED_CONFIG, an unknown key, or a bad value is MD_E_CONFIG with
+ * the file and line. Free with md_config_free. */
+int md_config_load(const struct md_config_flags *flags, struct md_config **ret, struct md_error *err);
+void md_config_free(struct md_config *cfg);
+/* md_config_migration_url: DIRECT_URL when set, else DATABASE_URL (NULL if neither). */
+const char *md_config_migration_url(const struct md_config *cfg);
+/* md_parse_duration_ms: "500ms", "10s", "5m", "1h", or a bare number of milliseconds. */
+int md_parse_duration_ms(const char *s, int *ret_ms);
+
+#endif

@@ -1,0 +1,58 @@
+/* deploy.h - `migrate deploy`, done the way production needs it: under Prisma's advisory lock,
+ * history table created as Prisma creates it (refusing a non-empty unmanaged schema, P3005),
+ * refusing to run past a failed migration (P3009) but recognising a transactional migration
+ * whose process died (nothing of it can remain) and applying it again, checking every pending
+ * file before touching anything, then applying in Prisma's order and stopping at the first
+ * failure. The CLI and the daemon's jobs both call md_deploy. */
+#ifndef MIGRATED_DEPLOY_H
+#define MIGRATED_DEPLOY_H
+
+#include "migrated/apply.h"
+
+struct md_db;
+struct md_catalog;
+struct md_error;
+
+struct md_deploy_options {
+	struct md_apply_options apply;
+	bool dry_run;              /* check and plan, change nothing, take no lock */
+};
+
+struct md_planned {
+	char *name;                /* owned */
+	enum md_apply_mode mode;
+	char reason[256];
+	size_t statements;
+};
+
+struct md_deploy_report {
+	size_t n_found;            /* migrations in the folder */
+	size_t n_pending;          /* to apply when the deploy started */
+	struct md_planned *planned;/* the pending ones, in order; owned */
+	struct md_applied *applied;/* the ones applied, in order; owned */
+	size_t n_applied;
+	struct md_failure failure; /* present when one failed */
+	char **recovered;          /* interrupted migrations recorded rolled back; owned */
+	size_t n_recovered;
+	char **modified;           /* applied migrations whose file changed (warning); owned */
+	size_t n_modified;
+	char **missing;            /* applied migrations whose folder is gone (warning); owned */
+	size_t n_missing;
+	bool created_history;      /* _prisma_migrations was created */
+	double lock_wait_ms;
+	double total_ms;
+};
+
+/* md_deploy: see above. Returns 0 when everything pending was applied (or would be, dry run).
+ * Errors: MD_E_NOT_EMPTY (P3005), MD_E_FAILED_EXISTS (P3009), MD_E_CATALOG (P3015, a file that
+ * is not UTF-8 or cannot be split), MD_E_LOCK_TIMEOUT (P1002), MD_E_MIGRATION (P3018; the
+ * report's failure says which and where), MD_E_CANCELLED, MD_E_CONNECT, MD_E_DB. The report
+ * is filled as far as the deploy got in every case; free it with md_deploy_report_free. */
+int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_deploy_options *opts,
+	      const struct md_apply_hooks *hooks, struct md_deploy_report *ret, struct md_error *err);
+void md_deploy_report_free(struct md_deploy_report *r);
+
+/* md_logs_summary: one line from a `logs` text ("42P01 relation ... does not exist"). */
+void md_logs_summary(const char *logs, char *out, size_t outsz);
+
+#endif

@@ -1,0 +1,31 @@
+/* log.h - leveled logging to stderr. Every message passes through secret redaction first:
+ * registered secrets (database passwords, API tokens) are replaced by "****" wherever they
+ * appear. Pure modules (catalog, sqlsplit, ...) never log; they return errors instead. */
+#ifndef MIGRATED_LOG_H
+#define MIGRATED_LOG_H
+
+#include <stddef.h>
+
+enum md_log_level {
+	MD_LOG_ERROR = 3,  /* something failed; an operator should look */
+	MD_LOG_WARNING = 4,/* degraded but working */
+	MD_LOG_INFO = 6,   /* normal progress */
+	MD_LOG_DEBUG = 7,  /* detail for developers */
+};
+
+void md_log_set_level(int level);
+int md_log_level_parse(const char *name, int *ret_level);
+void md_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* md_secret_register: remember a secret (copied) so that it never appears in output. Empty
+ * strings are ignored. Thread-safe. Returns 0, or MD_E_NOMEM. */
+int md_secret_register(const char *secret);
+void md_secret_forget_all(void);
+/* md_redact: copy src into dst (size dstsz, always terminated) with every registered secret
+ * replaced by "****". Returns the length written. */
+size_t md_redact(const char *src, char *dst, size_t dstsz);
+/* md_redact_inplace: same, in place: a secret of 4 bytes or more becomes "****", a shorter one
+ * as many '*' as it has bytes, so the text never grows. */
+void md_redact_inplace(char *s);
+
+#endif

@@ -1,0 +1,36 @@
+/* report.h - engine results rendered for people (aligned text an admin reads at a glance) and
+ * for programs (JSON through jansson, the same shapes the HTTP API returns). No engine logic:
+ * everything here reads finished results. */
+#ifndef MIGRATED_REPORT_H
+#define MIGRATED_REPORT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+struct md_error;
+struct md_plan;
+struct md_db;
+struct md_deploy_report;
+struct md_failure;
+struct md_apply_event;
+
+/* JSON objects; the caller owns the reference. NULL only when out of memory. */
+json_t *md_report_error_json(const struct md_error *err);
+json_t *md_report_status_json(const struct md_plan *plan, const char *migrations_dir, const struct md_db *db);
+json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const struct md_error *err);
+json_t *md_report_failure_json(const struct md_failure *f);
+
+/* Human text. */
+void md_report_error_text(FILE *out, const struct md_error *err);
+void md_report_status_text(FILE *out, const struct md_plan *plan, const char *migrations_dir, bool all);
+void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev);
+void md_report_deploy_text(FILE *out, const struct md_deploy_report *rep, int rc, const char *migrations_dir);
+void md_report_failure_text(FILE *out, const struct md_failure *f, const char *migrations_dir);
+
+/* md_report_duration: "12 ms", "3.4 s", "2 min 5 s". */
+void md_report_duration(double ms, char *out, size_t outsz);
+/* md_report_time: ISO "2024-01-02T10:00:00.123456Z" -> "2024-01-02 10:00:00.123 UTC". */
+void md_report_time(const char *iso, char *out, size_t outsz);
+
+#endif

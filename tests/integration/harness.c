@@ -1,0 +1,706 @@
+/* harness.c - the integration harness (see harness.h). Everything here runs real programs:
+ * initdb/pg_ctl/postgres from the PostgreSQL server package, the migrated binary, sha256sum. */
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MD_TEST_MIGRATED_BIN
+#define MD_TEST_MIGRATED_BIN "./migrated"
+#endif
+#ifndef MD_TEST_SRCDIR
+#define MD_TEST_SRCDIR "."
+#endif
+#ifndef MD_TEST_PG_BINDIR
+#define MD_TEST_PG_BINDIR "/usr/lib/postgresql/15/bin"
+#endif
+
+static char base_dir[256];
+static int port;
+static char test_name[128];
+static char test_dir[512];
+static char db_name[128];
+static int db_counter;
+
+const char *h_base_dir(void) { return base_dir; }
+int h_port(void) { return port; }
+
+const char *h_migrated_bin(void)
+{
+	const char *e = getenv("MIGRATED_BIN");
+	return e && *e ? e : MD_TEST_MIGRATED_BIN;
+}
+
+const char *h_pg_bindir(void)
+{
+	const char *e = getenv("PG_BINDIR");
+	return e && *e ? e : MD_TEST_PG_BINDIR;
+}
+
+const char *h_shared_dir(void)
+{
+	static char dir[4096];
+	const char *cands[3] = {getenv("MIGRATED_SHARED_DIR"), NULL, "/work/shared"};
+	char rel[4096];
+	snprintf(rel, sizeof rel, "%s/../shared", MD_TEST_SRCDIR);
+	cands[1] = rel;
+	for (int i = 0; i < 3; i++) {
+		char probe[4200];
+		if (!cands[i] || !*cands[i])
+			continue;
+		snprintf(probe, sizeof probe, "%s/corpus", cands[i]);
+		if (access(probe, R_OK) == 0 && realpath(cands[i], dir))
+			return dir;
+	}
+	return NULL;
+}
+
+bool h_contains(const char *hay, const char *needle)
+{
+	return hay && needle && strstr(hay, needle) != NULL;
+}
+
+void h_sleep_ms(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "harness: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(99);
+}
+
+static void rm_rf(const char *path)
+{
+	char *argv[] = {"/bin/rm", "-rf", (char *)path, NULL};
+	pid_t p = fork();
+	if (p == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (p > 0)
+		waitpid(p, NULL, 0);
+}
+
+static void mkdir_p(const char *path)
+{
+	char tmp[1024];
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			mkdir(tmp, 0755);
+			*p = '/';
+		}
+	mkdir(tmp, 0755);
+}
+
+/* ---- processes ---- */
+
+static bool am_root(void) { return geteuid() == 0; }
+
+/* Runs argv, as the postgres user when we are root; returns the exit status. */
+static int run_as_server_user(char *const argv[], const char *log_path)
+{
+	pid_t p = fork();
+	int st;
+	if (p < 0)
+		die("fork: %s", strerror(errno));
+	if (p == 0) {
+		if (log_path) {
+			int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+			if (fd >= 0) {
+				dup2(fd, 1);
+				dup2(fd, 2);
+				close(fd);
+			}
+		}
+		if (am_root()) {
+			struct passwd *pw = getpwnam("postgres");
+			if (!pw) {
+				fprintf(stderr, "no postgres user to run the server as\n");
+				_exit(126);
+			}
+			if (setgid(pw->pw_gid) < 0 || initgroups("postgres", pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0)
+				_exit(126);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static char *slurp_fd(int fd, size_t *len)
+{
+	size_t cap = 4096, n = 0;
+	char *b = malloc(cap);
+	for (;;) {
+		if (n + 1 >= cap)
+			b = realloc(b, cap *= 2);
+		ssize_t r = read(fd, b + n, cap - n - 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	b[n] = '\0';
+	if (len)
+		*len = n;
+	return b;
+}
+
+static void save_last_command(char *const argv[], char *const envp_extra[], const struct h_result *res)
+{
+	char path[600];
+	FILE *f;
+	if (!test_dir[0])
+		return;
+	snprintf(path, sizeof path, "%s/last-command.txt", test_dir);
+	f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f, "$");
+	for (int i = 0; envp_extra && envp_extra[i]; i++)
+		fprintf(f, " %s", envp_extra[i]);
+	for (int i = 0; argv[i]; i++)
+		fprintf(f, " %s", argv[i]);
+	fprintf(f, "\nexit %d\n--- stdout ---\n%s--- stderr ---\n%s", res->rc, res->out, res->err);
+	fclose(f);
+}
+
+void h_run_argv(struct h_result *res, char *const argv[], char *const envp_extra[], int timeout_s)
+{
+	int po[2], pe[2];
+	pid_t p;
+	struct pollfd fds[2];
+	size_t cap[2] = {4096, 4096}, len[2] = {0, 0};
+	char *buf[2];
+	time_t deadline = time(NULL) + timeout_s;
+	int st, open_fds = 2;
+	bool killed = false;
+
+	if (pipe(po) < 0 || pipe(pe) < 0)
+		die("pipe: %s", strerror(errno));
+	p = fork();
+	if (p < 0)
+		die("fork: %s", strerror(errno));
+	if (p == 0) {
+		setpgid(0, 0);
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		close(po[0]);
+		close(pe[0]);
+		close(po[1]);
+		close(pe[1]);
+		/* A sanitizer finding must never look like an expected exit code. */
+		setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=1:abort_on_error=0", 1);
+		setenv("UBSAN_OPTIONS", "halt_on_error=1:exitcode=87:print_stacktrace=1", 1);
+		setenv("LSAN_OPTIONS", "exitcode=88", 1);
+		/* No stray configuration from the machine or the runner's environment. */
+		setenv("MIGRATED_CONFIG", "/dev/null", 1);
+		unsetenv("DATABASE_URL");
+		unsetenv("DIRECT_URL");
+		for (int i = 0; envp_extra && envp_extra[i]; i++)
+			putenv(envp_extra[i]);
+		execv(argv[0], argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	buf[0] = malloc(cap[0]);
+	buf[1] = malloc(cap[1]);
+	fds[0] = (struct pollfd){po[0], POLLIN, 0};
+	fds[1] = (struct pollfd){pe[0], POLLIN, 0};
+	while (open_fds > 0) {
+		int wait_ms = (int)(deadline - time(NULL)) * 1000;
+		if (wait_ms <= 0) {
+			kill(-p, SIGKILL);
+			killed = true;
+			break;
+		}
+		if (poll(fds, 2, wait_ms) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (len[i] + 4096 > cap[i])
+				buf[i] = realloc(buf[i], cap[i] *= 2);
+			ssize_t r = read(fds[i].fd, buf[i] + len[i], cap[i] - len[i] - 1);
+			if (r > 0) {
+				len[i] += (size_t)r;
+			} else if (r == 0 || errno != EINTR) {
+				close(fds[i].fd);
+				fds[i].fd = -1;
+				open_fds--;
+			}
+		}
+	}
+	for (int i = 0; i < 2; i++)
+		if (fds[i].fd >= 0)
+			close(fds[i].fd);
+	while (waitpid(p, &st, 0) < 0 && errno == EINTR)
+		;
+	buf[0][len[0]] = '\0';
+	buf[1][len[1]] = '\0';
+	res->out = buf[0];
+	res->err = buf[1];
+	res->rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (killed)
+		res->rc = 124;
+	save_last_command(argv, envp_extra, res);
+}
+
+void h_result_free(struct h_result *res)
+{
+	free(res->out);
+	free(res->err);
+	res->out = res->err = NULL;
+}
+
+static int collect_args(va_list ap, char **env, char **argv, int max)
+{
+	int ne = 0, na = 1;
+	const char *a;
+	bool in_env = true;
+	argv[0] = (char *)h_migrated_bin();
+	while ((a = va_arg(ap, const char *))) {
+		if (in_env && strchr(a, '=') && a[0] != '-') {
+			env[ne++] = strdup(a);
+			continue;
+		}
+		in_env = false;
+		if (na < max - 1)
+			argv[na++] = (char *)a;
+	}
+	env[ne] = NULL;
+	argv[na] = NULL;
+	return na;
+}
+
+void h_migrated(struct h_result *res, ...)
+{
+	char *env[32], *argv[64];
+	va_list ap;
+	va_start(ap, res);
+	collect_args(ap, env, argv, 64);
+	va_end(ap);
+	h_run_argv(res, argv, env, 600);
+}
+
+int h_migrated_bg(const char *stdout_path, ...)
+{
+	char *env[32], *argv[64];
+	va_list ap;
+	pid_t p;
+	va_start(ap, stdout_path);
+	collect_args(ap, env, argv, 64);
+	va_end(ap);
+	p = fork();
+	if (p == 0) {
+		setpgid(0, 0);
+		int fd = open(stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=1", 1);
+		setenv("MIGRATED_CONFIG", "/dev/null", 1);
+		unsetenv("DATABASE_URL");
+		unsetenv("DIRECT_URL");
+		for (int i = 0; env[i]; i++)
+			putenv(env[i]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	setpgid(p, p);
+	return p;
+}
+
+/* ---- files ---- */
+
+void h_write(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	ck_assert_msg(f != NULL, "cannot write %s: %s", path, strerror(errno));
+	ck_assert(fwrite(data, 1, len, f) == len);
+	fclose(f);
+}
+
+char *h_read(const char *path, size_t *ret_len)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return NULL;
+	char *s = slurp_fd(fd, ret_len);
+	close(fd);
+	return s;
+}
+
+const char *h_tmpdir(void)
+{
+	ck_assert_msg(test_dir[0], "h_tmpdir outside a test");
+	return test_dir;
+}
+
+const char *h_migrations_dir(void)
+{
+	static char dir[600];
+	char lock[700];
+	snprintf(dir, sizeof dir, "%s/migrations", h_tmpdir());
+	mkdir_p(dir);
+	snprintf(lock, sizeof lock, "%s/migration_lock.toml", dir);
+	if (access(lock, F_OK) != 0)
+		h_write(lock, "provider = \"postgresql\"\n", 24);
+	return dir;
+}
+
+void h_mig(const char *dir, const char *name, const char *sql)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	mkdir_p(path);
+	snprintf(path, sizeof path, "%s/%s/migration.sql", dir, name);
+	h_write(path, sql, strlen(sql));
+}
+
+char *h_sha256sum(const char *path)
+{
+	struct h_result r;
+	char *argv[] = {"/usr/bin/sha256sum", (char *)path, NULL};
+	h_run_argv(&r, argv, NULL, 30);
+	ck_assert_msg(r.rc == 0, "sha256sum failed: %s", r.err);
+	r.out[strcspn(r.out, " ")] = '\0';
+	free(r.err);
+	return r.out;
+}
+
+/* ---- database ---- */
+
+static void quiet_notices(void *arg, const char *msg) { (void)arg; (void)msg; }
+
+const char *h_url(const char *db)
+{
+	static char url[256];
+	snprintf(url, sizeof url, "postgresql://postgres@127.0.0.1:%d/%s", port, db);
+	return url;
+}
+
+char *h_env_url(const char *db)
+{
+	char *s = NULL;
+	if (asprintf(&s, "DATABASE_URL=%s", h_url(db)) < 0)
+		abort();
+	return s;
+}
+
+PGconn *h_connect(const char *db, const char *appname)
+{
+	char conninfo[512];
+	snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=%s application_name=%s", port, db,
+		 appname ? appname : "migrated-tests");
+	PGconn *c = PQconnectdb(conninfo);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "cannot connect to %s: %s", db, PQerrorMessage(c));
+	PQsetNoticeProcessor(c, quiet_notices, NULL);
+	return c;
+}
+
+static PGconn *connect_quiet(const char *db)
+{
+	char conninfo[512];
+	snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=%s application_name=migrated-tests",
+		 port, db);
+	PGconn *c = PQconnectdb(conninfo);
+	if (PQstatus(c) == CONNECTION_OK)
+		PQsetNoticeProcessor(c, quiet_notices, NULL);
+	return c;
+}
+
+int h_try(const char *db, const char *sql)
+{
+	PGconn *c = connect_quiet(db);
+	int r = -1;
+	if (PQstatus(c) == CONNECTION_OK) {
+		PGresult *res = PQexec(c, sql);
+		ExecStatusType st = PQresultStatus(res);
+		r = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+		PQclear(res);
+	}
+	PQfinish(c);
+	return r;
+}
+
+void h_exec(const char *db, const char *sql)
+{
+	PGconn *c = connect_quiet(db);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", db, PQerrorMessage(c));
+	PGresult *res = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(res);
+	ck_assert_msg(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "SQL failed on %s: %s\n%s", db,
+		      PQresultErrorMessage(res), sql);
+	PQclear(res);
+	PQfinish(c);
+}
+
+char *h_q1(const char *db, const char *sql)
+{
+	PGconn *c = connect_quiet(db);
+	char *v;
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "connect %s: %s", db, PQerrorMessage(c));
+	PGresult *res = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "query failed on %s: %s\n%s", db,
+		      PQresultErrorMessage(res), sql);
+	if (PQntuples(res) == 0)
+		v = strdup("");
+	else if (PQgetisnull(res, 0, 0))
+		v = NULL;
+	else
+		v = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(c);
+	return v;
+}
+
+void h_admin_exec(const char *sql)
+{
+	h_exec("postgres", sql);
+}
+
+const char *h_fresh_db(void)
+{
+	char sql[512];
+	snprintf(db_name, sizeof db_name, "t_%.40s_%d", test_name[0] ? test_name : "x", ++db_counter);
+	for (char *p = db_name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_'))
+			*p = '_';
+	snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db_name);
+	h_admin_exec(sql);
+	snprintf(sql, sizeof sql, "CREATE DATABASE \"%s\"", db_name);
+	h_admin_exec(sql);
+	return db_name;
+}
+
+/* ---- cluster ---- */
+
+static int free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t l = sizeof a;
+	int s = socket(AF_INET, SOCK_STREAM, 0), p = 0;
+	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &l) == 0)
+		p = ntohs(a.sin_port);
+	if (s >= 0)
+		close(s);
+	return p;
+}
+
+static void chown_to_server_user(const char *path)
+{
+	if (am_root()) {
+		struct passwd *pw = getpwnam("postgres");
+		if (!pw || chown(path, pw->pw_uid, pw->pw_gid) < 0)
+			die("cannot give %s to the postgres user", path);
+	}
+}
+
+static void write_hba(void)
+{
+	char path[512];
+	FILE *f;
+	snprintf(path, sizeof path, "%s/data/pg_hba.conf", base_dir);
+	f = fopen(path, "w");
+	if (!f)
+		die("cannot write %s", path);
+	/* One role with a real password, to test authentication failures; trust for the rest. */
+	fprintf(f, "local all all trust\n"
+		   "host all md_pw_user 127.0.0.1/32 scram-sha-256\n"
+		   "host all all 127.0.0.1/32 trust\n"
+		   "host all all ::1/128 trust\n");
+	fclose(f);
+	chown_to_server_user(path);
+}
+
+int h_cluster_start(void)
+{
+	char data[300], log[300], bin[512], opts[512], portbuf[16];
+	const char *tmp = getenv("TMPDIR");
+
+	snprintf(base_dir, sizeof base_dir, "%s/migrated-it-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(base_dir))
+		die("mkdtemp: %s", strerror(errno));
+	chmod(base_dir, 0755);
+	chown_to_server_user(base_dir);
+	snprintf(data, sizeof data, "%s/data", base_dir);
+	snprintf(log, sizeof log, "%s/server.log", base_dir);
+	snprintf(bin, sizeof bin, "%s/initdb", h_pg_bindir());
+	char *initdb[] = {bin, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C", NULL};
+	char initlog[320];
+	snprintf(initlog, sizeof initlog, "%s/initdb.log", base_dir);
+	if (run_as_server_user(initdb, initlog) != 0)
+		die("initdb failed (see %s)", initlog);
+	write_hba();
+	snprintf(bin, sizeof bin, "%s/pg_ctl", h_pg_bindir());
+	for (int attempt = 0; attempt < 5; attempt++) {
+		port = free_port();
+		snprintf(portbuf, sizeof portbuf, "%d", port);
+		snprintf(opts, sizeof opts,
+			 "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+			 "-c full_page_writes=off -c max_connections=120 -c log_min_messages=warning "
+			 "-c log_statement=none -c log_line_prefix='%%m [%%p] %%a: '",
+			 port, base_dir);
+		char *start[] = {bin, "-D", data, "-w", "-t", "60", "-o", opts, "-l", log, "start", NULL};
+		char ctl_log[320];
+		snprintf(ctl_log, sizeof ctl_log, "%s/pg_ctl.log", base_dir);
+		if (run_as_server_user(start, ctl_log) == 0) {
+			setenv("PGHOST", "127.0.0.1", 1);
+			setenv("PGPORT", portbuf, 1);
+			setenv("PGUSER", "postgres", 1);
+			return 0;
+		}
+	}
+	die("could not start PostgreSQL (see %s)", log);
+}
+
+void h_cluster_stop(bool keep)
+{
+	char bin[512], data[300];
+	snprintf(bin, sizeof bin, "%s/pg_ctl", h_pg_bindir());
+	snprintf(data, sizeof data, "%s/data", base_dir);
+	char *stop[] = {bin, "-D", data, "-m", "immediate", "-w", "stop", NULL};
+	run_as_server_user(stop, "/dev/null");
+	if (!keep)
+		rm_rf(base_dir);
+	else
+		fprintf(stderr, "harness: kept %s\n", base_dir);
+}
+
+/* ---- per-test bookkeeping ---- */
+
+static long server_log_size(void)
+{
+	char log[300];
+	struct stat st;
+	snprintf(log, sizeof log, "%s/server.log", base_dir);
+	return stat(log, &st) == 0 ? (long)st.st_size : 0;
+}
+
+/* progress.log: "BEGIN name offset" when a test starts, "PASS name 0" when it passes. */
+static void progress(const char *kind, const char *name, long off)
+{
+	char path[300];
+	snprintf(path, sizeof path, "%s/progress.log", base_dir);
+	FILE *f = fopen(path, "a");
+	if (f) {
+		fprintf(f, "%s %s %ld\n", kind, name, off);
+		fclose(f);
+	}
+}
+
+void h_test_begin(const char *name)
+{
+	snprintf(test_name, sizeof test_name, "%s", name);
+	snprintf(test_dir, sizeof test_dir, "%s/tests/%s", base_dir, name);
+	rm_rf(test_dir);
+	mkdir_p(test_dir);
+	db_counter = 0;
+	progress("BEGIN", name, server_log_size());
+}
+
+void h_test_passed(void)
+{
+	progress("PASS", test_name, 0);
+}
+
+static void print_file_range(const char *path, long from, long to)
+{
+	FILE *f = fopen(path, "r");
+	char buf[4096];
+	if (!f)
+		return;
+	fseek(f, from, SEEK_SET);
+	while (to < 0 || ftell(f) < to) {
+		size_t want = sizeof buf;
+		if (to >= 0 && (long)want > to - ftell(f))
+			want = (size_t)(to - ftell(f));
+		size_t n = fread(buf, 1, want, f);
+		if (n == 0)
+			break;
+		fwrite(buf, 1, n, stderr);
+	}
+	fclose(f);
+}
+
+void h_report_failures(void)
+{
+	char path[300], log[300], line[512];
+	struct entry {
+		char name[128];
+		long off;
+		bool passed;
+	} *e = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/progress.log", base_dir);
+	snprintf(log, sizeof log, "%s/server.log", base_dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		char kind[8], name[128];
+		long off;
+		if (sscanf(line, "%7s %127s %ld", kind, name, &off) != 3)
+			continue;
+		if (strcmp(kind, "BEGIN") == 0) {
+			e = realloc(e, (n + 1) * sizeof *e);
+			snprintf(e[n].name, sizeof e[n].name, "%s", name);
+			e[n].off = off;
+			e[n].passed = false;
+			n++;
+		} else if (n && strcmp(e[n - 1].name, name) == 0) {
+			e[n - 1].passed = true;
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; i < n; i++) {
+		char last[700];
+		if (e[i].passed)
+			continue;
+		fprintf(stderr, "\n===== %s failed: server log during the test =====\n", e[i].name);
+		print_file_range(log, e[i].off, i + 1 < n ? e[i + 1].off : -1);
+		snprintf(last, sizeof last, "%s/tests/%s/last-command.txt", base_dir, e[i].name);
+		fprintf(stderr, "===== %s: last command =====\n", e[i].name);
+		print_file_range(last, 0, -1);
+		fprintf(stderr, "===== end of %s =====\n", e[i].name);
+	}
+	free(e);
+}

@@ -1,0 +1,34 @@
+/* main.c - the integration test runner: starts the one PostgreSQL cluster, runs every suite
+ * (each test in its own process, Check's fork mode), prints the server log of failed tests,
+ * stops the cluster, and ends with "N passed, N failed". Set MD_TEST_KEEP=1 to keep the
+ * cluster's directory; CK_RUN_SUITE / CK_RUN_CASE select tests (Check's own variables). */
+#include "harness.h"
+#include "suites.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int main(void)
+{
+	Suite *(*const suites[])(void) = {suite_cli,  suite_deploy, suite_failure, suite_status,  suite_resolve,
+					  suite_lock, suite_crash,  suite_connect, suite_corpus, suite_prisma};
+	SRunner *sr;
+	int run, failed;
+	const char *keep = getenv("MD_TEST_KEEP");
+
+	if (h_cluster_start() < 0)
+		return 99;
+	sr = srunner_create(NULL);
+	for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++)
+		srunner_add_suite(sr, suites[i]());
+	srunner_set_fork_status(sr, CK_FORK);
+	srunner_run_all(sr, CK_NORMAL);
+	run = srunner_ntests_run(sr);
+	failed = srunner_ntests_failed(sr);
+	h_report_failures();
+	srunner_free(sr);
+	h_cluster_stop(keep && *keep && strcmp(keep, "0") != 0);
+	printf("integration: %d passed, %d failed\n", run - failed, failed);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,18 @@
+/* suites.h - every integration suite the runner runs, in order. */
+#ifndef MIGRATED_TEST_SUITES_H
+#define MIGRATED_TEST_SUITES_H
+
+#include <check.h>
+
+Suite *suite_cli(void);
+Suite *suite_deploy(void);
+Suite *suite_failure(void);
+Suite *suite_status(void);
+Suite *suite_resolve(void);
+Suite *suite_lock(void);
+Suite *suite_crash(void);
+Suite *suite_connect(void);
+Suite *suite_corpus(void);
+Suite *suite_prisma(void);
+
+#endif

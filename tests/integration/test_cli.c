@@ -1,0 +1,123 @@
+/* test_cli.c - the command line itself: help, version, usage errors (exit 2), configuration
+ * errors, and names that are not migration names. */
+#include "harness.h"
+#include "suites.h"
+
+#include <stdio.h>
+#include <string.h>
+
+ITEST(help_lists_commands_and_exits_0)
+{
+	struct h_result r;
+	h_migrated(&r, "--help", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	h_assert_contains(r.out, "status");
+	h_assert_contains(r.out, "resolve --rolled-back NAME");
+	h_assert_contains(r.out, "Exit codes");
+	h_result_free(&r);
+	h_migrated(&r, "--version", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	h_assert_contains(r.out, "migrated ");
+	h_result_free(&r);
+}
+
+ITEST(usage_errors_exit_2_with_a_pointer_to_help)
+{
+	static const char *const cases[][3] = {
+		{"frobnicate", NULL, "unknown command"},
+		{"deploy", "--no-such-option", "unknown option --no-such-option"},
+		{"resolve", NULL, "exactly one of --applied NAME or --rolled-back NAME"},
+		{"status", "--migrations", "needs a value"},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct h_result r;
+		if (cases[i][1])
+			h_migrated(&r, cases[i][0], cases[i][1], NULL);
+		else
+			h_migrated(&r, cases[i][0], NULL);
+		ck_assert_msg(r.rc == 2, "%s: exit %d", cases[i][0], r.rc);
+		h_assert_contains(r.err, cases[i][2]);
+		h_assert_contains(r.err, "--help");
+		h_result_free(&r);
+	}
+	struct h_result r;
+	h_migrated(&r, NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_result_free(&r);
+}
+
+ITEST(no_database_url_is_a_configuration_error)
+{
+	struct h_result r;
+	const char *dir = h_migrations_dir();
+	h_migrated(&r, "DATABASE_URL=", "DIRECT_URL=", "status", "--migrations", dir, NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.err, "DATABASE_URL");
+	h_result_free(&r);
+}
+
+ITEST(missing_migrations_folder_is_explained)
+{
+	struct h_result r;
+	char url[300];
+	snprintf(url, sizeof url, "DATABASE_URL=%s", h_url(h_fresh_db()));
+	h_migrated(&r, url, "deploy", "--migrations", "/nonexistent/prisma/migrations", NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.err, "migrations folder /nonexistent/prisma/migrations does not exist");
+	h_assert_contains(r.err, "--migrations DIR");
+	h_result_free(&r);
+}
+
+ITEST(path_traversal_names_are_refused_before_touching_the_database)
+{
+	struct h_result r;
+	h_migrated(&r, "DATABASE_URL=postgresql://nobody@127.0.0.1:1/x", "resolve", "--applied", "../../etc/passwd",
+		   "--migrations", h_migrations_dir(), NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.err, "is not a migration name");
+	h_assert_not_contains(r.err, "refused");
+	h_result_free(&r);
+}
+
+ITEST(config_file_errors_name_file_and_line)
+{
+	struct h_result r;
+	char conf[600];
+	snprintf(conf, sizeof conf, "%s/migrated.conf", h_tmpdir());
+	h_write(conf, "migrations = x\nlock_timeout = forever\n", 38);
+	h_migrated(&r, "status", "--config", conf, NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.err, "line 2");
+	h_assert_contains(r.err, "lock_timeout");
+	h_result_free(&r);
+	h_migrated(&r, "MIGRATED_CONFIG=/nonexistent.conf", "status", NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.err, "/nonexistent.conf");
+	h_result_free(&r);
+}
+
+ITEST(json_errors_use_the_one_error_shape)
+{
+	struct h_result r;
+	h_migrated(&r, "DATABASE_URL=", "DIRECT_URL=", "status", "--json", "--migrations", h_migrations_dir(), NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.out, "\"error\": {");
+	h_assert_contains(r.out, "\"code\": \"config\"");
+	h_assert_contains(r.out, "\"message\": \"no database given");
+	h_result_free(&r);
+}
+
+Suite *suite_cli(void)
+{
+	Suite *s = suite_create("cli");
+	TCase *tc = tcase_create("cli");
+	tcase_add_test(tc, help_lists_commands_and_exits_0);
+	tcase_add_test(tc, usage_errors_exit_2_with_a_pointer_to_help);
+	tcase_add_test(tc, no_database_url_is_a_configuration_error);
+	tcase_add_test(tc, missing_migrations_folder_is_explained);
+	tcase_add_test(tc, path_traversal_names_are_refused_before_touching_the_database);
+	tcase_add_test(tc, config_file_errors_name_file_and_line);
+	tcase_add_test(tc, json_errors_use_the_one_error_shape);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,3 @@
+#include "harness.h"
+#include "suites.h"
+Suite *suite_prisma(void) { return suite_create("prisma"); }

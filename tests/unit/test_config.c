@@ -1,0 +1,155 @@
+/* test_config.c - configuration precedence (defaults < file < environment < flags), durations,
+ * and errors that name the file and line. */
+#include "migrated/config.h"
+#include "migrated/error.h"
+#include "migrated/log.h"
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char path[64];
+
+static void write_conf(const char *text)
+{
+	snprintf(path, sizeof path, "/tmp/md-unit-conf-XXXXXX");
+	int fd = mkstemp(path);
+	ck_assert(fd >= 0);
+	ck_assert(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+	close(fd);
+}
+
+static void clear_env(void)
+{
+	unsetenv("DATABASE_URL");
+	unsetenv("DIRECT_URL");
+	unsetenv("MIGRATED_CONFIG");
+	unsetenv("MIGRATED_LOCK_TIMEOUT");
+	unsetenv("MIGRATED_MIGRATIONS");
+	unsetenv("CREDENTIALS_DIRECTORY");
+}
+
+START_TEST(durations_parse_with_units)
+{
+	int ms;
+	ck_assert_int_eq(md_parse_duration_ms("500ms", &ms), 0);
+	ck_assert_int_eq(ms, 500);
+	ck_assert_int_eq(md_parse_duration_ms("10s", &ms), 0);
+	ck_assert_int_eq(ms, 10000);
+	ck_assert_int_eq(md_parse_duration_ms("1.5s", &ms), 0);
+	ck_assert_int_eq(ms, 1500);
+	ck_assert_int_eq(md_parse_duration_ms("2m", &ms), 0);
+	ck_assert_int_eq(ms, 120000);
+	ck_assert_int_eq(md_parse_duration_ms("1h", &ms), 0);
+	ck_assert_int_eq(ms, 3600000);
+	ck_assert_int_eq(md_parse_duration_ms("250", &ms), 0);
+	ck_assert_int_eq(ms, 250);
+	ck_assert_int_lt(md_parse_duration_ms("ten", &ms), 0);
+	ck_assert_int_lt(md_parse_duration_ms("5 parsecs", &ms), 0);
+	ck_assert_int_lt(md_parse_duration_ms("-1s", &ms), 0);
+}
+END_TEST
+
+START_TEST(defaults_file_env_flags_in_that_order)
+{
+	struct md_config *cfg;
+	struct md_config_flags flags = {0};
+	struct md_error err = {0};
+
+	clear_env();
+	write_conf("# migrated\nmigrations = \"from/file\"\nlock_timeout = 3s\nlock_retries = 7\n"
+		   "database_url = postgresql://u:filesecret@h/db\n");
+	flags.config_file = path;
+	setenv("MIGRATED_LOCK_TIMEOUT", "4s", 1);
+	flags.lock_retries = "9";
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->migrations_dir, "from/file");
+	ck_assert_int_eq(cfg->lock_timeout_ms, 4000);
+	ck_assert_int_eq(cfg->lock_retries, 9);
+	ck_assert_int_eq(cfg->statement_timeout_ms, 0);
+	ck_assert_int_eq(cfg->advisory_lock_wait_ms, 10000);
+	ck_assert_str_eq(md_config_migration_url(cfg), "postgresql://u:filesecret@h/db");
+	/* The whole URL is a secret from the moment it is read (dburl adds the bare password). */
+	char out[128];
+	md_redact("url postgresql://u:filesecret@h/db here", out, sizeof out);
+	ck_assert_str_eq(out, "url **** here");
+	md_config_free(cfg);
+	unlink(path);
+	clear_env();
+}
+END_TEST
+
+START_TEST(direct_url_wins_for_migrations)
+{
+	struct md_config *cfg;
+	struct md_config_flags flags = {.config_file = "/dev/null"};
+	struct md_error err = {0};
+	clear_env();
+	setenv("DATABASE_URL", "postgresql://pooler/db", 1);
+	setenv("DIRECT_URL", "postgresql://direct/db", 1);
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_str_eq(md_config_migration_url(cfg), "postgresql://direct/db");
+	md_config_free(cfg);
+	clear_env();
+}
+END_TEST
+
+START_TEST(bad_files_name_the_line)
+{
+	struct md_config *cfg = NULL;
+	struct md_config_flags flags = {0};
+	struct md_error err = {0};
+	clear_env();
+	write_conf("migrations = x\n\nlok_timeout = 3s\n");
+	flags.config_file = path;
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), MD_E_CONFIG);
+	ck_assert_msg(strstr(err.message, "line 3") && strstr(err.message, "unknown key \"lok_timeout\""), "%s",
+		      err.message);
+	unlink(path);
+	write_conf("lock_timeout = soon\n");
+	flags.config_file = path;
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), MD_E_CONFIG);
+	ck_assert(strstr(err.message, "not a duration"));
+	unlink(path);
+	flags.config_file = "/nonexistent/migrated.conf";
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), MD_E_CONFIG);
+	ck_assert(strstr(err.message, "/nonexistent/migrated.conf"));
+}
+END_TEST
+
+START_TEST(credentials_directory_supplies_the_url)
+{
+	struct md_config *cfg;
+	struct md_config_flags flags = {.config_file = "/dev/null"};
+	struct md_error err = {0};
+	char dir[] = "/tmp/md-unit-cred-XXXXXX", file[64];
+	clear_env();
+	ck_assert(mkdtemp(dir));
+	snprintf(file, sizeof file, "%s/database-url", dir);
+	FILE *f = fopen(file, "w");
+	fputs("postgresql://cred:credsecret@h/db\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->database_url, "postgresql://cred:credsecret@h/db");
+	md_config_free(cfg);
+	unlink(file);
+	rmdir(dir);
+	clear_env();
+}
+END_TEST
+
+Suite *suite_config(void)
+{
+	Suite *s = suite_create("config");
+	TCase *tc = tcase_create("config");
+	tcase_add_test(tc, durations_parse_with_units);
+	tcase_add_test(tc, defaults_file_env_flags_in_that_order);
+	tcase_add_test(tc, direct_url_wins_for_migrations);
+	tcase_add_test(tc, bad_files_name_the_line);
+	tcase_add_test(tc, credentials_directory_supplies_the_url);
+	suite_add_tcase(s, tc);
+	return s;
+}

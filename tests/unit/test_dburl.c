@@ -1,0 +1,84 @@
+/* test_dburl.c - Prisma URLs become libpq parameters: Prisma-only parameters removed, schema
+ * kept, defaults added, and the password never shown. */
+#include "migrated/dburl.h"
+#include "migrated/error.h"
+#include "migrated/log.h"
+#include "unit.h"
+
+#include <string.h>
+
+START_TEST(prisma_parameters_are_removed_and_schema_kept)
+{
+	struct md_dburl *u;
+	struct md_error err = {0};
+	ck_assert_int_eq(md_dburl_parse("postgresql://app:s3cr%40t@db.example.com:6543/prod?schema=my%20app&"
+					"connection_limit=5&sslmode=require&pool_timeout=10&pgbouncer=true",
+					"migrated", 10, &u, &err),
+			 0);
+	ck_assert_str_eq(u->schema, "my app");
+	ck_assert(u->pgbouncer);
+	ck_assert_str_eq(md_dburl_get(u, "host"), "db.example.com");
+	ck_assert_str_eq(md_dburl_get(u, "port"), "6543");
+	ck_assert_str_eq(md_dburl_get(u, "password"), "s3cr@t");
+	ck_assert_str_eq(md_dburl_get(u, "sslmode"), "require");
+	ck_assert_str_eq(md_dburl_get(u, "application_name"), "migrated");
+	ck_assert_str_eq(md_dburl_get(u, "connect_timeout"), "10");
+	ck_assert_ptr_null(md_dburl_get(u, "connection_limit"));
+	ck_assert_str_eq(u->display, "app@db.example.com:6543/prod");
+	char out[128];
+	md_redact("auth s3cr@t and s3cr%40t", out, sizeof out);
+	ck_assert_str_eq(out, "auth **** and ****");
+	md_dburl_free(u);
+}
+END_TEST
+
+START_TEST(url_settings_win_over_defaults)
+{
+	struct md_dburl *u;
+	struct md_error err = {0};
+	ck_assert_int_eq(md_dburl_parse("postgres://u@h/d?application_name=deployer&connect_timeout=3", "migrated", 10, &u, &err), 0);
+	ck_assert_str_eq(md_dburl_get(u, "application_name"), "deployer");
+	ck_assert_str_eq(md_dburl_get(u, "connect_timeout"), "3");
+	ck_assert_str_eq(u->schema, "public");
+	ck_assert(!u->pgbouncer);
+	md_dburl_free(u);
+}
+END_TEST
+
+START_TEST(invalid_urls_are_explained_without_the_password)
+{
+	struct md_dburl *u = NULL;
+	struct md_error err = {0};
+	/* libpq quotes the whole URI in this message: the password must still not appear. */
+	ck_assert_int_eq(md_dburl_parse("postgresql://u:hunter2pw@[::1/d", NULL, 0, &u, &err), MD_E_CONFIG);
+	ck_assert(strstr(err.message, "invalid database URL"));
+	ck_assert(!strstr(err.message, "hunter2pw"));
+	ck_assert_int_eq(md_dburl_parse("mysql://u:p@h/d", NULL, 0, &u, &err), MD_E_CONFIG);
+	ck_assert_int_eq(md_dburl_parse("", NULL, 0, &u, &err), MD_E_CONFIG);
+	ck_assert_int_eq(md_dburl_parse("postgresql://h/d?unknownparam=1", NULL, 0, &u, &err), MD_E_CONFIG);
+	ck_assert(strstr(err.message, "unknownparam"));
+}
+END_TEST
+
+START_TEST(keyword_value_strings_are_accepted)
+{
+	struct md_dburl *u;
+	struct md_error err = {0};
+	ck_assert_int_eq(md_dburl_parse("host=/run/postgresql dbname=app user=x", "migrated", 0, &u, &err), 0);
+	ck_assert_str_eq(md_dburl_get(u, "host"), "/run/postgresql");
+	ck_assert_str_eq(md_dburl_get(u, "dbname"), "app");
+	md_dburl_free(u);
+}
+END_TEST
+
+Suite *suite_dburl(void)
+{
+	Suite *s = suite_create("dburl");
+	TCase *tc = tcase_create("dburl");
+	tcase_add_test(tc, prisma_parameters_are_removed_and_schema_kept);
+	tcase_add_test(tc, url_settings_win_over_defaults);
+	tcase_add_test(tc, invalid_urls_are_explained_without_the_password);
+	tcase_add_test(tc, keyword_value_strings_are_accepted);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -1,0 +1,16 @@
+/* unit.h - the unit suites (pure modules, no database), run by tests/unit/main.c. */
+#ifndef MIGRATED_TEST_UNIT_H
+#define MIGRATED_TEST_UNIT_H
+
+#include <check.h>
+
+Suite *suite_sqlsplit(void);
+Suite *suite_checksum(void);
+Suite *suite_collate(void);
+Suite *suite_catalog(void);
+Suite *suite_plan(void);
+Suite *suite_config(void);
+Suite *suite_dburl(void);
+Suite *suite_redact(void);
+
+#endif

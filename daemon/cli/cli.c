@@ -168,7 +168,8 @@ static int open_target(const struct cli *c, struct md_db **ret, struct md_error 
 static void print_header(const struct cli *c, const struct md_db *db)
 {
 	if (!c->json)
-		printf("Datasource: %s, schema \"%s\" (PostgreSQL %s)\n", db->display, db->schema, db->server_version);
+		printf("Datasource: %s, schema \"%s\" (PostgreSQL %.*s)\n", db->display, db->schema,
+		       (int)strcspn(db->server_version, " "), db->server_version);
 }
 
 static int cmd_status(struct cli *c)

@@ -274,9 +274,13 @@ void md_report_status_text(FILE *out, const struct md_plan *plan, const char *mi
 			plan->count[MD_MIG_MISSING], plan->count[MD_MIG_MISSING] == 1 ? "" : "s", migrations_dir);
 }
 
+/* Whether a retry line broke the "[i/n] name ... applied" line (the CLI is single-threaded). */
+static bool line_broken;
+
 void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
 {
 	char dur[32], who[1024];
+	const char *lead = line_broken ? "\n      " : "  ";
 	int w = ev->total >= 1000 ? 4 : ev->total >= 100 ? 3 : ev->total >= 10 ? 2 : 1;
 
 	switch (ev->kind) {
@@ -288,6 +292,7 @@ void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
 		fprintf(out, "Recovered %s: %s\n", ev->migration, ev->message);
 		break;
 	case MD_EV_MIGRATION_START:
+		line_broken = false;
 		fprintf(out, "  [%*zu/%zu] %s", w, ev->index, ev->total, ev->migration);
 		if (ev->mode != MD_MODE_TRANSACTION)
 			fprintf(out, " (%s: %s)", md_apply_mode_name(ev->mode), ev->mode_reason ? ev->mode_reason : "");
@@ -295,15 +300,16 @@ void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
 		break;
 	case MD_EV_RETRY:
 		fprintf(out, "\n      %s", ev->message);
+		line_broken = true;
 		fflush(out);
 		break;
 	case MD_EV_MIGRATION_DONE:
 		md_report_duration(ev->duration_ms, dur, sizeof dur);
-		fprintf(out, "  applied in %s\n", dur);
+		fprintf(out, "%sapplied in %s\n", lead, dur);
 		break;
 	case MD_EV_MIGRATION_FAILED:
 		md_report_duration(ev->duration_ms, dur, sizeof dur);
-		fprintf(out, "  FAILED after %s\n", dur);
+		fprintf(out, "%sFAILED after %s\n", lead, dur);
 		break;
 	case MD_EV_STATEMENT:
 		break;
@@ -354,6 +360,21 @@ void md_report_failure_text(FILE *out, const struct md_failure *f, const char *m
 	}
 	if (f->recorded)
 		fprintf(out, "  It is recorded as failed in _prisma_migrations (the error is in its logs).\n");
+	if (f->nothing_remains && (strcmp(f->sqlstate, "55P03") == 0 || strcmp(f->sqlstate, "40P01") == 0)) {
+		fprintf(out, "Next: another session kept a lock this migration needs (see pg_locks and pg_stat_activity\n"
+			     "for long transactions on the table); once it is gone, run\n"
+			     "  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n"
+			     "(raise --lock-timeout or --lock-retries to wait longer).\n",
+			f->migration);
+		return;
+	}
+	if (f->nothing_remains && strcmp(f->sqlstate, "57014") == 0 && !f->cancelled) {
+		fprintf(out, "Next: the statement ran longer than statement_timeout; raise --statement-timeout (or\n"
+			     "statement_timeout in the config), then\n"
+			     "  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n",
+			f->migration);
+		return;
+	}
 	else if (f->connection_lost && f->mode == MD_MODE_TRANSACTION)
 		fprintf(out, "  The next deploy will see that it was interrupted and apply it again.\n");
 	fprintf(out, "Next: %s, then\n  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n",

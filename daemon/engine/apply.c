@@ -417,9 +417,9 @@ static void emit_retry(struct run *rn, int attempt, int wait, const char *state)
 	char msg[256];
 	snprintf(msg, sizeof msg, "%s (SQLSTATE %s); retrying in %.1f s (attempt %d of %d)",
 		 strcmp(state, "40P01") == 0 ? "deadlock" : "lock_timeout reached waiting for a lock", state,
-		 wait / 1000.0, attempt + 1, rn->opts->lock_retries + 1);
+		 wait / 1000.0, attempt + 2, rn->opts->lock_retries + 1);
 	struct md_apply_event ev = {.kind = MD_EV_RETRY, .migration = rn->m->name, .index = rn->index,
-				    .total = rn->total, .mode = rn->mode, .attempt = attempt + 1, .wait_ms = wait,
+				    .total = rn->total, .mode = rn->mode, .attempt = attempt + 2, .wait_ms = wait,
 				    .message = msg};
 	emit(rn->hooks, &ev);
 }

@@ -120,8 +120,10 @@ static int refuse_failed(const struct md_plan *plan, int server_version_num, str
 		if (!first)
 			first = it->name;
 		md_logs_summary(it->row ? it->row->logs : NULL, summary, sizeof summary);
-		md_strbuf_printf(&sb, "\n  The `%s` migration started at %s failed", it->name,
-				 it->row ? it->row->started_at : "?");
+		/* Prisma's wording and time format: "2024-01-02 10:00:00.123 UTC". */
+		const char *iso = it->row ? it->row->started_at : "?";
+		md_strbuf_printf(&sb, "\n  The `%s` migration started at %.10s %.12s UTC failed", it->name, iso,
+				 strlen(iso) > 11 ? iso + 11 : "");
 		if (summary[0])
 			md_strbuf_printf(&sb, ": %s", summary);
 		else if (it->interrupted)

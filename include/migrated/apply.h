@@ -51,7 +51,7 @@ struct md_apply_event {
 	const char *mode_reason;      /* why that mode ("CREATE INDEX CONCURRENTLY at line 3") */
 	double duration_ms;
 	size_t statement, statements; /* progress, for MD_EV_STATEMENT and DONE */
-	int attempt;                  /* for MD_EV_RETRY */
+	int attempt;                  /* for MD_EV_RETRY: the attempt about to start (2, 3, ...) */
 	int wait_ms;                  /* for MD_EV_RETRY and MD_EV_LOCK_WAIT */
 	const char *message;          /* human text */
 	const struct md_lock_holder *holder; /* MD_EV_LOCK_WAIT */

@@ -346,6 +346,20 @@ int h_migrated_bg(const char *stdout_path, ...)
 	return p;
 }
 
+int h_wait(int pid, int timeout_s)
+{
+	int st;
+	for (int waited = 0; waited < timeout_s * 10; waited++) {
+		pid_t p = waitpid(pid, &st, WNOHANG);
+		if (p == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		h_sleep_ms(100);
+	}
+	kill(-pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return 124;
+}
+
 /* ---- files ---- */
 
 void h_write(const char *path, const void *data, size_t len)

@@ -68,6 +68,8 @@ void h_migrated(struct h_result *res, ...) __attribute__((sentinel));
 /* Start migrated in the background (own process group); returns its pid. */
 int h_migrated_bg(const char *stdout_path, ...) __attribute__((sentinel));
 void h_result_free(struct h_result *res);
+/* h_wait: exit code of a background run (128+signal), killing it after timeout_s (124). */
+int h_wait(int pid, int timeout_s);
 /* h_run_cmd: any program (argv[0] a path), same capture; timeout in seconds. */
 void h_run_argv(struct h_result *res, char *const argv[], char *const envp_extra[], int timeout_s);
 

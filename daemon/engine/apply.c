@@ -357,9 +357,14 @@ static void check_invalid_index(struct md_db *db, const struct md_migration *m, 
 
 /* ---- session settings ---- */
 
+/* search_path, lock_timeout and statement_timeout for every migration, and on PostgreSQL 14+
+ * client_connection_check_interval: when migrated dies mid-statement the server notices within
+ * a second, rolls the migration back and frees the lock, instead of finishing a long statement
+ * for nobody. */
 struct settings {
 	char lock_timeout[24], statement_timeout[24];
 	const char *params[3];
+	bool check_client;
 };
 
 static void settings_init(struct settings *s, const struct md_db *db, const struct md_apply_options *o,
@@ -370,14 +375,21 @@ static void settings_init(struct settings *s, const struct md_db *db, const stru
 	s->params[0] = db->schema_ident;
 	s->params[1] = s->lock_timeout;
 	s->params[2] = s->statement_timeout;
+	s->check_client = db->server_version_num >= 140000;
 }
 
-static const char set_local_sql[] = "SELECT pg_catalog.set_config('search_path', $1, true), "
-				    "pg_catalog.set_config('lock_timeout', $2, true), "
-				    "pg_catalog.set_config('statement_timeout', $3, true)";
-static const char set_session_sql[] = "SELECT pg_catalog.set_config('search_path', $1, false), "
-				      "pg_catalog.set_config('lock_timeout', $2, false), "
-				      "pg_catalog.set_config('statement_timeout', $3, false)";
+#define SET_CONFIG_SQL(local, extra)                                                           \
+	"SELECT pg_catalog.set_config('search_path', $1, " local "), "                         \
+	"pg_catalog.set_config('lock_timeout', $2, " local "), "                               \
+	"pg_catalog.set_config('statement_timeout', $3, " local ")" extra
+#define CHECK_CLIENT(local) ", pg_catalog.set_config('client_connection_check_interval', '1s', " local ")"
+
+static const char *set_sql(const struct settings *s, bool local)
+{
+	if (local)
+		return s->check_client ? SET_CONFIG_SQL("true", CHECK_CLIENT("true")) : SET_CONFIG_SQL("true", "");
+	return s->check_client ? SET_CONFIG_SQL("false", CHECK_CLIENT("false")) : SET_CONFIG_SQL("false", "");
+}
 
 /* Session state leaks between migrations on one connection (a file's `SET lock_timeout`
  * would apply to the next file); every non-transactional migration starts from a clean one. */
@@ -387,7 +399,7 @@ static int session_reset(struct md_db *db, const struct settings *s, struct md_e
 	int r = md_db_exec(db, "RESET ALL", "resetting session settings", err);
 	if (r < 0)
 		return r;
-	return md_db_query(db, set_session_sql, 3, s->params, &res, "setting search_path and timeouts", err);
+	return md_db_query(db, set_sql(s, false), 3, s->params, &res, "setting search_path and timeouts", err);
 }
 
 static bool is_concurrently(const struct md_sqlstmt *st)
@@ -445,7 +457,7 @@ static int run_transaction(struct run *rn)
 		return MD_E_NOMEM;
 	cmds[k++] = (struct cmd){"BEGIN", 0, NULL, NOT_A_STATEMENT};
 	cmds[k++] = (struct cmd){"RESET ALL", 0, NULL, NOT_A_STATEMENT};
-	cmds[k++] = (struct cmd){set_local_sql, 3, s.params, NOT_A_STATEMENT};
+	cmds[k++] = (struct cmd){set_sql(&s, true), 3, s.params, NOT_A_STATEMENT};
 	for (size_t i = 0; i < rn->sc->n; i++)
 		cmds[k++] = (struct cmd){rn->texts[i], 0, NULL, i};
 	cmds[k++] = (struct cmd){finish, 1, id_param, NOT_A_STATEMENT};

@@ -104,6 +104,16 @@ static bool recoverable(const struct md_plan_item *it, int server_version_num)
 	return mode == MD_MODE_TRANSACTION;
 }
 
+/* Why an interrupted migration cannot be applied again automatically. */
+static const char *interrupted_reason(const struct md_plan_item *it)
+{
+	if (!it->mig || !it->mig->has_sql)
+		return "its migration.sql is no longer in the migrations folder, so what ran cannot be checked";
+	if (it->row && strcmp(it->row->checksum, it->mig->checksum) != 0)
+		return "migration.sql has changed since it started, so what ran cannot be checked";
+	return "it does not run as one transaction, so part of it may be in the database";
+}
+
 static int refuse_failed(const struct md_plan *plan, int server_version_num, struct md_error *err)
 {
 	struct md_strbuf sb = MD_STRBUF_INIT;
@@ -127,9 +137,9 @@ static int refuse_failed(const struct md_plan *plan, int server_version_num, str
 		if (summary[0])
 			md_strbuf_printf(&sb, ": %s", summary);
 		else if (it->interrupted)
-			md_strbuf_puts(&sb, " without recording an error: the process running it stopped, and it does "
-					    "not run as one transaction, so part of it may be in the database");
-		if (!it->mig)
+			md_strbuf_printf(&sb, " without recording an error (the process running it stopped): %s",
+					 interrupted_reason(it));
+		else if (!it->mig)
 			md_strbuf_puts(&sb, " (its folder is no longer in the migrations folder)");
 		if (it->row && it->row->applied_steps_count > 0)
 			md_strbuf_printf(&sb, " (%d statement%s of it committed)", it->row->applied_steps_count,

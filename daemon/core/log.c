@@ -5,6 +5,7 @@
 #include "migrated/error.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,27 +77,41 @@ void md_secret_forget_all(void)
 	pthread_mutex_unlock(&secrets_lock);
 }
 
-/* Longest registered secret matching at s, or 0. Caller holds secrets_lock. */
-static size_t secret_match(const char *s)
+#define SHORT_SECRET 8
+
+static bool is_word_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Longest registered secret matching at s (start is the beginning of the text, for looking one
+ * character back), or 0. A secret shorter than SHORT_SECRET only matches as a whole token: the
+ * password "x" must vanish from "u:x@host" but not turn "exist" into "e*ist". Caller holds
+ * secrets_lock. */
+static size_t secret_match(const char *start, const char *s)
 {
 	size_t best = 0;
 	for (size_t i = 0; i < n_secrets; i++) {
 		size_t n = strlen(secrets[i]);
-		if (n > best && strncmp(s, secrets[i], n) == 0)
-			best = n;
+		if (n <= best || strncmp(s, secrets[i], n) != 0)
+			continue;
+		if (n < SHORT_SECRET && ((s > start && is_word_char(s[-1])) || is_word_char(s[n])))
+			continue;
+		best = n;
 	}
 	return best;
 }
 
 size_t md_redact(const char *src, char *dst, size_t dstsz)
 {
+	const char *start = src;
 	size_t o = 0;
 
 	if (dstsz == 0)
 		return 0;
 	pthread_mutex_lock(&secrets_lock);
 	while (*src && o + 1 < dstsz) {
-		size_t m = n_secrets ? secret_match(src) : 0;
+		size_t m = n_secrets ? secret_match(start, src) : 0;
 		if (m) {
 			size_t stars = m >= 4 ? 4 : m;
 			for (size_t k = 0; k < stars && o + 1 < dstsz; k++)
@@ -114,6 +129,7 @@ size_t md_redact(const char *src, char *dst, size_t dstsz)
 void md_redact_inplace(char *s)
 {
 	char *w = s;
+	const char *start = s;
 
 	if (!s)
 		return;
@@ -123,7 +139,7 @@ void md_redact_inplace(char *s)
 		return;
 	}
 	while (*s) {
-		size_t m = secret_match(s);
+		size_t m = secret_match(start, s);
 		if (m) {
 			size_t stars = m >= 4 ? 4 : m;
 			for (size_t k = 0; k < stars; k++)

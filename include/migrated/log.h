@@ -22,7 +22,8 @@ void md_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int md_secret_register(const char *secret);
 void md_secret_forget_all(void);
 /* md_redact: copy src into dst (size dstsz, always terminated) with every registered secret
- * replaced by "****". Returns the length written. */
+ * replaced by "****". Secrets shorter than 8 bytes are replaced where they stand as a whole
+ * token only (not inside a longer word). Returns the length written. */
 size_t md_redact(const char *src, char *dst, size_t dstsz);
 /* md_redact_inplace: same, in place: a secret of 4 bytes or more becomes "****", a shorter one
  * as many '*' as it has bytes, so the text never grows. */

@@ -11,14 +11,17 @@
 START_TEST(secrets_are_replaced_everywhere)
 {
 	char out[256];
-	char s[] = "token abcdef123 and again abcdef123, short xy";
+	char s[] = "token abcdef123 and again xabcdef123x, short xy, u:xy@h, not in xylophone or exist";
 	md_secret_register("abcdef123");
 	md_secret_register("xy");
+	md_secret_register("x");
 	md_secret_register("");
 	md_redact_inplace(s);
-	ck_assert_str_eq(s, "token **** and again ****, short **");
+	ck_assert_str_eq(s, "token **** and again x****x, short **, u:**@h, not in xylophone or exist");
 	md_redact("abcdef1234", out, sizeof out);
 	ck_assert_str_eq(out, "****4");
+	md_redact("x", out, sizeof out);
+	ck_assert_str_eq(out, "*");
 	md_redact("no secret", out, 4);
 	ck_assert_str_eq(out, "no ");
 	md_secret_forget_all();

@@ -180,7 +180,8 @@ static void status_line(FILE *out, const struct md_plan_item *it, int width)
 {
 	char when[48], dur[32], summary[512];
 
-	fprintf(out, "  %-11s %-*s", state_label(it->state), width, it->name);
+	bool more = it->state != MD_MIG_PENDING || it->sql_missing;
+	fprintf(out, "  %-11s %-*s", state_label(it->state), more ? width : 0, it->name);
 	switch (it->state) {
 	case MD_MIG_APPLIED:
 		md_report_time(it->row->finished_at, when, sizeof when);

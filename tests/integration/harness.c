@@ -286,12 +286,20 @@ void h_result_free(struct h_result *res)
 	res->out = res->err = NULL;
 }
 
+/* argv for migrated, behind MD_TEST_WRAPPER ("valgrind -q ...") when that is set. */
 static int collect_args(va_list ap, char **env, char **argv, int max)
 {
-	int ne = 0, na = 1;
-	const char *a;
+	int ne = 0, na = 0;
+	const char *a, *wrapper = getenv("MD_TEST_WRAPPER");
 	bool in_env = true;
-	argv[0] = (char *)h_migrated_bin();
+	if (wrapper && *wrapper) {
+		char *w = strdup(wrapper);
+		for (char *tok = strtok(w, " "); tok && na < max / 2; tok = strtok(NULL, " "))
+			argv[na++] = tok;
+		if (na)
+			argv[0] = argv[0][0] == '/' ? argv[0] : (char *)(strcmp(argv[0], "valgrind") == 0 ? "/usr/bin/valgrind" : argv[0]);
+	}
+	argv[na++] = (char *)h_migrated_bin();
 	while ((a = va_arg(ap, const char *))) {
 		if (in_env && strchr(a, '=') && a[0] != '-') {
 			env[ne++] = strdup(a);

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# scripts/test.sh - the whole test suite, as CI runs it (.ci/run calls exactly this):
+#   1. installs missing Debian packages, builds with -Werror (build/), runs unit + integration
+#      tests against a real PostgreSQL the harness starts (make check);
+#   2. the same tests built with AddressSanitizer + UBSan (build-asan/);
+#   3. the engine's commands under valgrind (leaks and memory errors in our allocations);
+#   4. make distcheck (the release tarball builds and passes its tests).
+# Ends with one line "N passed, N failed" over every run. Exit 0 only when nothing failed.
+# Set MIGRATED_TEST_QUICK=1 to run step 1 only.
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+logs=$top/build/test-logs
+status=0
+
+"$top/scripts/deps.sh" || { echo "dependency installation failed"; exit 1; }
+
+# The reference Prisma CLI for the interop tests: installed once from the npm registry.
+if [ ! -x /tmp/prisma-ref/prisma-ref ]; then
+  shared=${MIGRATED_SHARED_DIR:-$top/../shared}
+  [ -d "$shared" ] || shared=/work/shared
+  REF=/tmp/prisma-ref bash "$shared/tools/prisma-ref-setup.sh" >/tmp/prisma-ref-setup.log 2>&1 ||
+    echo "warning: could not install the reference Prisma CLI (see /tmp/prisma-ref-setup.log); interop tests will fail"
+fi
+
+run_check() { # name build-dir
+  local name=$1 dir=$2
+  echo "== $name: make check in ${dir#$top/} =="
+  if ! make -C "$dir" check -j1 >"$logs/$name.log" 2>&1; then
+    status=1
+    cat "$dir"/tests/*/run_*.log 2>/dev/null | grep -vE '^(PASS|Running suite)' | tail -n 200
+  fi
+  for f in "$dir"/tests/unit/run_unit.log "$dir"/tests/integration/run_integration.log; do
+    [ -f "$f" ] && grep -E '^(unit|integration): [0-9]+ passed, [0-9]+ failed' "$f" | sed "s/^/  $name /" |
+      tee -a "$logs/summary"
+  done
+}
+
+build=$("$top/scripts/build.sh") || { echo "build failed"; exit 1; }
+mkdir -p "$logs"; : >"$logs/summary"
+run_check plain "$build"
+
+if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
+  asan=$("$top/scripts/build.sh" --sanitizers) || { echo "sanitizer build failed"; status=1; }
+  [ -n "${asan:-}" ] && run_check asan-ubsan "$asan"
+
+  echo "== valgrind: the engine's commands under memcheck =="
+  for suite in cli deploy failure status resolve connect; do
+    MD_TEST_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --error-exitcode=89 --suppressions=$top/tests/valgrind.supp" \
+      CK_RUN_SUITE=$suite "$build/tests/integration/run_integration" >"$logs/valgrind-$suite.log" 2>&1 || status=1
+    grep -E '^integration: ' "$logs/valgrind-$suite.log" | sed "s/^integration/  valgrind $suite/" | tee -a "$logs/summary"
+    grep -q '^integration: [0-9]* passed, 0 failed' "$logs/valgrind-$suite.log" ||
+      grep -vE '^(Running suite)' "$logs/valgrind-$suite.log" | tail -n 80
+  done
+
+  echo "== make distcheck =="
+  if make -C "$build" distcheck >"$logs/distcheck.log" 2>&1; then
+    echo "  distcheck: 1 passed, 0 failed" | tee -a "$logs/summary"
+  else
+    status=1; tail -n 40 "$logs/distcheck.log"
+    echo "  distcheck: 0 passed, 1 failed" | tee -a "$logs/summary"
+  fi
+fi
+
+passed=$(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed/\1/p' "$logs/summary" | paste -sd+ | bc)
+failed=$(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed/\2/p' "$logs/summary" | paste -sd+ | bc)
+[ "${failed:-0}" = 0 ] || status=1
+[ -n "$passed" ] || { passed=0; status=1; }
+echo "${passed} passed, ${failed:-0} failed"
+exit $status

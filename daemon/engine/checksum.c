@@ -1,19 +1,20 @@
 /* checksum.c - Prisma-compatible migration checksums (schema-connector checksum.rs semantics),
- * using OpenSSL's SHA-256. */
+ * using Nettle's SHA-256 (no library initialisation, unlike OpenSSL 3's providers). */
 #include "migrated/checksum.h"
 #include "migrated/error.h"
 #include "migrated/strbuf.h"
 #include "migrated/utf8.h"
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <string.h>
 
 static int sha256_raw(const void *data, size_t len, unsigned char digest[32])
 {
-	unsigned int n = 0;
-	if (EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL) != 1 || n != 32)
-		return MD_E_INTERNAL;
+	struct sha256_ctx ctx;
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, data);
+	sha256_digest(&ctx, SHA256_DIGEST_SIZE, digest);
 	return 0;
 }
 

@@ -181,7 +181,7 @@ static int cmd_status(struct cli *c)
 	struct md_plan *plan = NULL;
 	int r, rc;
 
-	r = md_catalog_load(c->cfg->migrations_dir, 0, &cat, &err);
+	r = md_catalog_load(c->cfg->migrations_dir, c->json ? MD_CATALOG_PROBE_DOWN : 0, &cat, &err);
 	if (r >= 0)
 		r = open_target(c, &db, &err);
 	if (r >= 0)

@@ -20,7 +20,7 @@ struct md_migration {
 	char checksum[MD_CHECKSUM_HEX_LEN + 1]; /* Prisma's checksum, "" if !has_sql */
 	bool utf8_ok;            /* migration.sql is valid UTF-8 */
 	size_t utf8_bad_offset;  /* first invalid byte when !utf8_ok */
-	bool has_down;           /* down.sql exists */
+	bool has_down;           /* down.sql exists (known with MD_CATALOG_PROBE_DOWN or _LOAD_DOWN) */
 	char *down_sql;          /* down.sql bytes, owned, when loaded (MD_CATALOG_LOAD_DOWN) */
 	size_t down_len;
 };
@@ -34,7 +34,8 @@ struct md_catalog {
 };
 
 enum md_catalog_flags {
-	MD_CATALOG_LOAD_DOWN = 1 << 0, /* also read down.sql files */
+	MD_CATALOG_LOAD_DOWN = 1 << 0,  /* also read down.sql files */
+	MD_CATALOG_PROBE_DOWN = 1 << 1, /* only find out which migrations have a down.sql */
 };
 
 /* md_catalog_load: scan dir. Errors (err filled, *ret untouched):
@@ -51,7 +52,8 @@ struct md_migration *md_catalog_find(const struct md_catalog *cat, const char *n
 /* md_migration_name_valid: whether name could be a migration folder name (one path component,
  * UTF-8, no control characters, 1..255 characters). Fills err (MD_E_USAGE) when not. */
 int md_migration_name_check(const char *name, struct md_error *err);
-/* md_catalog_load_down: read one migration's down.sql now (no-op when already loaded). */
+/* md_catalog_load_down: read one migration's down.sql now (no-op when already loaded); sets
+ * has_down. A missing down.sql is not an error (has_down stays false). */
 int md_catalog_load_down(const struct md_catalog *cat, struct md_migration *m, struct md_error *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct md_db;
 struct md_error;
@@ -25,6 +26,9 @@ struct md_history_row {
 	const char *rolled_back_at;  /* NULL when not rolled back */
 	int applied_steps_count;
 	double duration_ms;          /* finished - started, or -1 */
+	int64_t started_us;          /* the timestamps as microseconds since 1970 (0 when NULL) */
+	int64_t finished_us;
+	int64_t rolled_back_us;
 };
 
 struct md_history {
@@ -32,6 +36,7 @@ struct md_history {
 	struct md_history_row *rows; /* in started_at order; owned */
 	size_t n;
 	PGresult *res;               /* owns the strings the rows point at */
+	char *times;                 /* owns the formatted timestamps */
 };
 
 /* md_history_exists: whether <schema>._prisma_migrations exists. */

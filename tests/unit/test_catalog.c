@@ -50,7 +50,7 @@ START_TEST(loads_folders_in_prisma_order_with_checksums)
 	put("20240101000000_a/migration.sql", "hello");
 	put("20240101000000_a/down.sql", "SELECT 0;");
 	put("README.md", "not a migration");
-	ck_assert_int_eq(md_catalog_load(dir, 0, &cat, &err), 0);
+	ck_assert_int_eq(md_catalog_load(dir, MD_CATALOG_PROBE_DOWN, &cat, &err), 0);
 	ck_assert(cat->has_lock_file);
 	ck_assert_str_eq(cat->provider, "postgresql");
 	ck_assert_uint_eq(cat->n, 2);
@@ -63,6 +63,29 @@ START_TEST(loads_folders_in_prisma_order_with_checksums)
 	ck_assert_str_eq(cat->items[0].down_sql, "SELECT 0;");
 	ck_assert_ptr_nonnull(md_catalog_find(cat, "20240102000000_b"));
 	ck_assert_ptr_null(md_catalog_find(cat, "20240102000000"));
+	md_catalog_free(cat);
+	/* Without the probe nothing is known about down.sql until it is asked for. */
+	ck_assert_int_eq(md_catalog_load(dir, 0, &cat, &err), 0);
+	ck_assert(!cat->items[0].has_down);
+	ck_assert_int_eq(md_catalog_load_down(cat, &cat->items[0], &err), 0);
+	ck_assert(cat->items[0].has_down);
+	ck_assert_int_eq(md_catalog_load_down(cat, &cat->items[1], &err), 0);
+	ck_assert(!cat->items[1].has_down);
+	md_catalog_free(cat);
+}
+END_TEST
+
+START_TEST(large_files_are_read_whole)
+{
+	struct md_catalog *cat;
+	struct md_error err = {0};
+	static char big[100000];
+	memset(big, 'x', sizeof big - 1);
+	memcpy(big, "-- ", 3);
+	put("20240101000000_big/migration.sql", big);
+	ck_assert_int_eq(md_catalog_load(dir, 0, &cat, &err), 0);
+	ck_assert_uint_eq(cat->items[0].sql_len, sizeof big - 1);
+	ck_assert_int_eq(memcmp(cat->items[0].sql, big, sizeof big - 1), 0);
 	md_catalog_free(cat);
 }
 END_TEST
@@ -163,6 +186,7 @@ Suite *suite_catalog(void)
 	TCase *tc = tcase_create("catalog");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, loads_folders_in_prisma_order_with_checksums);
+	tcase_add_test(tc, large_files_are_read_whole);
 	tcase_add_test(tc, other_provider_is_refused_with_p3019);
 	tcase_add_test(tc, broken_lock_files_are_refused);
 	tcase_add_test(tc, missing_lock_file_and_missing_sql_are_not_errors_here);

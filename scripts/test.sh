@@ -4,7 +4,8 @@
 #      tests against a real PostgreSQL the harness starts (make check);
 #   2. the same tests built with AddressSanitizer + UBSan (build-asan/);
 #   3. the engine's commands under valgrind (leaks and memory errors in our allocations);
-#   4. make distcheck (the release tarball builds and passes its tests).
+#   4. make distcheck (the release tarball builds and passes its tests);
+#   and checks the C formatting against .clang-format.
 # Ends with one line "N passed, N failed" over every run. Exit 0 only when nothing failed.
 # Set MIGRATED_TEST_QUICK=1 to run step 1 only.
 set -uo pipefail
@@ -38,6 +39,17 @@ run_check() { # name build-dir
 
 build=$("$top/scripts/build.sh") || { echo "build failed"; exit 1; }
 mkdir -p "$logs"; : >"$logs/summary"
+
+echo "== format: clang-format (.clang-format) =="
+if [ -d .git ] && command -v clang-format >/dev/null; then
+  if clang-format --dry-run -Werror $(git ls-files '*.c' '*.h') >"$logs/format.log" 2>&1; then
+    echo "  format: 1 passed, 0 failed" | tee -a "$logs/summary"
+  else
+    status=1; head -n 30 "$logs/format.log"
+    echo "  format: 0 passed, 1 failed (run: clang-format -i \$(git ls-files '*.c' '*.h'))" | tee -a "$logs/summary"
+  fi
+fi
+
 run_check plain "$build"
 
 if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then

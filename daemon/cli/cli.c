@@ -155,7 +155,9 @@ static int open_target(const struct cli *c, struct md_db **ret, struct md_error 
 		return r;
 	if (url->pgbouncer && u != c->cfg->direct_url) {
 		md_dburl_free(url);
-		md_error_hint(err, "set DIRECT_URL to a direct (non-pooled) connection for migrations, as Prisma's directUrl");
+		md_error_hint(
+			err,
+			"set DIRECT_URL to a direct (non-pooled) connection for migrations, as Prisma's directUrl");
 		return md_error_set(err, MD_E_CONFIG,
 				    "DATABASE_URL has pgbouncer=true (a transaction pooler): migrations need a session "
 				    "for the advisory lock");
@@ -273,8 +275,9 @@ static int cmd_deploy(struct cli *c)
 	} else if (c->dry_run && r == 0) {
 		printf("Dry run: %zu migration%s would be applied:\n", rep.n_pending, rep.n_pending == 1 ? "" : "s");
 		for (size_t i = 0; i < rep.n_pending; i++)
-			printf("  %s  %s%s%s%s (%zu statement%s)\n", rep.planned[i].name, md_apply_mode_name(rep.planned[i].mode),
-			       rep.planned[i].reason[0] ? ": " : "", rep.planned[i].reason, "", rep.planned[i].statements,
+			printf("  %s  %s%s%s%s (%zu statement%s)\n", rep.planned[i].name,
+			       md_apply_mode_name(rep.planned[i].mode), rep.planned[i].reason[0] ? ": " : "",
+			       rep.planned[i].reason, "", rep.planned[i].statements,
 			       rep.planned[i].statements == 1 ? "" : "s");
 		printf("Nothing was changed.\n");
 	} else {
@@ -364,12 +367,8 @@ static int parse(struct cli *c, int argc, char **argv)
 		case OPT_STATE_DIR: c->flags.state_dir = optarg; break;
 		case OPT_LISTEN: c->flags.listen = optarg; break;
 		case OPT_TOKEN_FILE: c->flags.token_file = optarg; break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return 1;
-		case 'V':
-			printf("migrated %s\n", PACKAGE_VERSION);
-			return 1;
+		case 'h': fputs(usage_text, stdout); return 1;
+		case 'V': printf("migrated %s\n", PACKAGE_VERSION); return 1;
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
 		default: return usage_error("unknown option %s", argv[optind - 1]);
 		}

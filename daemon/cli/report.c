@@ -48,8 +48,8 @@ json_t *md_report_error_json(const struct md_error *err)
 		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
 	if (err->hint[0])
 		json_object_set_new(detail, "hint", json_string(err->hint));
-	return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", md_error_code_name(err->code), "message",
-			 err->message, "detail", detail);
+	return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", md_error_code_name(err->code), "message", err->message,
+			 "detail", detail);
 }
 
 json_t *md_report_status_json(const struct md_plan *plan, const char *migrations_dir, const struct md_db *db)
@@ -60,13 +60,15 @@ json_t *md_report_status_json(const struct md_plan *plan, const char *migrations
 		const struct md_plan_item *it = &plan->items[i];
 		const struct md_history_row *row = it->row;
 		json_t *o = json_pack("{s:s, s:s}", "name", it->name, "state", md_mig_state_name(it->state));
-		json_object_set_new(o, "checksum", it->mig && it->mig->has_sql ? json_string(it->mig->checksum) : json_null());
+		json_object_set_new(o, "checksum",
+				    it->mig && it->mig->has_sql ? json_string(it->mig->checksum) : json_null());
 		json_object_set_new(o, "recorded_checksum", str_or_null(row ? row->checksum : NULL));
 		json_object_set_new(o, "started_at", str_or_null(row ? row->started_at : NULL));
 		json_object_set_new(o, "finished_at", str_or_null(row ? row->finished_at : NULL));
 		json_object_set_new(o, "rolled_back_at", str_or_null(row ? row->rolled_back_at : NULL));
 		json_object_set_new(o, "applied_steps_count", json_integer(row ? row->applied_steps_count : 0));
-		json_object_set_new(o, "duration_ms", row && row->duration_ms >= 0 ? json_real(row->duration_ms) : json_null());
+		json_object_set_new(o, "duration_ms",
+				    row && row->duration_ms >= 0 ? json_real(row->duration_ms) : json_null());
 		json_object_set_new(o, "logs", str_or_null(row ? row->logs : NULL));
 		json_object_set_new(o, "rows", json_integer((json_int_t)it->n_rows));
 		if (it->state == MD_MIG_FAILED)
@@ -77,11 +79,12 @@ json_t *md_report_status_json(const struct md_plan *plan, const char *migrations
 			json_object_set_new(o, "migration_sql_missing", json_true());
 		json_array_append_new(list, o);
 	}
-	summary = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)plan->n, "applied",
-			    (json_int_t)plan->count[MD_MIG_APPLIED], "pending", (json_int_t)plan->count[MD_MIG_PENDING],
-			    "failed", (json_int_t)plan->count[MD_MIG_FAILED], "rolled_back",
-			    (json_int_t)plan->count[MD_MIG_ROLLED_BACK], "modified",
-			    (json_int_t)plan->count[MD_MIG_MODIFIED], "missing", (json_int_t)plan->count[MD_MIG_MISSING]);
+	summary =
+		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)plan->n, "applied",
+			  (json_int_t)plan->count[MD_MIG_APPLIED], "pending", (json_int_t)plan->count[MD_MIG_PENDING],
+			  "failed", (json_int_t)plan->count[MD_MIG_FAILED], "rolled_back",
+			  (json_int_t)plan->count[MD_MIG_ROLLED_BACK], "modified",
+			  (json_int_t)plan->count[MD_MIG_MODIFIED], "missing", (json_int_t)plan->count[MD_MIG_MISSING]);
 	root = json_pack("{s:b, s:o, s:o, s:s, s:b}", "up_to_date", md_plan_up_to_date(plan), "summary", summary,
 			 "migrations", list, "migrations_dir", migrations_dir, "history_table", plan->history_exists);
 	if (db)
@@ -127,9 +130,10 @@ json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const 
 
 	for (size_t i = 0; i < rep->n_applied; i++) {
 		const struct md_applied *a = &rep->applied[i];
-		json_array_append_new(applied, json_pack("{s:s, s:s, s:f, s:I, s:i}", "name", a->name, "mode",
-							 md_apply_mode_name(a->mode), "duration_ms", a->duration_ms,
-							 "statements", (json_int_t)a->statements, "retries", a->retries));
+		json_array_append_new(applied,
+				      json_pack("{s:s, s:s, s:f, s:I, s:i}", "name", a->name, "mode",
+						md_apply_mode_name(a->mode), "duration_ms", a->duration_ms,
+						"statements", (json_int_t)a->statements, "retries", a->retries));
 	}
 	for (size_t i = 0; i < rep->n_pending && rep->planned; i++) {
 		const struct md_planned *p = &rep->planned[i];
@@ -141,9 +145,9 @@ json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const 
 	root = json_pack("{s:b, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:b, s:f, s:f}", "ok", rc == 0, "found",
 			 (json_int_t)rep->n_found, "pending", (json_int_t)rep->n_pending, "planned", planned, "applied",
 			 applied, "recovered", names_json(rep->recovered, rep->n_recovered), "modified",
-			 names_json(rep->modified, rep->n_modified), "missing", names_json(rep->missing, rep->n_missing),
-			 "created_history_table", rep->created_history, "lock_wait_ms", rep->lock_wait_ms, "duration_ms",
-			 rep->total_ms);
+			 names_json(rep->modified, rep->n_modified), "missing",
+			 names_json(rep->missing, rep->n_missing), "created_history_table", rep->created_history,
+			 "lock_wait_ms", rep->lock_wait_ms, "duration_ms", rep->total_ms);
 	json_object_set_new(root, "failure", md_report_failure_json(&rep->failure));
 	if (rc < 0 && err) {
 		json_t *e = md_report_error_json(err);
@@ -192,15 +196,10 @@ static void status_line(FILE *out, const struct md_plan_item *it, int width)
 		md_report_time(it->row->started_at, when, sizeof when);
 		md_logs_summary(it->row->logs, summary, sizeof summary);
 		fprintf(out, "  started %s\n  %-11s %s", when, "",
-			summary[0] ? summary
-				   : "no error recorded: the process running it stopped before it finished");
+			summary[0] ? summary : "no error recorded: the process running it stopped before it finished");
 		break;
-	case MD_MIG_ROLLED_BACK:
-		fprintf(out, "  marked rolled back; the next deploy applies it again");
-		break;
-	case MD_MIG_MODIFIED:
-		fprintf(out, "  migration.sql changed after it was applied (checksum differs)");
-		break;
+	case MD_MIG_ROLLED_BACK: fprintf(out, "  marked rolled back; the next deploy applies it again"); break;
+	case MD_MIG_MODIFIED: fprintf(out, "  migration.sql changed after it was applied (checksum differs)"); break;
 	case MD_MIG_MISSING:
 		fprintf(out, "  applied in the database, but its folder is not in the migrations folder");
 		break;
@@ -208,8 +207,7 @@ static void status_line(FILE *out, const struct md_plan_item *it, int width)
 		if (it->sql_missing)
 			fprintf(out, "  (folder has no migration.sql)");
 		break;
-	default:
-		break;
+	default: break;
 	}
 	fputc('\n', out);
 }
@@ -256,22 +254,26 @@ void md_report_status_text(FILE *out, const struct md_plan *plan, const char *mi
 	size_t to_apply = plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_ROLLED_BACK];
 	if (failed) {
 		fprintf(out, "A failed migration blocks deploys: %s.\n", failed->name);
-		fprintf(out, "Next: if it left nothing behind (or you undid it), fix it and run\n"
-			     "  migrated resolve --rolled-back \"%s\"\n"
-			     "or, if you completed it by hand,\n"
-			     "  migrated resolve --applied \"%s\"\n"
-			     "then run `migrated deploy`.\n",
+		fprintf(out,
+			"Next: if it left nothing behind (or you undid it), fix it and run\n"
+			"  migrated resolve --rolled-back \"%s\"\n"
+			"or, if you completed it by hand,\n"
+			"  migrated resolve --applied \"%s\"\n"
+			"then run `migrated deploy`.\n",
 			failed->name, failed->name);
 	} else if (to_apply) {
-		fprintf(out, "%zu migration%s not yet applied. Next: migrated deploy\n", to_apply, to_apply == 1 ? "" : "s");
+		fprintf(out, "%zu migration%s not yet applied. Next: migrated deploy\n", to_apply,
+			to_apply == 1 ? "" : "s");
 	}
 	if (plan->count[MD_MIG_MODIFIED])
-		fprintf(out, "Warning: %zu applied migration%s changed since; the database may not match those files "
-			     "(restore them from version control, or add a new migration for the change).\n",
+		fprintf(out,
+			"Warning: %zu applied migration%s changed since; the database may not match those files "
+			"(restore them from version control, or add a new migration for the change).\n",
 			plan->count[MD_MIG_MODIFIED], plan->count[MD_MIG_MODIFIED] == 1 ? "" : "s");
 	if (plan->count[MD_MIG_MISSING])
-		fprintf(out, "Warning: %zu migration%s in the database are not in %s: is this an older checkout of "
-			     "the project?\n",
+		fprintf(out,
+			"Warning: %zu migration%s in the database are not in %s: is this an older checkout of "
+			"the project?\n",
 			plan->count[MD_MIG_MISSING], plan->count[MD_MIG_MISSING] == 1 ? "" : "s", migrations_dir);
 }
 
@@ -289,9 +291,7 @@ void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
 		md_lock_holder_describe(ev->holder, who, sizeof who);
 		fprintf(out, "Waiting up to %.1f s for the migration lock, held by %s\n", ev->wait_ms / 1000.0, who);
 		break;
-	case MD_EV_RECOVERED:
-		fprintf(out, "Recovered %s: %s\n", ev->migration, ev->message);
-		break;
+	case MD_EV_RECOVERED: fprintf(out, "Recovered %s: %s\n", ev->migration, ev->message); break;
 	case MD_EV_MIGRATION_START:
 		line_broken = false;
 		fprintf(out, "  [%*zu/%zu] %s", w, ev->index, ev->total, ev->migration);
@@ -312,8 +312,7 @@ void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
 		md_report_duration(ev->duration_ms, dur, sizeof dur);
 		fprintf(out, "%sFAILED after %s\n", lead, dur);
 		break;
-	case MD_EV_STATEMENT:
-		break;
+	case MD_EV_STATEMENT: break;
 	}
 }
 
@@ -326,8 +325,8 @@ void md_report_failure_text(FILE *out, const struct md_failure *f, const char *m
 	if (f->hint[0])
 		fprintf(out, "  Hint: %s\n", f->hint);
 	if (f->stmt_no)
-		fprintf(out, "  At statement %zu of %zu, line %u, column %u of %s/%s/migration.sql:\n", f->stmt_no, f->n_stmts,
-			f->line, f->col, migrations_dir, f->migration);
+		fprintf(out, "  At statement %zu of %zu, line %u, column %u of %s/%s/migration.sql:\n", f->stmt_no,
+			f->n_stmts, f->line, f->col, migrations_dir, f->migration);
 	else if (f->statement)
 		fprintf(out, "  While running: %s\n", f->statement);
 	if (f->stmt_no && f->statement) {
@@ -362,24 +361,26 @@ void md_report_failure_text(FILE *out, const struct md_failure *f, const char *m
 	if (f->recorded)
 		fprintf(out, "  It is recorded as failed in _prisma_migrations (the error is in its logs).\n");
 	if (f->nothing_remains && (strcmp(f->sqlstate, "55P03") == 0 || strcmp(f->sqlstate, "40P01") == 0)) {
-		fprintf(out, "Next: another session kept a lock this migration needs (see pg_locks and pg_stat_activity\n"
-			     "for long transactions on the table); once it is gone, run\n"
-			     "  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n"
-			     "(raise --lock-timeout or --lock-retries to wait longer).\n",
+		fprintf(out,
+			"Next: another session kept a lock this migration needs (see pg_locks and pg_stat_activity\n"
+			"for long transactions on the table); once it is gone, run\n"
+			"  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n"
+			"(raise --lock-timeout or --lock-retries to wait longer).\n",
 			f->migration);
 		return;
 	}
 	if (f->nothing_remains && strcmp(f->sqlstate, "57014") == 0 && !f->cancelled) {
-		fprintf(out, "Next: the statement ran longer than statement_timeout; raise --statement-timeout (or\n"
-			     "statement_timeout in the config), then\n"
-			     "  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n",
+		fprintf(out,
+			"Next: the statement ran longer than statement_timeout; raise --statement-timeout (or\n"
+			"statement_timeout in the config), then\n"
+			"  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n",
 			f->migration);
 		return;
-	}
-	else if (f->connection_lost && f->mode == MD_MODE_TRANSACTION)
+	} else if (f->connection_lost && f->mode == MD_MODE_TRANSACTION)
 		fprintf(out, "  The next deploy will see that it was interrupted and apply it again.\n");
 	fprintf(out, "Next: %s, then\n  migrated resolve --rolled-back \"%s\"\n  migrated deploy\n",
-		f->nothing_remains ? "fix the migration file" : "undo or complete the committed part by hand, fix the file",
+		f->nothing_remains ? "fix the migration file"
+				   : "undo or complete the committed part by hand, fix the file",
 		f->migration);
 }
 
@@ -391,8 +392,8 @@ void md_report_deploy_text(FILE *out, const struct md_deploy_report *rep, int rc
 	if (rc == 0 && rep->n_pending == 0)
 		fprintf(out, "No pending migrations to apply.\n");
 	else if (rc == 0)
-		fprintf(out, "All %zu pending migration%s applied in %s.\n", rep->n_applied, rep->n_applied == 1 ? "" : "s",
-			dur);
+		fprintf(out, "All %zu pending migration%s applied in %s.\n", rep->n_applied,
+			rep->n_applied == 1 ? "" : "s", dur);
 	if (rep->failure.present) {
 		md_report_failure_text(out, &rep->failure, migrations_dir);
 		if (rep->n_pending > rep->n_applied + 1)
@@ -400,8 +401,11 @@ void md_report_deploy_text(FILE *out, const struct md_deploy_report *rep, int rc
 				rep->n_pending - rep->n_applied - 1 == 1 ? " was" : "s were");
 	}
 	for (size_t i = 0; i < rep->n_modified; i++)
-		fprintf(out, "Warning: %s was edited after it was applied (checksum differs); deploy ignores that, as Prisma does.\n",
+		fprintf(out,
+			"Warning: %s was edited after it was applied (checksum differs); deploy ignores that, as "
+			"Prisma does.\n",
 			rep->modified[i]);
 	for (size_t i = 0; i < rep->n_missing; i++)
-		fprintf(out, "Warning: %s is applied in the database but missing from %s.\n", rep->missing[i], migrations_dir);
+		fprintf(out, "Warning: %s is applied in the database but missing from %s.\n", rep->missing[i],
+			migrations_dir);
 }

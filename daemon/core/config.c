@@ -16,13 +16,16 @@
 enum key_type { KEY_STRING, KEY_SECRET, KEY_DURATION, KEY_COUNT, KEY_SECONDS, KEY_LOG_LEVEL };
 
 struct key {
-	const char *name;      /* in the file */
-	const char *env;       /* environment variable, or NULL */
+	const char *name; /* in the file */
+	const char *env;  /* environment variable, or NULL */
 	enum key_type type;
 	size_t offset;
 };
 
-#define K(n, e, t, f) {n, e, t, offsetof(struct md_config, f)}
+#define K(n, e, t, f)                                  \
+	{                                              \
+		n, e, t, offsetof(struct md_config, f) \
+	}
 static const struct key keys[] = {
 	K("database_url", "DATABASE_URL", KEY_SECRET, database_url),
 	K("direct_url", "DIRECT_URL", KEY_SECRET, direct_url),
@@ -107,8 +110,9 @@ static int set_key(struct md_config *cfg, const struct key *k, const char *value
 		return 0;
 	case KEY_LOG_LEVEL:
 		if (md_log_level_parse(value, &ms) < 0)
-			return md_error_set(err, MD_E_CONFIG, "%s: log_level = \"%s\" is not error, warning, info or debug",
-					    where, value);
+			return md_error_set(err, MD_E_CONFIG,
+					    "%s: log_level = \"%s\" is not error, warning, info or debug", where,
+					    value);
 		*(int *)field = ms;
 		return 0;
 	}

@@ -24,7 +24,8 @@ int md_lock_find_holder(struct md_db *db, struct md_lock_holder *h, struct md_er
 			"coalesce(extract(epoch FROM now() - coalesce(a.state_change, a.backend_start)), -1) "
 			"FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
 			"WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = " KEY_STR " AND l.objsubid = 1 "
-			"AND l.granted AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()) "
+			"AND l.granted AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = "
+			"current_database()) "
 			"AND l.pid <> pg_backend_pid() LIMIT 1",
 			0, NULL, &res, "looking up the migration lock holder", err);
 	if (r < 0)
@@ -66,8 +67,8 @@ int md_lock_acquire(struct md_db *db, int wait_ms, md_lock_wait_fn on_wait, void
 	PGresult *wr;
 	int r;
 
-	r = md_db_query(db, "SELECT pg_try_advisory_lock(" KEY_STR ")", 0, NULL, &res,
-			"taking the migration lock", err);
+	r = md_db_query(db, "SELECT pg_try_advisory_lock(" KEY_STR ")", 0, NULL, &res, "taking the migration lock",
+			err);
 	if (r < 0)
 		return r;
 	if (PQgetvalue(res, 0, 0)[0] == 't')

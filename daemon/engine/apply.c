@@ -31,9 +31,9 @@
 #include <string.h>
 #include <time.h>
 
-#define PIPELINE_CHUNK 128
+#define PIPELINE_CHUNK  128
 #define NOT_A_STATEMENT ((size_t)-1)
-#define BACKOFF_CAP_MS 30000
+#define BACKOFF_CAP_MS  30000
 
 void md_apply_options_default(struct md_apply_options *o)
 {
@@ -60,8 +60,8 @@ static bool stmt_no_txn(const struct md_sqlstmt *st, int server_version_num)
 	return st->cls == MD_STMT_NO_TXN || (st->add_enum_value && server_version_num < 120000);
 }
 
-enum md_apply_mode md_apply_choose_mode(const struct md_sqlscript *script, int server_version_num,
-					char *reason, size_t reason_sz)
+enum md_apply_mode md_apply_choose_mode(const struct md_sqlscript *script, int server_version_num, char *reason,
+					size_t reason_sz)
 {
 	const struct md_sqlstmt *first_no_txn = NULL, *first_ctl = NULL;
 
@@ -84,8 +84,8 @@ enum md_apply_mode md_apply_choose_mode(const struct md_sqlscript *script, int s
 		return script->n == 1 ? MD_MODE_SINGLE : MD_MODE_STEPWISE;
 	}
 	if (first_ctl) {
-		snprintf(reason, reason_sz, "the file manages its own transactions (%s at line %u)",
-			 first_ctl->what, first_ctl->line);
+		snprintf(reason, reason_sz, "the file manages its own transactions (%s at line %u)", first_ctl->what,
+			 first_ctl->line);
 		return MD_MODE_SCRIPT;
 	}
 	return MD_MODE_TRANSACTION;
@@ -148,15 +148,15 @@ static bool retryable(const char *sqlstate)
 /* ---- one command batch in pipeline mode ---- */
 
 struct cmd {
-	const char *sql;          /* NUL-terminated */
+	const char *sql; /* NUL-terminated */
 	int nparams;
 	const char *const *params;
-	size_t stmt;              /* index into the script, or NOT_A_STATEMENT */
+	size_t stmt; /* index into the script, or NOT_A_STATEMENT */
 };
 
 struct batch_outcome {
-	size_t failed;            /* index of the failing command, or (size_t)-1 */
-	PGresult *error;          /* the failing command's result; caller clears */
+	size_t failed;   /* index of the failing command, or (size_t)-1 */
+	PGresult *error; /* the failing command's result; caller clears */
 	bool connection_lost;
 };
 
@@ -176,8 +176,8 @@ static void batch_run(PGconn *conn, const struct cmd *cmds, size_t n, struct bat
 		size_t end = base + PIPELINE_CHUNK < n ? base + PIPELINE_CHUNK : n;
 		size_t sent = base;
 		for (; sent < end; sent++)
-			if (!PQsendQueryParams(conn, cmds[sent].sql, cmds[sent].nparams, NULL, cmds[sent].params,
-					       NULL, NULL, 0))
+			if (!PQsendQueryParams(conn, cmds[sent].sql, cmds[sent].nparams, NULL, cmds[sent].params, NULL,
+					       NULL, 0))
 				break;
 		if (sent < end || !PQpipelineSync(conn)) {
 			out->failed = sent;
@@ -237,8 +237,8 @@ static void position_of(const struct md_migration *m, size_t off, unsigned *line
 
 /* Fills the failure from a server error on statement stmt (or one of ours when stmt is
  * NOT_A_STATEMENT, named by what). */
-static void fill_failure(struct md_failure *f, const struct md_migration *m, const struct md_sqlscript *sc,
-			 size_t stmt, const char *what, PGconn *conn, const PGresult *res)
+static void fill_failure(struct md_failure *f, const struct md_migration *m, const struct md_sqlscript *sc, size_t stmt,
+			 const char *what, PGconn *conn, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -270,7 +270,8 @@ static void fill_failure(struct md_failure *f, const struct md_migration *m, con
 		if (pos) {
 			size_t chars = (size_t)atol(pos);
 			if (chars > 0)
-				off = st->start + md_utf8_char_to_byte(m->sql + st->start, st->end - st->start, chars - 1);
+				off = st->start +
+				      md_utf8_char_to_byte(m->sql + st->start, st->end - st->start, chars - 1);
 		}
 		position_of(m, off, &f->line, &f->col);
 	} else {
@@ -311,7 +312,9 @@ static char *failure_logs(const struct md_failure *f)
 		md_strbuf_printf(&sb, "%zu of %zu statements were committed before the failure and remain.\n",
 				 f->steps_committed, f->n_stmts);
 	if (f->invalid_index[0])
-		md_strbuf_printf(&sb, "The failed CONCURRENTLY build left index %s INVALID: drop it (DROP INDEX CONCURRENTLY) before retrying.\n",
+		md_strbuf_printf(&sb,
+				 "The failed CONCURRENTLY build left index %s INVALID: drop it (DROP INDEX "
+				 "CONCURRENTLY) before retrying.\n",
 				 f->invalid_index);
 	char *s = md_strbuf_steal(&sb);
 	if (s)
@@ -378,9 +381,9 @@ static void settings_init(struct settings *s, const struct md_db *db, const stru
 	s->check_client = db->server_version_num >= 140000;
 }
 
-#define SET_CONFIG_SQL(local, extra)                                                           \
-	"SELECT pg_catalog.set_config('search_path', $1, " local "), "                         \
-	"pg_catalog.set_config('lock_timeout', $2, " local "), "                               \
+#define SET_CONFIG_SQL(local, extra)                                   \
+	"SELECT pg_catalog.set_config('search_path', $1, " local "), " \
+	"pg_catalog.set_config('lock_timeout', $2, " local "), "       \
 	"pg_catalog.set_config('statement_timeout', $3, " local ")" extra
 #define CHECK_CLIENT(local) ", pg_catalog.set_config('client_connection_check_interval', '1s', " local ")"
 
@@ -416,7 +419,7 @@ struct run {
 	const struct md_apply_options *opts;
 	const struct md_apply_hooks *hooks;
 	const char *id;
-	char **texts;             /* statement texts, NUL-terminated; owned */
+	char **texts; /* statement texts, NUL-terminated; owned */
 	struct md_failure *fail;
 	struct md_applied *ok;
 	size_t index, total;
@@ -430,8 +433,13 @@ static void emit_retry(struct run *rn, int attempt, int wait, const char *state)
 	snprintf(msg, sizeof msg, "%s (SQLSTATE %s); retrying in %.1f s (attempt %d of %d)",
 		 strcmp(state, "40P01") == 0 ? "deadlock" : "lock_timeout reached waiting for a lock", state,
 		 wait / 1000.0, attempt + 2, rn->opts->lock_retries + 1);
-	struct md_apply_event ev = {.kind = MD_EV_RETRY, .migration = rn->m->name, .index = rn->index,
-				    .total = rn->total, .mode = rn->mode, .attempt = attempt + 2, .wait_ms = wait,
+	struct md_apply_event ev = {.kind = MD_EV_RETRY,
+				    .migration = rn->m->name,
+				    .index = rn->index,
+				    .total = rn->total,
+				    .mode = rn->mode,
+				    .attempt = attempt + 2,
+				    .wait_ms = wait,
 				    .message = msg};
 	emit(rn->hooks, &ev);
 }
@@ -541,8 +549,9 @@ static int run_script(struct run *rn, struct md_error *err)
 		rollback_quietly(rn->db);
 		rn->fail->present = true;
 		snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
-		snprintf(rn->fail->message, sizeof rn->fail->message,
-			 "migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
+		snprintf(
+			rn->fail->message, sizeof rn->fail->message,
+			"migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
 		rn->fail->n_stmts = rn->sc->n;
 		rn->fail->steps_committed = committed_before(rn->sc, rn->sc->n);
 		rn->fail->nothing_remains = rn->fail->steps_committed == 0;
@@ -579,8 +588,8 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 	size_t committed = 0;
 	int r;
 
-	settings_init(&s, rn->db, rn->opts, rn->mode == MD_MODE_SINGLE && rn->sc->n == 1 &&
-						    is_concurrently(&rn->sc->stmts[0]));
+	settings_init(&s, rn->db, rn->opts,
+		      rn->mode == MD_MODE_SINGLE && rn->sc->n == 1 && is_concurrently(&rn->sc->stmts[0]));
 	r = session_reset(rn->db, &s, err);
 	if (r < 0)
 		return r;
@@ -634,11 +643,16 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 			return r;
 		if (PQtransactionStatus(rn->db->conn) == PQTRANS_IDLE) {
 			committed = i + 1;
-			if (rn->mode == MD_MODE_STEPWISE && (r = md_history_set_steps(rn->db, rn->id, (int)committed, err)) < 0)
+			if (rn->mode == MD_MODE_STEPWISE &&
+			    (r = md_history_set_steps(rn->db, rn->id, (int)committed, err)) < 0)
 				return r;
 		}
-		struct md_apply_event ev = {.kind = MD_EV_STATEMENT, .migration = rn->m->name, .index = rn->index,
-					    .total = rn->total, .mode = rn->mode, .statement = i + 1,
+		struct md_apply_event ev = {.kind = MD_EV_STATEMENT,
+					    .migration = rn->m->name,
+					    .index = rn->index,
+					    .total = rn->total,
+					    .mode = rn->mode,
+					    .statement = i + 1,
 					    .statements = rn->sc->n};
 		emit(rn->hooks, &ev);
 	}
@@ -646,8 +660,9 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 		rollback_quietly(rn->db);
 		rn->fail->present = true;
 		snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
-		snprintf(rn->fail->message, sizeof rn->fail->message,
-			 "migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
+		snprintf(
+			rn->fail->message, sizeof rn->fail->message,
+			"migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
 		rn->fail->n_stmts = rn->sc->n;
 		rn->fail->steps_committed = committed;
 		rn->fail->nothing_remains = committed == 0;
@@ -725,8 +740,12 @@ int md_apply_migration(struct md_db *db, const struct md_migration *m, const str
 	if (!rn.texts || !insert)
 		return md_error_set(err, MD_E_NOMEM, "out of memory preparing %s", m->name);
 
-	struct md_apply_event ev = {.kind = MD_EV_MIGRATION_START, .migration = m->name, .index = index,
-				    .total = total, .mode = rn.mode, .mode_reason = reason[0] ? reason : NULL,
+	struct md_apply_event ev = {.kind = MD_EV_MIGRATION_START,
+				    .migration = m->name,
+				    .index = index,
+				    .total = total,
+				    .mode = rn.mode,
+				    .mode_reason = reason[0] ? reason : NULL,
 				    .statements = script->n};
 	emit(hooks, &ev);
 
@@ -746,8 +765,9 @@ int md_apply_migration(struct md_db *db, const struct md_migration *m, const str
 		md_error_set(err, r, "out of memory applying %s", m->name);
 	if (r == MD_E_MIGRATION || r == MD_E_CANCELLED || (r == MD_E_CONNECT && ret_fail->present)) {
 		record_failure(&rn, err);
-		md_error_set(err, r, "migration %s failed: %s%s%s", m->name, ret_fail->sqlstate[0] ? ret_fail->sqlstate : "",
-			     ret_fail->sqlstate[0] ? " " : "", ret_fail->message);
+		md_error_set(err, r, "migration %s failed: %s%s%s", m->name,
+			     ret_fail->sqlstate[0] ? ret_fail->sqlstate : "", ret_fail->sqlstate[0] ? " " : "",
+			     ret_fail->message);
 		md_error_prisma(err, "P3018");
 		snprintf(err->sqlstate, sizeof err->sqlstate, "%s", ret_fail->sqlstate);
 		ev.kind = MD_EV_MIGRATION_FAILED;

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define LOCK_FILE "migration_lock.toml"
+#define LOCK_FILE     "migration_lock.toml"
 #define MAX_SQL_BYTES ((size_t)1 << 30)
 
 /* Reads a whole file relative to dirfd. Returns 0, -ENOENT when absent (or a directory), or
@@ -125,8 +125,7 @@ static int parse_lock_file(const char *text, char *provider, size_t provsz, stru
 			continue;
 		v = strchr(k, '=');
 		if (!v)
-			return md_error_set(err, MD_E_CATALOG, "%s line %u is not `key = \"value\"`",
-					    LOCK_FILE, line);
+			return md_error_set(err, MD_E_CATALOG, "%s line %u is not `key = \"value\"`", LOCK_FILE, line);
 		*v++ = '\0';
 		for (q = v - 2; q >= k && (*q == ' ' || *q == '\t'); q--)
 			*q = '\0';
@@ -134,12 +133,11 @@ static int parse_lock_file(const char *text, char *provider, size_t provsz, stru
 		if (strcmp(k, "provider") != 0)
 			continue;
 		if (*v != '"' && *v != '\'')
-			return md_error_set(err, MD_E_CATALOG,
-					    "%s line %u: provider must be a quoted string", LOCK_FILE, line);
+			return md_error_set(err, MD_E_CATALOG, "%s line %u: provider must be a quoted string",
+					    LOCK_FILE, line);
 		q = strchr(v + 1, *v);
 		if (!q)
-			return md_error_set(err, MD_E_CATALOG, "%s line %u: unterminated string",
-					    LOCK_FILE, line);
+			return md_error_set(err, MD_E_CATALOG, "%s line %u: unterminated string", LOCK_FILE, line);
 		*q = '\0';
 		snprintf(provider, provsz, "%s", v + 1);
 	}
@@ -156,8 +154,7 @@ static int load_lock_file(struct md_catalog *cat, int dirfd, struct md_error *er
 	if (r == -ENOENT)
 		return 0;
 	if (r < 0)
-		return md_error_set(err, MD_E_IO, "cannot read %s/%s: %s", cat->dir, LOCK_FILE,
-				    strerror(-r));
+		return md_error_set(err, MD_E_IO, "cannot read %s/%s: %s", cat->dir, LOCK_FILE, strerror(-r));
 	cat->has_lock_file = true;
 	r = parse_lock_file(text, cat->provider, sizeof cat->provider, err);
 	if (r < 0)
@@ -177,8 +174,7 @@ static int load_lock_file(struct md_catalog *cat, int dirfd, struct md_error *er
 	return 0;
 }
 
-static int load_one(struct md_catalog *cat, int dirfd, struct md_migration *m, unsigned flags,
-		    struct md_error *err)
+static int load_one(struct md_catalog *cat, int dirfd, struct md_migration *m, unsigned flags, struct md_error *err)
 {
 	char path[600];
 	int r;
@@ -204,8 +200,7 @@ static int load_one(struct md_catalog *cat, int dirfd, struct md_migration *m, u
 		if (r == 0)
 			m->has_down = true;
 		else if (r != -ENOENT)
-			return md_error_set(err, MD_E_IO, "cannot read %s/%s: %s", cat->dir, path,
-					    strerror(-r));
+			return md_error_set(err, MD_E_IO, "cannot read %s/%s: %s", cat->dir, path, strerror(-r));
 	} else if (flags & MD_CATALOG_PROBE_DOWN) {
 		struct stat st;
 		m->has_down = fstatat(dirfd, path, &st, 0) == 0 && S_ISREG(st.st_mode);

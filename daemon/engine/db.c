@@ -73,39 +73,54 @@ static void conn_error(const struct md_dburl *url, const char *libpq_msg, struct
 		md_error_prisma(err, "P1001");
 		md_error_set(err, MD_E_CONNECT, "cannot reach the database %s: host name \"%s\" does not resolve (%s)",
 			     where, host, why);
-		md_error_hint(err, "check the host in DATABASE_URL/DIRECT_URL; `getent hosts %s` must resolve it from this machine",
+		md_error_hint(err,
+			      "check the host in DATABASE_URL/DIRECT_URL; `getent hosts %s` must resolve it from this "
+			      "machine",
 			      host);
 		break;
 	case MD_CONN_REFUSED:
 		md_error_prisma(err, "P1001");
-		md_error_set(err, MD_E_CONNECT, "cannot reach the database %s: connection refused, nothing accepts connections at %s:%s (%s)",
-			     where, host, port, why);
-		md_error_hint(err, "check that PostgreSQL is running and listening there (`pg_isready -h %s -p %s`) and that the host and port in the URL are right",
+		md_error_set(
+			err, MD_E_CONNECT,
+			"cannot reach the database %s: connection refused, nothing accepts connections at %s:%s (%s)",
+			where, host, port, why);
+		md_error_hint(err,
+			      "check that PostgreSQL is running and listening there (`pg_isready -h %s -p %s`) and "
+			      "that the host and port in the URL are right",
 			      host, port);
 		break;
 	case MD_CONN_TIMEOUT:
 		md_error_prisma(err, "P1001");
 		md_error_set(err, MD_E_CONNECT, "cannot reach the database %s: connection timed out (%s)", where, why);
-		md_error_hint(err, "the server did not answer in time: check firewalls, security groups and VPN; a serverless database (Neon) may be waking up, so retry, or raise connect_timeout in the URL");
+		md_error_hint(
+			err,
+			"the server did not answer in time: check firewalls, security groups and VPN; a serverless "
+			"database (Neon) may be waking up, so retry, or raise connect_timeout in the URL");
 		break;
 	case MD_CONN_AUTH:
 		md_error_prisma(err, "P1000");
 		md_error_set(err, MD_E_CONNECT, "the database %s refused the credentials: %s", where, why);
-		md_error_hint(err, "check the user and password in the URL (or the credential file it comes from) and the server's pg_hba.conf; the password is never shown");
+		md_error_hint(err, "check the user and password in the URL (or the credential file it comes from) and "
+				   "the server's pg_hba.conf; the password is never shown");
 		break;
 	case MD_CONN_SSL:
 		md_error_prisma(err, "P1011");
 		md_error_set(err, MD_E_CONNECT, "TLS problem connecting to %s: %s", where, why);
-		md_error_hint(err, "if the server requires TLS add ?sslmode=require to the URL (Neon and most hosted databases do); if TLS fails, check sslmode, sslrootcert and the server certificate");
+		md_error_hint(err,
+			      "if the server requires TLS add ?sslmode=require to the URL (Neon and most hosted "
+			      "databases do); if TLS fails, check sslmode, sslrootcert and the server certificate");
 		break;
 	case MD_CONN_TOO_MANY:
 		md_error_prisma(err, "P2037");
 		md_error_set(err, MD_E_CONNECT, "the database %s has no free connection slots: %s", where, why);
-		md_error_hint(err, "close idle connections (SELECT pid, application_name, state FROM pg_stat_activity), give the application a pooled URL, and keep DIRECT_URL for migrations");
+		md_error_hint(err,
+			      "close idle connections (SELECT pid, application_name, state FROM pg_stat_activity), "
+			      "give the application a pooled URL, and keep DIRECT_URL for migrations");
 		break;
 	case MD_CONN_NO_DATABASE:
 		md_error_prisma(err, "P1003");
-		md_error_set(err, MD_E_CONNECT, "the database \"%s\" does not exist on %s:%s: %s", url->dbname, host, port, why);
+		md_error_set(err, MD_E_CONNECT, "the database \"%s\" does not exist on %s:%s: %s", url->dbname, host,
+			     port, why);
 		md_error_hint(err, "create it (createdb) or fix the database name at the end of the URL");
 		break;
 	case MD_CONN_STARTING:
@@ -126,7 +141,9 @@ static int read_server_facts(struct md_db *db, struct md_error *err)
 	char *q;
 	int r;
 
-	r = md_db_query(db, "SELECT current_setting('server_version_num')::int, current_setting('server_version'), pg_is_in_recovery()",
+	r = md_db_query(db,
+			"SELECT current_setting('server_version_num')::int, current_setting('server_version'), "
+			"pg_is_in_recovery()",
 			0, NULL, &res, "reading the server version", err);
 	if (r < 0)
 		return r;
@@ -239,8 +256,8 @@ int md_db_exec(struct md_db *db, const char *sql, const char *what, struct md_er
 	return r;
 }
 
-int md_db_query(struct md_db *db, const char *sql, int nparams, const char *const *params,
-		PGresult **ret, const char *what, struct md_error *err)
+int md_db_query(struct md_db *db, const char *sql, int nparams, const char *const *params, PGresult **ret,
+		const char *what, struct md_error *err)
 {
 	PGresult *res = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 

@@ -15,9 +15,18 @@
 
 /* Query parameters Prisma accepts that libpq would reject as unknown options. */
 static const char *const prisma_only[] = {
-	"schema",        "connection_limit", "pool_timeout", "pgbouncer",   "socket_timeout",
-	"statement_cache_size", "sslaccept", "sslidentity",  "max_connection_lifetime",
-	"max_idle_connection_lifetime", "single_use_connections", "extensions",
+	"schema",
+	"connection_limit",
+	"pool_timeout",
+	"pgbouncer",
+	"socket_timeout",
+	"statement_cache_size",
+	"sslaccept",
+	"sslidentity",
+	"max_connection_lifetime",
+	"max_idle_connection_lifetime",
+	"single_use_connections",
+	"extensions",
 };
 
 static bool is_prisma_only(const char *key, size_t n)
@@ -169,8 +178,7 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 		libpq_url = strip_prisma_params(url, u);
 	} else if (strstr(url, "://")) {
 		free(u);
-		return md_error_set(err, MD_E_CONFIG,
-				    "database URL must start with postgresql:// or postgres://");
+		return md_error_set(err, MD_E_CONFIG, "database URL must start with postgresql:// or postgres://");
 	} else {
 		libpq_url = strdup(url);
 	}

@@ -120,7 +120,8 @@ static int refuse_failed(const struct md_plan *plan, int server_version_num, str
 	const char *first = NULL;
 	size_t n = 0;
 
-	md_strbuf_puts(&sb, "migrate found failed migrations in the target database, new migrations will not be applied:");
+	md_strbuf_puts(&sb,
+		       "migrate found failed migrations in the target database, new migrations will not be applied:");
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct md_plan_item *it = &plan->items[i];
 		char summary[512];
@@ -177,7 +178,8 @@ static int check_pending(const struct md_plan *plan, int server_version_num, str
 		rep->n_pending = ++k;
 		if (!it->mig->has_sql) {
 			md_error_prisma(err, "P3015");
-			md_error_hint(err, "restore %s/%s/migration.sql, or delete that folder if it is not a migration",
+			md_error_hint(err,
+				      "restore %s/%s/migration.sql, or delete that folder if it is not a migration",
 				      "<migrations>", it->name);
 			return md_error_set(err, MD_E_CATALOG,
 					    "Could not find the migration file at %s/migration.sql. Please delete the "
@@ -252,10 +254,11 @@ static int deploy_locked(struct md_db *db, const struct md_catalog *cat, const s
 			md_error_prisma(err, "P3005");
 			md_error_hint(err, "baseline it: for each migration already reflected in the database run "
 					   "`migrated resolve --applied NAME` (https://pris.ly/d/migrate-baseline)");
-			return md_error_set(err, MD_E_NOT_EMPTY,
-					    "The database schema is not empty: schema \"%s\" has %ld table%s (\"%s\"%s) "
-					    "but no _prisma_migrations table, so it is not managed by migrations yet",
-					    db->schema, tables, tables == 1 ? "" : "s", example, tables > 1 ? ", ..." : "");
+			return md_error_set(
+				err, MD_E_NOT_EMPTY,
+				"The database schema is not empty: schema \"%s\" has %ld table%s (\"%s\"%s) "
+				"but no _prisma_migrations table, so it is not managed by migrations yet",
+				db->schema, tables, tables == 1 ? "" : "s", example, tables > 1 ? ", ..." : "");
 		}
 		if (!opts->dry_run) {
 			r = md_history_create(db, err);
@@ -268,9 +271,11 @@ static int deploy_locked(struct md_db *db, const struct md_catalog *cat, const s
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < plan->n; i++) {
-		if (plan->items[i].state == MD_MIG_MODIFIED && (r = push_name(&rep->modified, &rep->n_modified, plan->items[i].name)) < 0)
+		if (plan->items[i].state == MD_MIG_MODIFIED &&
+		    (r = push_name(&rep->modified, &rep->n_modified, plan->items[i].name)) < 0)
 			goto oom;
-		if (plan->items[i].state == MD_MIG_MISSING && (r = push_name(&rep->missing, &rep->n_missing, plan->items[i].name)) < 0)
+		if (plan->items[i].state == MD_MIG_MISSING &&
+		    (r = push_name(&rep->missing, &rep->n_missing, plan->items[i].name)) < 0)
 			goto oom;
 	}
 	bool blocked = false, any_recoverable = false;
@@ -292,19 +297,22 @@ static int deploy_locked(struct md_db *db, const struct md_catalog *cat, const s
 				continue;
 			it->state = MD_MIG_ROLLED_BACK; /* what it is once recorded (a dry run only says so) */
 			if (!opts->dry_run) {
-				r = md_history_mark_rolled_back(db, it->row->id,
-								"migrated: this migration was interrupted (its process or "
-								"connection ended before it finished). It ran as one transaction, "
-								"so PostgreSQL rolled it back and nothing of it remained; recorded "
-								"as rolled back and applied again.",
-								err);
+				r = md_history_mark_rolled_back(
+					db, it->row->id,
+					"migrated: this migration was interrupted (its process or "
+					"connection ended before it finished). It ran as one transaction, "
+					"so PostgreSQL rolled it back and nothing of it remained; recorded "
+					"as rolled back and applied again.",
+					err);
 				if (r < 0)
 					goto out;
 			}
 			if ((r = push_name(&rep->recovered, &rep->n_recovered, it->name)) < 0)
 				goto oom;
-			struct md_apply_event ev = {.kind = MD_EV_RECOVERED, .migration = it->name,
-						    .message = "interrupted earlier, nothing of it remained: recorded rolled back, applying it again"};
+			struct md_apply_event ev = {.kind = MD_EV_RECOVERED,
+						    .migration = it->name,
+						    .message = "interrupted earlier, nothing of it remained: recorded "
+							       "rolled back, applying it again"};
 			if (hooks && hooks->on_event)
 				hooks->on_event(hooks->ctx, &ev);
 		}
@@ -330,8 +338,8 @@ static int deploy_locked(struct md_db *db, const struct md_catalog *cat, const s
 		if (!md_plan_item_to_apply(it))
 			continue;
 		if (hooks && hooks->cancel && *hooks->cancel) {
-			r = md_error_set(err, MD_E_CANCELLED, "deploy cancelled before %s; %zu of %zu applied", it->name,
-					 rep->n_applied, rep->n_pending);
+			r = md_error_set(err, MD_E_CANCELLED, "deploy cancelled before %s; %zu of %zu applied",
+					 it->name, rep->n_applied, rep->n_pending);
 			goto out;
 		}
 		r = md_apply_migration(db, it->mig, &scripts[k], &opts->apply, hooks, k + 1, rep->n_pending,
@@ -364,7 +372,8 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 	rep->n_found = cat->n;
 	if (db->in_recovery && !opts->dry_run) {
 		md_error_hint(err, "point DATABASE_URL/DIRECT_URL at the primary, not a replica");
-		return md_error_set(err, MD_E_DB, "the database %s is a read-only standby (in recovery); migrations need the primary",
+		return md_error_set(err, MD_E_DB,
+				    "the database %s is a read-only standby (in recovery); migrations need the primary",
 				    db->display);
 	}
 	if (!opts->dry_run) {

@@ -25,7 +25,6 @@ static const char create_sql_fmt[] = "CREATE TABLE %s (\n"
 				     "    applied_steps_count     INTEGER NOT NULL DEFAULT 0\n"
 				     ");";
 
-
 /* Every fmt here is one of this file's constant statements with a single %s for the table:
  * the warning about a non-literal format cannot see that. */
 #pragma GCC diagnostic push
@@ -110,7 +109,7 @@ static int32_t be32(const char *p)
 }
 
 #define PG_EPOCH_UNIX_US INT64_C(946684800000000)
-#define ISO_LEN 28 /* "2024-01-01T00:00:00.000000Z" + NUL */
+#define ISO_LEN          28 /* "2024-01-01T00:00:00.000000Z" + NUL */
 
 /* "2024-01-01T00:00:00.123456Z" into out; *ret_unix_us gets microseconds since 1970. */
 static const char *iso_from_binary(const char *v, char *out, int64_t *ret_unix_us)
@@ -180,9 +179,10 @@ int md_history_load(struct md_db *db, struct md_history **ret, struct md_error *
 		row->finished_at = PQgetisnull(h->res, k, 5)
 					   ? NULL
 					   : iso_from_binary(PQgetvalue(h->res, k, 5), t + ISO_LEN, &row->finished_us);
-		row->rolled_back_at = PQgetisnull(h->res, k, 6)
-					      ? NULL
-					      : iso_from_binary(PQgetvalue(h->res, k, 6), t + 2 * ISO_LEN, &row->rolled_back_us);
+		row->rolled_back_at =
+			PQgetisnull(h->res, k, 6)
+				? NULL
+				: iso_from_binary(PQgetvalue(h->res, k, 6), t + 2 * ISO_LEN, &row->rolled_back_us);
 		row->applied_steps_count = be32(PQgetvalue(h->res, k, 7));
 		row->duration_ms = row->finished_at ? (double)(row->finished_us - row->started_us) / 1000.0 : -1;
 	}
@@ -223,8 +223,7 @@ static int exec_params(struct md_db *db, const char *fmt, int n, const char *con
 	return atoi(PQcmdTuples(res));
 }
 
-int md_history_mark_failed(struct md_db *db, const char *id, const char *logs, int applied_steps,
-			   struct md_error *err)
+int md_history_mark_failed(struct md_db *db, const char *id, const char *logs, int applied_steps, struct md_error *err)
 {
 	char steps[16];
 	const char *p[3] = {logs, steps, id};
@@ -237,11 +236,12 @@ int md_history_mark_failed(struct md_db *db, const char *id, const char *logs, i
 int md_history_mark_rolled_back(struct md_db *db, const char *id, const char *note, struct md_error *err)
 {
 	const char *p[2] = {id, note};
-	int r = exec_params(db,
-			    "UPDATE %s SET rolled_back_at = clock_timestamp(), "
-			    "logs = CASE WHEN $2::text IS NULL THEN logs ELSE concat_ws(E'\\n', nullif(logs, ''), $2::text) END "
-			    "WHERE id = $1",
-			    2, p, "marking a migration rolled back", err);
+	int r = exec_params(
+		db,
+		"UPDATE %s SET rolled_back_at = clock_timestamp(), "
+		"logs = CASE WHEN $2::text IS NULL THEN logs ELSE concat_ws(E'\\n', nullif(logs, ''), $2::text) END "
+		"WHERE id = $1",
+		2, p, "marking a migration rolled back", err);
 	return r < 0 ? r : 0;
 }
 
@@ -260,8 +260,9 @@ int md_history_mark_finished(struct md_db *db, const char *id, int steps, struct
 	char s[16];
 	const char *p[2] = {s, id};
 	snprintf(s, sizeof s, "%d", steps);
-	int r = exec_params(db, "UPDATE %s SET finished_at = clock_timestamp(), applied_steps_count = $1::int WHERE id = $2",
-			    2, p, "recording the migration as finished", err);
+	int r = exec_params(
+		db, "UPDATE %s SET finished_at = clock_timestamp(), applied_steps_count = $1::int WHERE id = $2", 2, p,
+		"recording the migration as finished", err);
 	return r < 0 ? r : 0;
 }
 

@@ -98,8 +98,8 @@ int md_plan_build(const struct md_catalog *cat, const struct md_history *hist, s
 
 	p = calloc(1, sizeof *p);
 	cap = cat->n + nh;
-	if (!p || !(p->items = calloc(cap ? cap : 1, sizeof *p->items)) || !(idx = malloc((nh ? nh : 1) * sizeof *idx)) ||
-	    !(seen = calloc(nh ? nh : 1, 1))) {
+	if (!p || !(p->items = calloc(cap ? cap : 1, sizeof *p->items)) ||
+	    !(idx = malloc((nh ? nh : 1) * sizeof *idx)) || !(seen = calloc(nh ? nh : 1, 1))) {
 		md_plan_free(p);
 		return md_error_set(err, MD_E_NOMEM, "out of memory building the plan");
 	}

@@ -17,11 +17,13 @@ static int resolve_applied(struct md_db *db, const struct md_catalog *cat, const
 
 	if (!m || !m->has_sql) {
 		md_error_prisma(err, "P3017");
-		md_error_hint(err, "pass the whole folder name, e.g. 20201207184859_initial_migration; `migrated status` lists them");
-		return md_error_set(err, MD_E_RESOLVE,
-				    "The migration %s could not be found%s. Please make sure that the migration exists, and "
-				    "that you included the whole name of the directory.",
-				    name, m ? " (its folder has no migration.sql)" : " in the migrations folder");
+		md_error_hint(err, "pass the whole folder name, e.g. 20201207184859_initial_migration; `migrated "
+				   "status` lists them");
+		return md_error_set(
+			err, MD_E_RESOLVE,
+			"The migration %s could not be found%s. Please make sure that the migration exists, and "
+			"that you included the whole name of the directory.",
+			name, m ? " (its folder has no migration.sql)" : " in the migrations folder");
 	}
 	r = md_history_load(db, &h, err);
 	if (r < 0)
@@ -36,9 +38,11 @@ static int resolve_applied(struct md_db *db, const struct md_catalog *cat, const
 		if (strcmp(h->rows[i].migration_name, name) == 0 && h->rows[i].finished_at) {
 			md_error_prisma(err, "P3008");
 			md_error_hint(err, "nothing to do: `migrated status` shows it applied%s",
-				      h->rows[i].rolled_back_at ? " earlier (that row was later marked rolled back; Prisma still refuses)" : "");
-			r = md_error_set(err, MD_E_RESOLVE, "The migration `%s` is already recorded as applied in the database.",
-					 name);
+				      h->rows[i].rolled_back_at
+					      ? " earlier (that row was later marked rolled back; Prisma still refuses)"
+					      : "");
+			r = md_error_set(err, MD_E_RESOLVE,
+					 "The migration `%s` is already recorded as applied in the database.", name);
 			goto out;
 		}
 		if (strcmp(h->rows[i].migration_name, name) == 0 && !h->rows[i].rolled_back_at)
@@ -50,8 +54,7 @@ out:
 	return r;
 }
 
-static int resolve_rolled_back(struct md_db *db, const char *name, struct md_resolve_result *ret,
-			       struct md_error *err)
+static int resolve_rolled_back(struct md_db *db, const char *name, struct md_resolve_result *ret, struct md_error *err)
 {
 	struct md_history *h = NULL;
 	size_t rows = 0, finished = 0;
@@ -68,15 +71,19 @@ static int resolve_rolled_back(struct md_db *db, const char *name, struct md_res
 	md_history_free(h);
 	if (rows == 0) {
 		md_error_prisma(err, "P3011");
-		md_error_hint(err, "check the name with `migrated status`; only a migration that failed can be marked rolled back");
-		return md_error_set(err, MD_E_RESOLVE,
-				    "Migration `%s` cannot be rolled back because it was never applied to the database. "
-				    "Hint: did you pass in the whole migration name? (example: \"20201207184859_initial_migration\")",
-				    name);
+		md_error_hint(err, "check the name with `migrated status`; only a migration that failed can be marked "
+				   "rolled back");
+		return md_error_set(
+			err, MD_E_RESOLVE,
+			"Migration `%s` cannot be rolled back because it was never applied to the database. "
+			"Hint: did you pass in the whole migration name? (example: "
+			"\"20201207184859_initial_migration\")",
+			name);
 	}
 	if (rows == finished) {
 		md_error_prisma(err, "P3012");
-		md_error_hint(err, "it applied successfully; to undo it write a new migration (or use a down rollback)");
+		md_error_hint(err,
+			      "it applied successfully; to undo it write a new migration (or use a down rollback)");
 		return md_error_set(err, MD_E_RESOLVE,
 				    "Migration `%s` cannot be rolled back because it is not in a failed state.", name);
 	}

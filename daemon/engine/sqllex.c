@@ -128,8 +128,8 @@ static size_t scan_dollar_body(const struct md_sqllex *lx, size_t p, size_t tagl
 	return 0;
 }
 
-static enum md_sqltok_kind emit(struct md_sqllex *lx, struct md_sqltok *tok, enum md_sqltok_kind k,
-				size_t start, size_t end)
+static enum md_sqltok_kind emit(struct md_sqllex *lx, struct md_sqltok *tok, enum md_sqltok_kind k, size_t start,
+				size_t end)
 {
 	tok->kind = k;
 	tok->start = start;
@@ -140,8 +140,7 @@ static enum md_sqltok_kind emit(struct md_sqllex *lx, struct md_sqltok *tok, enu
 	return k;
 }
 
-static enum md_sqltok_kind fail(struct md_sqllex *lx, struct md_sqltok *tok, size_t start,
-				const char *why)
+static enum md_sqltok_kind fail(struct md_sqllex *lx, struct md_sqltok *tok, size_t start, const char *why)
 {
 	if (!lx->error) {
 		lx->error = why;
@@ -242,13 +241,12 @@ again:
 				return fail(lx, tok, p, "unterminated quoted string");
 			return emit(lx, tok, MD_TOK_STRING, p, e);
 		}
-		if ((c == 'u' || c == 'U') && n1 == '&' && p + 2 < lx->len &&
-		    (s[p + 2] == '\'' || s[p + 2] == '"')) {
+		if ((c == 'u' || c == 'U') && n1 == '&' && p + 2 < lx->len && (s[p + 2] == '\'' || s[p + 2] == '"')) {
 			char q = s[p + 2];
 			e = scan_quoted(lx, p + 2, q, false);
 			if (!e)
-				return fail(lx, tok, p, q == '"' ? "unterminated quoted identifier"
-								 : "unterminated quoted string");
+				return fail(lx, tok, p,
+					    q == '"' ? "unterminated quoted identifier" : "unterminated quoted string");
 			return emit(lx, tok, q == '"' ? MD_TOK_QIDENT : MD_TOK_STRING, p, e);
 		}
 		e = p + 1;

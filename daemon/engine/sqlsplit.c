@@ -16,7 +16,7 @@
 struct lead {
 	struct md_sqltok w[LEAD_WORDS];
 	size_t n;
-	size_t n_top;   /* tokens outside parentheses, words or not */
+	size_t n_top; /* tokens outside parentheses, words or not */
 	int depth;
 	bool any_token;
 };
@@ -39,11 +39,10 @@ static void classify(struct md_sqlstmt *st, const struct lead *l, const char *sr
 		st->what = "BEGIN";
 		return;
 	}
-	if (lead_is(l, 0, src, "COMMIT") || lead_is(l, 0, src, "END") ||
-	    lead_is(l, 0, src, "ROLLBACK") || lead_is(l, 0, src, "ABORT")) {
+	if (lead_is(l, 0, src, "COMMIT") || lead_is(l, 0, src, "END") || lead_is(l, 0, src, "ROLLBACK") ||
+	    lead_is(l, 0, src, "ABORT")) {
 		st->cls = MD_STMT_TXN_CONTROL;
-		st->what = lead_is(l, 0, src, "ROLLBACK") || lead_is(l, 0, src, "ABORT") ? "ROLLBACK"
-											 : "COMMIT";
+		st->what = lead_is(l, 0, src, "ROLLBACK") || lead_is(l, 0, src, "ABORT") ? "ROLLBACK" : "COMMIT";
 		/* COMMIT PREPARED / ROLLBACK PREPARED cannot run in a block either; the class
 		 * that matters for planning is transaction control. */
 		return;
@@ -89,9 +88,9 @@ static void classify(struct md_sqlstmt *st, const struct lead *l, const char *sr
 		for (i = 1; i < l->n; i++) {
 			if (md_sqltok_is(&l->w[i], src, "CONCURRENTLY"))
 				conc = true;
-			if (i == 1 && (md_sqltok_is(&l->w[i], src, "SCHEMA") ||
-				       md_sqltok_is(&l->w[i], src, "DATABASE") ||
-				       md_sqltok_is(&l->w[i], src, "SYSTEM")))
+			if (i == 1 &&
+			    (md_sqltok_is(&l->w[i], src, "SCHEMA") || md_sqltok_is(&l->w[i], src, "DATABASE") ||
+			     md_sqltok_is(&l->w[i], src, "SYSTEM")))
 				wide = true;
 		}
 		if (conc || wide) {
@@ -105,8 +104,7 @@ static void classify(struct md_sqlstmt *st, const struct lead *l, const char *sr
 		st->what = "VACUUM";
 		return;
 	}
-	if (lead_is(l, 0, src, "CLUSTER") &&
-	    (l->n_top == 1 || (l->n_top == 2 && lead_is(l, 1, src, "VERBOSE")))) {
+	if (lead_is(l, 0, src, "CLUSTER") && (l->n_top == 1 || (l->n_top == 2 && lead_is(l, 1, src, "VERBOSE")))) {
 		st->cls = MD_STMT_NO_TXN;
 		st->what = "CLUSTER (all tables)";
 		return;
@@ -129,8 +127,7 @@ static void classify(struct md_sqlstmt *st, const struct lead *l, const char *sr
 				}
 		} else if (lead_is(l, 1, src, "TYPE")) {
 			for (i = 2; i + 1 < l->n; i++)
-				if (md_sqltok_is(&l->w[i], src, "ADD") &&
-				    md_sqltok_is(&l->w[i + 1], src, "VALUE"))
+				if (md_sqltok_is(&l->w[i], src, "ADD") && md_sqltok_is(&l->w[i + 1], src, "VALUE"))
 					st->add_enum_value = true;
 		}
 	}
@@ -143,8 +140,7 @@ struct routine {
 	bool prev_begin;
 };
 
-static void routine_word(struct routine *r, const struct lead *l, const struct md_sqltok *t,
-			 const char *src)
+static void routine_word(struct routine *r, const struct lead *l, const struct md_sqltok *t, const char *src)
 {
 	if (!r->is_routine)
 		return;
@@ -225,8 +221,8 @@ int md_sqlsplit(const char *s, size_t len, struct md_sqlscript *ret, struct md_e
 		enum md_sqltok_kind k = md_sqllex_next(&lx, &t);
 		if (k == MD_TOK_ERROR) {
 			md_sqlscript_free(&sc);
-			return md_error_set(err, MD_E_CATALOG, "%s starting at line %u, column %u",
-					    lx.error, t.line, t.col);
+			return md_error_set(err, MD_E_CATALOG, "%s starting at line %u, column %u", lx.error, t.line,
+					    t.col);
 		}
 		if (k == MD_TOK_EOF || (k == MD_TOK_SEMI && paren <= 0 && rt.depth == 0)) {
 			if (l.any_token) {

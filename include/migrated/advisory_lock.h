@@ -18,11 +18,11 @@ struct md_lock_holder {
 	int pid;
 	char application_name[128];
 	char user[64];
-	char client[64];         /* client address, or "local socket" */
-	char state[32];          /* pg_stat_activity.state */
-	char query[320];         /* current or last query, truncated, redacted */
-	double session_age_s;    /* since the holder connected */
-	double state_age_s;      /* since its state last changed */
+	char client[64];      /* client address, or "local socket" */
+	char state[32];       /* pg_stat_activity.state */
+	char query[320];      /* current or last query, truncated, redacted */
+	double session_age_s; /* since the holder connected */
+	double state_age_s;   /* since its state last changed */
 };
 
 typedef void (*md_lock_wait_fn)(void *ctx, const struct md_lock_holder *holder, int wait_ms);

@@ -23,37 +23,37 @@ enum md_apply_mode {
 };
 
 struct md_apply_options {
-	int lock_timeout_ms;      /* SET lock_timeout for every migration; 0 = none */
-	int statement_timeout_ms; /* SET statement_timeout; 0 = none */
-	int lock_retries;         /* further attempts after a lock timeout or deadlock */
-	int retry_backoff_ms;     /* first wait before a retry; doubles, plus jitter */
-	int advisory_lock_wait_ms;/* how long deploy waits for the migration lock */
+	int lock_timeout_ms;       /* SET lock_timeout for every migration; 0 = none */
+	int statement_timeout_ms;  /* SET statement_timeout; 0 = none */
+	int lock_retries;          /* further attempts after a lock timeout or deadlock */
+	int retry_backoff_ms;      /* first wait before a retry; doubles, plus jitter */
+	int advisory_lock_wait_ms; /* how long deploy waits for the migration lock */
 };
 
 /* Defaults: lock_timeout 10 s, statement_timeout 0 (none), 3 retries from 1 s, lock wait 10 s. */
 void md_apply_options_default(struct md_apply_options *o);
 
 enum md_apply_event_kind {
-	MD_EV_LOCK_WAIT,       /* the migration lock is busy; holder set */
-	MD_EV_RECOVERED,       /* an interrupted transactional migration was recorded rolled back */
-	MD_EV_MIGRATION_START, /* about to apply migration */
-	MD_EV_STATEMENT,       /* statement-by-statement progress: statement k of n done */
-	MD_EV_RETRY,           /* lock timeout or deadlock: waiting, then attempt+1 */
-	MD_EV_MIGRATION_DONE,  /* applied */
-	MD_EV_MIGRATION_FAILED,/* failed; see the failure */
+	MD_EV_LOCK_WAIT,        /* the migration lock is busy; holder set */
+	MD_EV_RECOVERED,        /* an interrupted transactional migration was recorded rolled back */
+	MD_EV_MIGRATION_START,  /* about to apply migration */
+	MD_EV_STATEMENT,        /* statement-by-statement progress: statement k of n done */
+	MD_EV_RETRY,            /* lock timeout or deadlock: waiting, then attempt+1 */
+	MD_EV_MIGRATION_DONE,   /* applied */
+	MD_EV_MIGRATION_FAILED, /* failed; see the failure */
 };
 
 struct md_apply_event {
 	enum md_apply_event_kind kind;
 	const char *migration;
-	size_t index, total;          /* 1-based among the migrations this deploy applies */
+	size_t index, total; /* 1-based among the migrations this deploy applies */
 	enum md_apply_mode mode;
-	const char *mode_reason;      /* why that mode ("CREATE INDEX CONCURRENTLY at line 3") */
+	const char *mode_reason; /* why that mode ("CREATE INDEX CONCURRENTLY at line 3") */
 	double duration_ms;
-	size_t statement, statements; /* progress, for MD_EV_STATEMENT and DONE */
-	int attempt;                  /* for MD_EV_RETRY: the attempt about to start (2, 3, ...) */
-	int wait_ms;                  /* for MD_EV_RETRY and MD_EV_LOCK_WAIT */
-	const char *message;          /* human text */
+	size_t statement, statements;        /* progress, for MD_EV_STATEMENT and DONE */
+	int attempt;                         /* for MD_EV_RETRY: the attempt about to start (2, 3, ...) */
+	int wait_ms;                         /* for MD_EV_RETRY and MD_EV_LOCK_WAIT */
+	const char *message;                 /* human text */
 	const struct md_lock_holder *holder; /* MD_EV_LOCK_WAIT */
 };
 
@@ -66,7 +66,7 @@ struct md_apply_hooks {
 };
 
 struct md_applied {
-	char *name;               /* owned */
+	char *name; /* owned */
 	enum md_apply_mode mode;
 	double duration_ms;
 	size_t statements;
@@ -78,25 +78,25 @@ struct md_failure {
 	char migration[256];
 	enum md_apply_mode mode;
 	char sqlstate[6];
-	char message[1024];       /* the server's primary message */
+	char message[1024]; /* the server's primary message */
 	char detail[1024];
 	char hint[512];
-	char *statement;          /* text of the failing statement; owned; NULL if unknown */
-	unsigned line, col;       /* 1-based position in migration.sql; 0 = unknown */
-	size_t stmt_no, n_stmts;  /* 1-based statement number, 0 = not a statement of the file */
-	size_t steps_committed;   /* statements whose effects remain (non-transactional modes) */
-	bool nothing_remains;     /* the database holds nothing of this migration */
-	bool recorded;            /* the failure is in _prisma_migrations.logs */
+	char *statement;         /* text of the failing statement; owned; NULL if unknown */
+	unsigned line, col;      /* 1-based position in migration.sql; 0 = unknown */
+	size_t stmt_no, n_stmts; /* 1-based statement number, 0 = not a statement of the file */
+	size_t steps_committed;  /* statements whose effects remain (non-transactional modes) */
+	bool nothing_remains;    /* the database holds nothing of this migration */
+	bool recorded;           /* the failure is in _prisma_migrations.logs */
 	bool connection_lost;
 	bool cancelled;
-	char invalid_index[256];  /* index a failed CONCURRENTLY build left INVALID, or "" */
-	char *logs;               /* the text written to logs; owned */
+	char invalid_index[256]; /* index a failed CONCURRENTLY build left INVALID, or "" */
+	char *logs;              /* the text written to logs; owned */
 };
 
 /* md_apply_choose_mode: how a script runs. *ret_reason (static or script-derived, may be NULL)
  * says why for anything but MD_MODE_TRANSACTION; it is written into reason_buf. */
-enum md_apply_mode md_apply_choose_mode(const struct md_sqlscript *script, int server_version_num,
-					char *reason_buf, size_t reason_sz);
+enum md_apply_mode md_apply_choose_mode(const struct md_sqlscript *script, int server_version_num, char *reason_buf,
+					size_t reason_sz);
 const char *md_apply_mode_name(enum md_apply_mode mode);
 
 /* md_apply_migration: apply m (its script already split). On success fills *ret_ok and returns

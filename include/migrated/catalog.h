@@ -13,23 +13,23 @@
 struct md_error;
 
 struct md_migration {
-	char *name;              /* folder name; owned */
-	bool has_sql;            /* migration.sql exists and was read */
-	char *sql;               /* migration.sql bytes, NUL-terminated; owned; NULL if !has_sql */
+	char *name;   /* folder name; owned */
+	bool has_sql; /* migration.sql exists and was read */
+	char *sql;    /* migration.sql bytes, NUL-terminated; owned; NULL if !has_sql */
 	size_t sql_len;
 	char checksum[MD_CHECKSUM_HEX_LEN + 1]; /* Prisma's checksum, "" if !has_sql */
-	bool utf8_ok;            /* migration.sql is valid UTF-8 */
-	size_t utf8_bad_offset;  /* first invalid byte when !utf8_ok */
-	bool has_down;           /* down.sql exists (known with MD_CATALOG_PROBE_DOWN or _LOAD_DOWN) */
-	char *down_sql;          /* down.sql bytes, owned, when loaded (MD_CATALOG_LOAD_DOWN) */
+	bool utf8_ok;                           /* migration.sql is valid UTF-8 */
+	size_t utf8_bad_offset;                 /* first invalid byte when !utf8_ok */
+	bool has_down;                          /* down.sql exists (known with MD_CATALOG_PROBE_DOWN or _LOAD_DOWN) */
+	char *down_sql;                         /* down.sql bytes, owned, when loaded (MD_CATALOG_LOAD_DOWN) */
 	size_t down_len;
 };
 
 struct md_catalog {
-	char *dir;                    /* the folder as given; owned */
-	bool has_lock_file;           /* migration_lock.toml present */
-	char provider[32];            /* provider from the lock file, "" if absent */
-	struct md_migration *items;   /* in Prisma's apply order; owned */
+	char *dir;                  /* the folder as given; owned */
+	bool has_lock_file;         /* migration_lock.toml present */
+	char provider[32];          /* provider from the lock file, "" if absent */
+	struct md_migration *items; /* in Prisma's apply order; owned */
 	size_t n;
 };
 

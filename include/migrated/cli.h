@@ -4,9 +4,9 @@
 #ifndef MIGRATED_CLI_H
 #define MIGRATED_CLI_H
 
-#define MD_EXIT_OK 0
+#define MD_EXIT_OK      0
 #define MD_EXIT_PROBLEM 1
-#define MD_EXIT_USAGE 2
+#define MD_EXIT_USAGE   2
 
 /* md_cli_main: parse argv and run the command; returns the process exit code. */
 int md_cli_main(int argc, char **argv);

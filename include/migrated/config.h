@@ -11,21 +11,21 @@ struct md_error;
 #define MD_DEFAULT_CONFIG_FILE "/etc/migrated/migrated.conf"
 
 struct md_config {
-	char *config_file;          /* the file read, or NULL */
-	char *database_url;         /* DATABASE_URL: pool, health, reads */
-	char *direct_url;           /* DIRECT_URL: migrations when set (no pooler) */
-	char *shadow_database_url;  /* SHADOW_DATABASE_URL (drift) */
-	char *migrations_dir;       /* default prisma/migrations */
-	char *state_dir;            /* default /var/lib/migrated */
-	char *listen;               /* default 127.0.0.1:8080 */
-	char *token_file;           /* NAME ROLE SECRET lines */
-	int lock_timeout_ms;        /* SET lock_timeout per migration; default 10 s */
-	int statement_timeout_ms;   /* SET statement_timeout; default 0 (none) */
-	int lock_retries;           /* retries after a lock timeout; default 3 */
-	int lock_retry_backoff_ms;  /* first backoff; default 1 s */
-	int advisory_lock_wait_ms;  /* wait for the migration lock; default 10 s */
-	int connect_timeout_s;      /* connect_timeout when the URL has none; default 10 s */
-	int log_level;              /* default info */
+	char *config_file;         /* the file read, or NULL */
+	char *database_url;        /* DATABASE_URL: pool, health, reads */
+	char *direct_url;          /* DIRECT_URL: migrations when set (no pooler) */
+	char *shadow_database_url; /* SHADOW_DATABASE_URL (drift) */
+	char *migrations_dir;      /* default prisma/migrations */
+	char *state_dir;           /* default /var/lib/migrated */
+	char *listen;              /* default 127.0.0.1:8080 */
+	char *token_file;          /* NAME ROLE SECRET lines */
+	int lock_timeout_ms;       /* SET lock_timeout per migration; default 10 s */
+	int statement_timeout_ms;  /* SET statement_timeout; default 0 (none) */
+	int lock_retries;          /* retries after a lock timeout; default 3 */
+	int lock_retry_backoff_ms; /* first backoff; default 1 s */
+	int advisory_lock_wait_ms; /* wait for the migration lock; default 10 s */
+	int connect_timeout_s;     /* connect_timeout when the URL has none; default 10 s */
+	int log_level;             /* default info */
 };
 
 /* Flags given on the command line (NULL / -1 when not given). */

@@ -13,14 +13,14 @@ struct md_dburl;
 struct md_error;
 
 struct md_db {
-	PGconn *conn;             /* owned */
-	char *schema;             /* target schema, unquoted; owned */
-	char *schema_ident;       /* schema as a quoted identifier; owned */
-	char *history_table;      /* "schema"."_prisma_migrations"; owned */
-	int server_version_num;   /* 150018 */
-	char server_version[64];  /* "15.18 (Debian 15.18-0+deb12u1)" */
-	bool in_recovery;         /* a read-only standby */
-	char display[640];        /* user@host:port/dbname (no password) */
+	PGconn *conn;            /* owned */
+	char *schema;            /* target schema, unquoted; owned */
+	char *schema_ident;      /* schema as a quoted identifier; owned */
+	char *history_table;     /* "schema"."_prisma_migrations"; owned */
+	int server_version_num;  /* 150018 */
+	char server_version[64]; /* "15.18 (Debian 15.18-0+deb12u1)" */
+	bool in_recovery;        /* a read-only standby */
+	char display[640];       /* user@host:port/dbname (no password) */
 };
 
 /* md_db_open: connect and read the server facts. On failure err->code is MD_E_CONNECT with
@@ -40,8 +40,8 @@ int md_db_error_from_result(PGconn *conn, const PGresult *res, const char *what,
 /* md_db_exec: run a command with no parameters, expecting no rows. */
 int md_db_exec(struct md_db *db, const char *sql, const char *what, struct md_error *err);
 /* md_db_query: run sql with text parameters; *ret is the successful result (caller PQclear). */
-int md_db_query(struct md_db *db, const char *sql, int nparams, const char *const *params,
-		PGresult **ret, const char *what, struct md_error *err);
+int md_db_query(struct md_db *db, const char *sql, int nparams, const char *const *params, PGresult **ret,
+		const char *what, struct md_error *err);
 /* md_db_alive: whether the connection is still usable. */
 bool md_db_alive(const struct md_db *db);
 

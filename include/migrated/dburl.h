@@ -11,12 +11,12 @@
 struct md_error;
 
 struct md_dburl {
-	const char **keywords;   /* NULL-terminated, for PQconnectdbParams; owned */
-	const char **values;     /* parallel to keywords; owned */
-	char *schema;            /* Prisma's ?schema=, default "public"; owned */
-	bool pgbouncer;          /* ?pgbouncer=true: the URL points at a transaction pooler */
-	char display[640];       /* user@host:port/dbname, never the password */
-	char host[256];          /* for messages ("" = libpq default) */
+	const char **keywords; /* NULL-terminated, for PQconnectdbParams; owned */
+	const char **values;   /* parallel to keywords; owned */
+	char *schema;          /* Prisma's ?schema=, default "public"; owned */
+	bool pgbouncer;        /* ?pgbouncer=true: the URL points at a transaction pooler */
+	char display[640];     /* user@host:port/dbname, never the password */
+	char host[256];        /* for messages ("" = libpq default) */
 	char port[16];
 	char dbname[128];
 	char user[128];

@@ -15,30 +15,30 @@ struct md_error;
 
 struct md_deploy_options {
 	struct md_apply_options apply;
-	bool dry_run;              /* check and plan, change nothing, take no lock */
+	bool dry_run; /* check and plan, change nothing, take no lock */
 };
 
 struct md_planned {
-	char *name;                /* owned */
+	char *name; /* owned */
 	enum md_apply_mode mode;
 	char reason[256];
 	size_t statements;
 };
 
 struct md_deploy_report {
-	size_t n_found;            /* migrations in the folder */
-	size_t n_pending;          /* to apply when the deploy started */
-	struct md_planned *planned;/* the pending ones, in order; owned */
-	struct md_applied *applied;/* the ones applied, in order; owned */
+	size_t n_found;             /* migrations in the folder */
+	size_t n_pending;           /* to apply when the deploy started */
+	struct md_planned *planned; /* the pending ones, in order; owned */
+	struct md_applied *applied; /* the ones applied, in order; owned */
 	size_t n_applied;
 	struct md_failure failure; /* present when one failed */
 	char **recovered;          /* interrupted migrations recorded rolled back; owned */
 	size_t n_recovered;
-	char **modified;           /* applied migrations whose file changed (warning); owned */
+	char **modified; /* applied migrations whose file changed (warning); owned */
 	size_t n_modified;
-	char **missing;            /* applied migrations whose folder is gone (warning); owned */
+	char **missing; /* applied migrations whose folder is gone (warning); owned */
 	size_t n_missing;
-	bool created_history;      /* _prisma_migrations was created */
+	bool created_history; /* _prisma_migrations was created */
 	double lock_wait_ms;
 	double total_ms;
 };

@@ -17,16 +17,16 @@ struct md_error;
 #define MD_HISTORY_ID_LEN 36
 
 struct md_history_row {
-	const char *id;              /* borrowed from the result */
+	const char *id; /* borrowed from the result */
 	const char *checksum;
 	const char *migration_name;
-	const char *logs;            /* NULL when SQL NULL */
-	const char *started_at;      /* ISO 8601 UTC, "2024-01-01T00:00:00.000000Z" */
-	const char *finished_at;     /* NULL when unfinished */
-	const char *rolled_back_at;  /* NULL when not rolled back */
+	const char *logs;           /* NULL when SQL NULL */
+	const char *started_at;     /* ISO 8601 UTC, "2024-01-01T00:00:00.000000Z" */
+	const char *finished_at;    /* NULL when unfinished */
+	const char *rolled_back_at; /* NULL when not rolled back */
 	int applied_steps_count;
-	double duration_ms;          /* finished - started, or -1 */
-	int64_t started_us;          /* the timestamps as microseconds since 1970 (0 when NULL) */
+	double duration_ms; /* finished - started, or -1 */
+	int64_t started_us; /* the timestamps as microseconds since 1970 (0 when NULL) */
 	int64_t finished_us;
 	int64_t rolled_back_us;
 };
@@ -35,8 +35,8 @@ struct md_history {
 	bool exists;                 /* the table is there */
 	struct md_history_row *rows; /* in started_at order; owned */
 	size_t n;
-	PGresult *res;               /* owns the strings the rows point at */
-	char *times;                 /* owns the formatted timestamps */
+	PGresult *res; /* owns the strings the rows point at */
+	char *times;   /* owns the formatted timestamps */
 };
 
 /* md_history_exists: whether <schema>._prisma_migrations exists. */
@@ -55,8 +55,7 @@ void md_history_free(struct md_history *h);
 /* md_history_new_id: a random UUID v4 in Prisma's text form. */
 void md_history_new_id(char out[MD_HISTORY_ID_LEN + 1]);
 /* md_history_mark_failed: set logs (and applied_steps_count) on a row that failed. */
-int md_history_mark_failed(struct md_db *db, const char *id, const char *logs, int applied_steps,
-			   struct md_error *err);
+int md_history_mark_failed(struct md_db *db, const char *id, const char *logs, int applied_steps, struct md_error *err);
 /* md_history_mark_rolled_back: rolled_back_at = now on one row; when note is not NULL it is
  * appended to the row's logs (why migrated did this). */
 int md_history_mark_rolled_back(struct md_db *db, const char *id, const char *note, struct md_error *err);

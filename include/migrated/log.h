@@ -7,10 +7,10 @@
 #include <stddef.h>
 
 enum md_log_level {
-	MD_LOG_ERROR = 3,  /* something failed; an operator should look */
-	MD_LOG_WARNING = 4,/* degraded but working */
-	MD_LOG_INFO = 6,   /* normal progress */
-	MD_LOG_DEBUG = 7,  /* detail for developers */
+	MD_LOG_ERROR = 3,   /* something failed; an operator should look */
+	MD_LOG_WARNING = 4, /* degraded but working */
+	MD_LOG_INFO = 6,    /* normal progress */
+	MD_LOG_DEBUG = 7,   /* detail for developers */
 };
 
 void md_log_set_level(int level);

@@ -9,11 +9,11 @@
 
 /* Hand ownership of *p to the caller and leave NULL behind, so a cleanup attribute on the
  * source variable does not free what was handed on. */
-#define TAKE_PTR(p)                                                                            \
-	({                                                                                     \
-		__typeof__(p) _taken = (p);                                                    \
-		(p) = NULL;                                                                    \
-		_taken;                                                                        \
+#define TAKE_PTR(p)                         \
+	({                                  \
+		__typeof__(p) _taken = (p); \
+		(p) = NULL;                 \
+		_taken;                     \
 	})
 
 static inline void md_freep(void *p)
@@ -22,11 +22,11 @@ static inline void md_freep(void *p)
 }
 #define _cleanup_free_ __attribute__((cleanup(md_freep)))
 
-#define MD_DEFINE_CLEANUP(type, func)                                                          \
-	static inline void func##p(type *p)                                                    \
-	{                                                                                      \
-		if (*p)                                                                        \
-			func(*p);                                                              \
+#define MD_DEFINE_CLEANUP(type, func)       \
+	static inline void func##p(type *p) \
+	{                                   \
+		if (*p)                     \
+			func(*p);           \
 	}
 
 #endif

@@ -15,30 +15,30 @@ struct md_history_row;
 struct md_error;
 
 enum md_mig_state {
-	MD_MIG_APPLIED = 0,   /* finished, not rolled back, file unchanged */
-	MD_MIG_PENDING,       /* no row at all: deploy applies it */
-	MD_MIG_FAILED,        /* a row neither finished nor rolled back: deploy refuses (P3009) */
-	MD_MIG_ROLLED_BACK,   /* only rolled-back rows: deploy applies it again */
-	MD_MIG_MODIFIED,      /* applied, but migration.sql changed since (checksum differs) */
-	MD_MIG_MISSING,       /* applied or failed in the database, folder gone from the catalog */
+	MD_MIG_APPLIED = 0, /* finished, not rolled back, file unchanged */
+	MD_MIG_PENDING,     /* no row at all: deploy applies it */
+	MD_MIG_FAILED,      /* a row neither finished nor rolled back: deploy refuses (P3009) */
+	MD_MIG_ROLLED_BACK, /* only rolled-back rows: deploy applies it again */
+	MD_MIG_MODIFIED,    /* applied, but migration.sql changed since (checksum differs) */
+	MD_MIG_MISSING,     /* applied or failed in the database, folder gone from the catalog */
 	MD_MIG__COUNT
 };
 
 struct md_plan_item {
-	const char *name;                   /* borrowed (catalog or history) */
+	const char *name; /* borrowed (catalog or history) */
 	enum md_mig_state state;
-	struct md_migration *mig;           /* catalog entry; NULL when missing */
-	const struct md_history_row *row;   /* the row that decides the state; NULL if none */
-	size_t n_rows;                      /* history rows with this name */
-	bool interrupted;                   /* failed with no logs: the process running it died */
-	bool sql_missing;                   /* folder present, migration.sql absent */
+	struct md_migration *mig;         /* catalog entry; NULL when missing */
+	const struct md_history_row *row; /* the row that decides the state; NULL if none */
+	size_t n_rows;                    /* history rows with this name */
+	bool interrupted;                 /* failed with no logs: the process running it died */
+	bool sql_missing;                 /* folder present, migration.sql absent */
 };
 
 struct md_plan {
-	struct md_plan_item *items;         /* folder order, then missing rows; owned */
+	struct md_plan_item *items; /* folder order, then missing rows; owned */
 	size_t n;
 	size_t count[MD_MIG__COUNT];
-	size_t n_catalog;                   /* migrations in the folder */
+	size_t n_catalog; /* migrations in the folder */
 	bool history_exists;
 };
 

@@ -15,13 +15,13 @@ struct md_catalog;
 struct md_error;
 
 enum md_resolve_as {
-	MD_RESOLVE_APPLIED,      /* prisma migrate resolve --applied */
-	MD_RESOLVE_ROLLED_BACK,  /* prisma migrate resolve --rolled-back */
+	MD_RESOLVE_APPLIED,     /* prisma migrate resolve --applied */
+	MD_RESOLVE_ROLLED_BACK, /* prisma migrate resolve --rolled-back */
 };
 
 struct md_resolve_result {
-	int rows_changed;        /* rows marked rolled back */
-	bool created_history;    /* --applied created _prisma_migrations */
+	int rows_changed;     /* rows marked rolled back */
+	bool created_history; /* --applied created _prisma_migrations */
 };
 
 /* md_resolve: name is checked (one path component) first: MD_E_USAGE. Refusals return

@@ -9,28 +9,28 @@
 #include <stddef.h>
 
 enum md_sqltok_kind {
-	MD_TOK_EOF = 0,   /* end of input */
-	MD_TOK_WORD,      /* unquoted identifier or keyword */
-	MD_TOK_QIDENT,    /* "quoted identifier" or U&"..." */
-	MD_TOK_STRING,    /* any '...' literal, with its prefix (E, B, X, N, U&) */
-	MD_TOK_DOLLAR,    /* $tag$ ... $tag$ */
-	MD_TOK_NUMBER,    /* numeric literal */
-	MD_TOK_PARAM,     /* $1 */
-	MD_TOK_SEMI,      /* ; */
-	MD_TOK_LPAREN,    /* ( or [ */
-	MD_TOK_RPAREN,    /* ) or ] */
-	MD_TOK_COMMA,     /* , */
-	MD_TOK_OP,        /* operator or other punctuation */
-	MD_TOK_COMMENT,   /* -- or block comment; only when md_sqllex.keep_comments */
-	MD_TOK_ERROR,     /* unterminated quote, identifier or comment (see md_sqllex.error) */
+	MD_TOK_EOF = 0, /* end of input */
+	MD_TOK_WORD,    /* unquoted identifier or keyword */
+	MD_TOK_QIDENT,  /* "quoted identifier" or U&"..." */
+	MD_TOK_STRING,  /* any '...' literal, with its prefix (E, B, X, N, U&) */
+	MD_TOK_DOLLAR,  /* $tag$ ... $tag$ */
+	MD_TOK_NUMBER,  /* numeric literal */
+	MD_TOK_PARAM,   /* $1 */
+	MD_TOK_SEMI,    /* ; */
+	MD_TOK_LPAREN,  /* ( or [ */
+	MD_TOK_RPAREN,  /* ) or ] */
+	MD_TOK_COMMA,   /* , */
+	MD_TOK_OP,      /* operator or other punctuation */
+	MD_TOK_COMMENT, /* -- or block comment; only when md_sqllex.keep_comments */
+	MD_TOK_ERROR,   /* unterminated quote, identifier or comment (see md_sqllex.error) */
 };
 
 struct md_sqltok {
 	enum md_sqltok_kind kind;
-	size_t start;      /* byte offset in the script */
-	size_t len;        /* bytes */
-	unsigned line;     /* 1-based */
-	unsigned col;      /* 1-based, in bytes */
+	size_t start;  /* byte offset in the script */
+	size_t len;    /* bytes */
+	unsigned line; /* 1-based */
+	unsigned col;  /* 1-based, in bytes */
 };
 
 struct md_sqllex {

@@ -11,26 +11,26 @@
 struct md_error;
 
 enum md_stmt_class {
-	MD_STMT_PLAIN = 0,     /* runs anywhere */
-	MD_STMT_TXN_CONTROL,   /* BEGIN, COMMIT, ROLLBACK, ...: the script manages transactions */
-	MD_STMT_NO_TXN,        /* cannot run inside a transaction block (CONCURRENTLY, VACUUM, ...) */
+	MD_STMT_PLAIN = 0,   /* runs anywhere */
+	MD_STMT_TXN_CONTROL, /* BEGIN, COMMIT, ROLLBACK, ...: the script manages transactions */
+	MD_STMT_NO_TXN,      /* cannot run inside a transaction block (CONCURRENTLY, VACUUM, ...) */
 };
 
 struct md_sqlstmt {
-	size_t start;            /* byte offset of the first token */
-	size_t end;              /* byte offset just past the last token before ';' */
-	unsigned line, col;      /* 1-based position of the first token */
+	size_t start;       /* byte offset of the first token */
+	size_t end;         /* byte offset just past the last token before ';' */
+	unsigned line, col; /* 1-based position of the first token */
 	enum md_stmt_class cls;
-	const char *what;        /* static: "CREATE INDEX CONCURRENTLY", "BEGIN", ... or NULL */
-	bool add_enum_value;     /* ALTER TYPE ... ADD VALUE: no transaction block before PG 12 */
+	const char *what;    /* static: "CREATE INDEX CONCURRENTLY", "BEGIN", ... or NULL */
+	bool add_enum_value; /* ALTER TYPE ... ADD VALUE: no transaction block before PG 12 */
 };
 
 struct md_sqlscript {
-	struct md_sqlstmt *stmts;  /* owned */
+	struct md_sqlstmt *stmts; /* owned */
 	size_t n;
 	size_t n_txn_control;
 	size_t n_no_txn;
-	bool directive_no_txn;     /* "-- migrated:no-transaction" before the first statement */
+	bool directive_no_txn; /* "-- migrated:no-transaction" before the first statement */
 };
 
 /* md_sqlsplit: split s[0..len). Empty statements (";;") are dropped. On an unterminated

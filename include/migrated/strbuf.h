@@ -8,13 +8,16 @@
 #include <stddef.h>
 
 struct md_strbuf {
-	char *data;   /* owned; NULL until the first append */
+	char *data; /* owned; NULL until the first append */
 	size_t len;
 	size_t cap;
-	bool failed;  /* an allocation failed; content is truncated */
+	bool failed; /* an allocation failed; content is truncated */
 };
 
-#define MD_STRBUF_INIT {NULL, 0, 0, false}
+#define MD_STRBUF_INIT            \
+	{                         \
+		NULL, 0, 0, false \
+	}
 
 void md_strbuf_append(struct md_strbuf *sb, const char *s, size_t n);
 void md_strbuf_puts(struct md_strbuf *sb, const char *s);

@@ -38,8 +38,14 @@ static char test_dir[512];
 static char db_name[128];
 static int db_counter;
 
-const char *h_base_dir(void) { return base_dir; }
-int h_port(void) { return port; }
+const char *h_base_dir(void)
+{
+	return base_dir;
+}
+int h_port(void)
+{
+	return port;
+}
 
 const char *h_migrated_bin(void)
 {
@@ -122,7 +128,10 @@ static void mkdir_p(const char *path)
 
 /* ---- processes ---- */
 
-static bool am_root(void) { return geteuid() == 0; }
+static bool am_root(void)
+{
+	return geteuid() == 0;
+}
 
 /* Runs argv, as the postgres user when we are root; returns the exit status. */
 static int run_as_server_user(char *const argv[], const char *log_path)
@@ -297,7 +306,9 @@ static int collect_args(va_list ap, char **env, char **argv, int max)
 		for (char *tok = strtok(w, " "); tok && na < max / 2; tok = strtok(NULL, " "))
 			argv[na++] = tok;
 		if (na)
-			argv[0] = argv[0][0] == '/' ? argv[0] : (char *)(strcmp(argv[0], "valgrind") == 0 ? "/usr/bin/valgrind" : argv[0]);
+			argv[0] = argv[0][0] == '/'
+					  ? argv[0]
+					  : (char *)(strcmp(argv[0], "valgrind") == 0 ? "/usr/bin/valgrind" : argv[0]);
 	}
 	argv[na++] = (char *)h_migrated_bin();
 	while ((a = va_arg(ap, const char *))) {
@@ -428,7 +439,11 @@ char *h_sha256sum(const char *path)
 
 /* ---- database ---- */
 
-static void quiet_notices(void *arg, const char *msg) { (void)arg; (void)msg; }
+static void quiet_notices(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
 
 const char *h_url(const char *db)
 {
@@ -448,8 +463,8 @@ char *h_env_url(const char *db)
 PGconn *h_connect(const char *db, const char *appname)
 {
 	char conninfo[512];
-	snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=%s application_name=%s", port, db,
-		 appname ? appname : "migrated-tests");
+	snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=%s application_name=%s", port,
+		 db, appname ? appname : "migrated-tests");
 	PGconn *c = PQconnectdb(conninfo);
 	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "cannot connect to %s: %s", db, PQerrorMessage(c));
 	PQsetNoticeProcessor(c, quiet_notices, NULL);
@@ -459,8 +474,8 @@ PGconn *h_connect(const char *db, const char *appname)
 static PGconn *connect_quiet(const char *db)
 {
 	char conninfo[512];
-	snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=postgres dbname=%s application_name=migrated-tests",
-		 port, db);
+	snprintf(conninfo, sizeof conninfo,
+		 "host=127.0.0.1 port=%d user=postgres dbname=%s application_name=migrated-tests", port, db);
 	PGconn *c = PQconnectdb(conninfo);
 	if (PQstatus(c) == CONNECTION_OK)
 		PQsetNoticeProcessor(c, quiet_notices, NULL);
@@ -584,7 +599,8 @@ int h_cluster_start(void)
 	snprintf(data, sizeof data, "%s/data", base_dir);
 	snprintf(log, sizeof log, "%s/server.log", base_dir);
 	snprintf(bin, sizeof bin, "%s/initdb", h_pg_bindir());
-	char *initdb[] = {bin, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C", NULL};
+	char *initdb[] = {bin,        "-D",        data, "-A",   "trust",      "-U",
+			  "postgres", "--no-sync", "-E", "UTF8", "--locale=C", NULL};
 	char initlog[320];
 	snprintf(initlog, sizeof initlog, "%s/initdb.log", base_dir);
 	if (run_as_server_user(initdb, initlog) != 0)

@@ -12,15 +12,15 @@
 #include <stddef.h>
 
 /* A test: like START_TEST, plus bookkeeping so failures get the server log. */
-#define ITEST(name)                                                                            \
-	static void name##_body(void);                                                         \
-	START_TEST(name)                                                                       \
-	{                                                                                      \
-		h_test_begin(#name);                                                           \
-		name##_body();                                                                 \
-		h_test_passed();                                                               \
-	}                                                                                      \
-	END_TEST                                                                               \
+#define ITEST(name)                    \
+	static void name##_body(void); \
+	START_TEST(name)               \
+	{                              \
+		h_test_begin(#name);   \
+		name##_body();         \
+		h_test_passed();       \
+	}                              \
+	END_TEST                       \
 	static void name##_body(void)
 
 void h_test_begin(const char *name);
@@ -51,16 +51,16 @@ PGconn *h_connect(const char *db, const char *appname);
 
 /* A temp folder for the test, and migration files in it. */
 const char *h_tmpdir(void);
-const char *h_migrations_dir(void);   /* <tmpdir>/migrations, with migration_lock.toml */
+const char *h_migrations_dir(void); /* <tmpdir>/migrations, with migration_lock.toml */
 void h_mig(const char *dir, const char *name, const char *sql);
 void h_write(const char *path, const void *data, size_t len);
 char *h_read(const char *path, size_t *ret_len);
 
 /* Running migrated. Output is captured whole. */
 struct h_result {
-	int rc;          /* exit code, or 128+signal */
-	char *out;       /* stdout (malloc'd) */
-	char *err;       /* stderr (malloc'd) */
+	int rc;    /* exit code, or 128+signal */
+	char *out; /* stdout (malloc'd) */
+	char *err; /* stderr (malloc'd) */
 };
 /* h_migrated(&res, "DATABASE_URL=...", "deploy", "--migrations", dir, NULL): env entries
  * (containing '=') before the arguments are added to the child's environment. */
@@ -76,18 +76,17 @@ void h_run_argv(struct h_result *res, char *const argv[], char *const envp_extra
 /* Paths to things the tests use. */
 const char *h_migrated_bin(void);
 const char *h_pg_bindir(void);
-const char *h_shared_dir(void);       /* ../shared (corpus, reference tools) or NULL */
+const char *h_shared_dir(void); /* ../shared (corpus, reference tools) or NULL */
 
 bool h_contains(const char *hay, const char *needle);
 /* sha256 hex of a file, via the sha256sum program (independent of our own code). */
 char *h_sha256sum(const char *path);
 void h_sleep_ms(int ms);
 
-#define h_assert_contains(hay, needle)                                                         \
-	ck_assert_msg(h_contains((hay), (needle)), "expected \"%s\" in output:\n%s", (needle),  \
+#define h_assert_contains(hay, needle) \
+	ck_assert_msg(h_contains((hay), (needle)), "expected \"%s\" in output:\n%s", (needle), (hay) ? (hay) : "(null)")
+#define h_assert_not_contains(hay, needle)                                                            \
+	ck_assert_msg(!h_contains((hay), (needle)), "did not expect \"%s\" in output:\n%s", (needle), \
 		      (hay) ? (hay) : "(null)")
-#define h_assert_not_contains(hay, needle)                                                     \
-	ck_assert_msg(!h_contains((hay), (needle)), "did not expect \"%s\" in output:\n%s",     \
-		      (needle), (hay) ? (hay) : "(null)")
 
 #endif

@@ -19,7 +19,7 @@ const char *__asan_default_options(void)
 
 int main(void)
 {
-	Suite *(*const suites[])(void) = {suite_cli,  suite_deploy, suite_failure, suite_status,  suite_resolve,
+	Suite *(*const suites[])(void) = {suite_cli,  suite_deploy, suite_failure, suite_status, suite_resolve,
 					  suite_lock, suite_crash,  suite_connect, suite_corpus, suite_prisma};
 	SRunner *sr;
 	int run, failed;

@@ -37,7 +37,8 @@ static void expect(const char *url, const char *code, const char *phrase, const 
 
 ITEST(refused_port_is_explained_without_the_password)
 {
-	expect("postgresql://u:" SECRET "@127.0.0.1:1/x", "P1001", "connection refused", "pg_isready -h 127.0.0.1 -p 1");
+	expect("postgresql://u:" SECRET "@127.0.0.1:1/x", "P1001", "connection refused",
+	       "pg_isready -h 127.0.0.1 -p 1");
 }
 
 ITEST(wrong_password_is_an_authentication_error)
@@ -109,7 +110,8 @@ ITEST(server_that_never_answers_times_out)
 ITEST(malformed_url_is_a_configuration_error_without_the_password)
 {
 	struct h_result r;
-	h_migrated(&r, "DATABASE_URL=postgresql://u:" SECRET "@[::1/x", "status", "--migrations", h_migrations_dir(), NULL);
+	h_migrated(&r, "DATABASE_URL=postgresql://u:" SECRET "@[::1/x", "status", "--migrations", h_migrations_dir(),
+		   NULL);
 	ck_assert_int_eq(r.rc, 2);
 	h_assert_contains(r.err, "invalid database URL");
 	h_assert_not_contains(r.err, SECRET);

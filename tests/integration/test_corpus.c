@@ -103,7 +103,8 @@ static void check_corpus(const char *name)
 			continue; /* the header line */
 		snprintf(q, sizeof q, "SELECT count(*) FROM \"%s\".\"%s\"", schema, table);
 		char *v = h_q1(db, q);
-		ck_assert_msg(v && atol(v) == want_n, "%s: %s has %s rows, want %ld", name, table, v ? v : "NULL", want_n);
+		ck_assert_msg(v && atol(v) == want_n, "%s: %s has %s rows, want %ld", name, table, v ? v : "NULL",
+			      want_n);
 		free(v);
 		tables++;
 	}
@@ -117,16 +118,19 @@ static void check_corpus(const char *name)
 	h_run_argv(&cnt, argv, NULL, 30);
 	long files = atol(cnt.out);
 	h_result_free(&cnt);
-	char *rows = h_q1(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL");
+	char *rows = h_q1(
+		db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL");
 	ck_assert_int_eq(atol(rows), files);
 	free(rows);
 
-	char *before = h_q1(db, "SELECT md5(string_agg(id || finished_at::text, ',' ORDER BY id)) FROM _prisma_migrations");
+	char *before =
+		h_q1(db, "SELECT md5(string_agg(id || finished_at::text, ',' ORDER BY id)) FROM _prisma_migrations");
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "No pending migrations to apply.");
 	h_result_free(&r);
-	char *after = h_q1(db, "SELECT md5(string_agg(id || finished_at::text, ',' ORDER BY id)) FROM _prisma_migrations");
+	char *after =
+		h_q1(db, "SELECT md5(string_agg(id || finished_at::text, ',' ORDER BY id)) FROM _prisma_migrations");
 	ck_assert_str_eq(before, after);
 	free(before);
 	free(after);

@@ -57,21 +57,25 @@ ITEST(sigkill_inside_a_transactional_migration_then_redeploy_applies_it_once)
 	wait_for_query(db, "pg_sleep");
 	kill(-pid, SIGKILL);
 	h_wait(pid, 10);
-	assert_q(db, "SELECT (finished_at IS NULL)::text || (logs IS NULL)::text FROM _prisma_migrations "
-		     "WHERE migration_name = '20240102000000_slow'",
+	assert_q(db,
+		 "SELECT (finished_at IS NULL)::text || (logs IS NULL)::text FROM _prisma_migrations "
+		 "WHERE migration_name = '20240102000000_slow'",
 		 "truetrue");
 	h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "20s", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "redeploy exit %d\n%s%s", r.rc, r.out, r.err);
 	h_assert_contains(r.out, "Recovered 20240102000000_slow");
 	h_result_free(&r);
 	assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL", "3");
-	assert_q(db, "SELECT (logs LIKE '%interrupted%')::text FROM _prisma_migrations WHERE rolled_back_at IS NOT NULL",
+	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
+		 "3");
+	assert_q(db,
+		 "SELECT (logs LIKE '%interrupted%')::text FROM _prisma_migrations WHERE rolled_back_at IS NOT NULL",
 		 "true");
 }
 
 /* Sleeps 30 s unless the table go_fast exists: the same file is slow the first time only. */
-#define SLOW_ONCE "CREATE TABLE slow (id int);\n" \
+#define SLOW_ONCE                                                                         \
+	"CREATE TABLE slow (id int);\n"                                                   \
 	"SELECT pg_sleep(CASE WHEN to_regclass('go_fast') IS NULL THEN 30 ELSE 0 END);\n" \
 	"INSERT INTO counter VALUES (2);\n"
 
@@ -133,7 +137,8 @@ ITEST(interrupted_statement_by_statement_migration_needs_resolve)
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	char out[700];
 	struct h_result r;
-	counter_migrations(dir, "-- migrated:no-transaction\nINSERT INTO counter VALUES (2);\nSELECT pg_sleep(30);\nINSERT INTO counter VALUES (22);\n");
+	counter_migrations(dir, "-- migrated:no-transaction\nINSERT INTO counter VALUES (2);\nSELECT "
+				"pg_sleep(30);\nINSERT INTO counter VALUES (22);\n");
 	snprintf(out, sizeof out, "%s/first.out", h_tmpdir());
 	int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	wait_for_query(db, "pg_sleep");
@@ -165,8 +170,10 @@ ITEST(sigterm_cancels_the_running_statement_and_records_it)
 	ck_assert_int_le(time(NULL) - t0, 5);
 	h_assert_contains(text, "cancelled on request and is recorded as rolled back");
 	free(text);
-	assert_q(db, "SELECT (to_regclass('slow') IS NULL)::text || (rolled_back_at IS NOT NULL)::text FROM _prisma_migrations "
-		     "WHERE migration_name = '20240102000000_slow'",
+	assert_q(db,
+		 "SELECT (to_regclass('slow') IS NULL)::text || (rolled_back_at IS NOT NULL)::text FROM "
+		 "_prisma_migrations "
+		 "WHERE migration_name = '20240102000000_slow'",
 		 "truetrue");
 	h_mig(dir, "20240102000000_slow", "CREATE TABLE slow (id int); INSERT INTO counter VALUES (2);");
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);

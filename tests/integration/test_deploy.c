@@ -37,8 +37,8 @@ static void assert_q(const char *db, const char *sql, const char *want)
 ITEST(deploy_applies_in_prismas_icu_order_with_exact_rows)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
-	const char *names[] = {"20250625123456_b", "20250625_a", "20250625_a copy", "20250625-x", "20250625Z_y",
-			       "20250625a_z"};
+	const char *names[] = {"20250625123456_b", "20250625_a",  "20250625_a copy",
+			       "20250625-x",       "20250625Z_y", "20250625a_z"};
 	char sql[256], path[700];
 	for (int i = 0; i < 6; i++) {
 		snprintf(sql, sizeof sql,
@@ -59,7 +59,8 @@ ITEST(deploy_applies_in_prismas_icu_order_with_exact_rows)
 	 * checksum = sha256 of the raw file bytes (CRLF kept), uuid v4 id. */
 	PGconn *c = h_connect(db, NULL);
 	PGresult *res = PQexec(c, "SELECT migration_name, checksum, finished_at IS NOT NULL, rolled_back_at IS NULL, "
-				  "applied_steps_count, logs IS NULL, id ~ '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$', "
+				  "applied_steps_count, logs IS NULL, id ~ "
+				  "'^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$', "
 				  "finished_at >= started_at FROM _prisma_migrations");
 	ck_assert_int_eq(PQntuples(res), 7);
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -68,7 +69,8 @@ ITEST(deploy_applies_in_prismas_icu_order_with_exact_rows)
 		ck_assert_str_eq(PQgetvalue(res, i, 1), want);
 		for (int col = 2; col <= 7; col++)
 			if (col != 4)
-				ck_assert_msg(PQgetvalue(res, i, col)[0] == 't', "row %s column %d", PQgetvalue(res, i, 0), col);
+				ck_assert_msg(PQgetvalue(res, i, col)[0] == 't', "row %s column %d",
+					      PQgetvalue(res, i, 0), col);
 		ck_assert_str_eq(PQgetvalue(res, i, 4), "1");
 		free(want);
 	}
@@ -82,7 +84,8 @@ ITEST(history_table_has_prismas_exact_definition)
 	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
 	deploy_ok(db, dir);
 	assert_q(db,
-		 "SELECT string_agg(column_name || ' ' || data_type || coalesce('(' || character_maximum_length || ')', '') || "
+		 "SELECT string_agg(column_name || ' ' || data_type || coalesce('(' || character_maximum_length || "
+		 "')', '') || "
 		 "' ' || is_nullable || ' ' || coalesce(column_default, '-'), '|' ORDER BY ordinal_position) "
 		 "FROM information_schema.columns WHERE table_name = '_prisma_migrations'",
 		 "id character varying(36) NO -|checksum character varying(64) NO -|"
@@ -169,10 +172,12 @@ ITEST(each_file_runs_in_the_mode_its_statements_need)
 	h_mig(dir, "20240101000000_tx", "CREATE TABLE a (id int, v text);\nINSERT INTO a VALUES (1, 'x');");
 	h_mig(dir, "20240102000000_cic", "-- index without blocking writes\nCREATE INDEX CONCURRENTLY a_v ON a (v);\n");
 	h_mig(dir, "20240103000000_mixed",
-	      "CREATE TABLE b (id int);\nCREATE UNIQUE INDEX CONCURRENTLY b_id ON b (id);\nDROP INDEX CONCURRENTLY a_v;\n");
+	      "CREATE TABLE b (id int);\nCREATE UNIQUE INDEX CONCURRENTLY b_id ON b (id);\nDROP INDEX CONCURRENTLY "
+	      "a_v;\n");
 	h_mig(dir, "20240104000000_own",
 	      "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nINSERT INTO a VALUES (2, 'y');\nCOMMIT;\n");
-	h_mig(dir, "20240105000000_directive", "-- migrated:no-transaction\nINSERT INTO a VALUES (3, 'z');\nINSERT INTO b VALUES (1);\n");
+	h_mig(dir, "20240105000000_directive",
+	      "-- migrated:no-transaction\nINSERT INTO a VALUES (3, 'z');\nINSERT INTO b VALUES (1);\n");
 	json_t *j = deploy_json(db, dir);
 	ck_assert_msg(json_is_true(json_object_get(j, "ok")), "deploy not ok");
 	ck_assert_str_eq(applied_mode(j, 0), "transaction");
@@ -185,7 +190,8 @@ ITEST(each_file_runs_in_the_mode_its_statements_need)
 	assert_q(db, "SELECT to_regclass('a_v') IS NULL", "t");
 	assert_q(db, "SELECT string_agg(id::text, ',' ORDER BY id) FROM a", "1,2,3");
 	/* statement-by-statement rows count statements; the others one step, as Prisma. */
-	assert_q(db, "SELECT string_agg(applied_steps_count::text, ',' ORDER BY migration_name) FROM _prisma_migrations",
+	assert_q(db,
+		 "SELECT string_agg(applied_steps_count::text, ',' ORDER BY migration_name) FROM _prisma_migrations",
 		 "1,1,3,1,2");
 }
 
@@ -194,7 +200,8 @@ ITEST(enum_value_added_in_one_file_is_usable_in_the_next)
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	h_mig(dir, "20240101000000_enum", "CREATE TYPE role AS ENUM ('USER'); CREATE TABLE u (r role);");
 	h_mig(dir, "20240102000000_add", "ALTER TYPE role ADD VALUE 'ADMIN';");
-	h_mig(dir, "20240103000000_use", "INSERT INTO u VALUES ('ADMIN'); ALTER TABLE u ALTER COLUMN r SET DEFAULT 'ADMIN';");
+	h_mig(dir, "20240103000000_use",
+	      "INSERT INTO u VALUES ('ADMIN'); ALTER TABLE u ALTER COLUMN r SET DEFAULT 'ADMIN';");
 	deploy_ok(db, dir);
 	assert_q(db, "SELECT count(*) FROM u WHERE r = 'ADMIN'", "1");
 }
@@ -203,14 +210,16 @@ ITEST(session_settings_do_not_leak_into_the_next_migration)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	h_exec(db, "CREATE SCHEMA other");
-	h_mig(dir, "20240101000000_set", "SET lock_timeout = '5s';\nSET search_path TO other;\nCREATE TABLE in_other (id int);");
+	h_mig(dir, "20240101000000_set",
+	      "SET lock_timeout = '5s';\nSET search_path TO other;\nCREATE TABLE in_other (id int);");
 	h_mig(dir, "20240102000000_check",
 	      "DO $$ BEGIN\n"
 	      "  IF current_setting('lock_timeout') = '5s' THEN RAISE EXCEPTION 'lock_timeout leaked'; END IF;\n"
 	      "  IF current_setting('search_path') LIKE '%other%' THEN RAISE EXCEPTION 'search_path leaked'; END IF;\n"
 	      "END $$;\nCREATE TABLE in_public (id int);");
 	deploy_ok(db, dir);
-	assert_q(db, "SELECT to_regclass('other.in_other') IS NOT NULL AND to_regclass('public.in_public') IS NOT NULL", "t");
+	assert_q(db, "SELECT to_regclass('other.in_other') IS NOT NULL AND to_regclass('public.in_public') IS NOT NULL",
+		 "t");
 }
 
 ITEST(lock_and_statement_timeouts_are_set_for_migrations)
@@ -218,9 +227,10 @@ ITEST(lock_and_statement_timeouts_are_set_for_migrations)
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	struct h_result r;
 	h_mig(dir, "20240101000000_show",
-	      "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lt, current_setting('statement_timeout') AS st;");
-	h_migrated(&r, h_env_url(db), "deploy", "--lock-timeout", "1500ms", "--statement-timeout", "90s", "--migrations", dir,
-		   NULL);
+	      "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lt, current_setting('statement_timeout') "
+	      "AS st;");
+	h_migrated(&r, h_env_url(db), "deploy", "--lock-timeout", "1500ms", "--statement-timeout", "90s",
+		   "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_result_free(&r);
 	assert_q(db, "SELECT lt || ' ' || st FROM seen", "1500ms 90s");
@@ -247,7 +257,8 @@ ITEST(byte_order_mark_is_hashed_but_not_executed)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	char path[700];
-	const char *sql = "\xEF\xBB\xBF" "CREATE TABLE bom (id int);\n";
+	const char *sql = "\xEF\xBB\xBF"
+			  "CREATE TABLE bom (id int);\n";
 	snprintf(path, sizeof path, "%s/20240101000000_bom", dir);
 	mkdir(path, 0755);
 	snprintf(path, sizeof path, "%s/20240101000000_bom/migration.sql", dir);
@@ -374,8 +385,10 @@ ITEST(schema_parameter_targets_that_schema)
 	h_migrated(&r, url, "deploy", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db, "SELECT to_regclass('tenant_1._prisma_migrations') IS NOT NULL AND to_regclass('tenant_1.a') IS NOT NULL "
-		     "AND to_regclass('public._prisma_migrations') IS NULL",
+	assert_q(db,
+		 "SELECT to_regclass('tenant_1._prisma_migrations') IS NOT NULL AND to_regclass('tenant_1.a') IS NOT "
+		 "NULL "
+		 "AND to_regclass('public._prisma_migrations') IS NULL",
 		 "t");
 	h_migrated(&r, url, "status", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
@@ -403,9 +416,11 @@ ITEST(functions_with_dollar_quotes_and_begin_atomic_apply)
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	h_mig(dir, "20240101000000_fn",
 	      "CREATE TABLE t (id int);\n"
-	      "CREATE FUNCTION bump() RETURNS trigger AS $$\nBEGIN\n  NEW.id := NEW.id + 1; -- ; inside\n  RETURN NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"
+	      "CREATE FUNCTION bump() RETURNS trigger AS $$\nBEGIN\n  NEW.id := NEW.id + 1; -- ; inside\n  RETURN "
+	      "NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"
 	      "CREATE TRIGGER t_bump BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION bump();\n"
-	      "CREATE FUNCTION two() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; END;\n"
+	      "CREATE FUNCTION two() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; "
+	      "END;\n"
 	      "INSERT INTO t VALUES (two());");
 	deploy_ok(db, dir);
 	assert_q(db, "SELECT id FROM t", "3");

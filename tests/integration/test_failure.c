@@ -40,9 +40,13 @@ ITEST(failed_migration_leaves_nothing_and_is_recorded_as_prisma_records_it)
 	h_assert_contains(r.out, "resolve --rolled-back \"20240102000000_bad\"");
 	h_assert_contains(r.out, "1 later migration was not applied");
 	h_result_free(&r);
-	assert_q(db, "SELECT to_regclass('b_partial') IS NULL AND to_regclass('c') IS NULL AND to_regclass('a') IS NOT NULL", "t");
-	assert_q(db, "SELECT (finished_at IS NULL)::text || (rolled_back_at IS NULL)::text || applied_steps_count "
-		     "FROM _prisma_migrations WHERE migration_name = '20240102000000_bad'",
+	assert_q(
+		db,
+		"SELECT to_regclass('b_partial') IS NULL AND to_regclass('c') IS NULL AND to_regclass('a') IS NOT NULL",
+		"t");
+	assert_q(db,
+		 "SELECT (finished_at IS NULL)::text || (rolled_back_at IS NULL)::text || applied_steps_count "
+		 "FROM _prisma_migrations WHERE migration_name = '20240102000000_bad'",
 		 "truetrue0");
 	char *logs = h_q1(db, "SELECT logs FROM _prisma_migrations WHERE migration_name = '20240102000000_bad'");
 	h_assert_contains(logs, "A migration failed to apply.");
@@ -79,8 +83,12 @@ ITEST(next_deploy_is_refused_naming_the_failed_migration_then_resolve_unblocks)
 	deploy(&r, db, dir);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL", "3");
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_bad' AND rolled_back_at IS NOT NULL", "1");
+	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
+		 "3");
+	assert_q(db,
+		 "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_bad' AND "
+		 "rolled_back_at IS NOT NULL",
+		 "1");
 	h_migrated(&r, h_env_url(db), "status", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_result_free(&r);
@@ -90,7 +98,8 @@ ITEST(runtime_error_without_position_names_its_statement)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	struct h_result r;
-	h_mig(dir, "20240101000000_div", "CREATE TABLE t (n int);\nINSERT INTO t VALUES (1);\nUPDATE t SET n = n / 0;\nSELECT 1;");
+	h_mig(dir, "20240101000000_div",
+	      "CREATE TABLE t (n int);\nINSERT INTO t VALUES (1);\nUPDATE t SET n = n / 0;\nSELECT 1;");
 	deploy(&r, db, dir);
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.out, "22012");
@@ -115,7 +124,8 @@ ITEST(deferred_constraint_failing_at_commit_leaves_nothing)
 	h_assert_contains(r.out, "While running: COMMIT");
 	h_result_free(&r);
 	assert_q(db, "SELECT to_regclass('p') IS NULL", "t");
-	assert_q(db, "SELECT (finished_at IS NULL)::text || (logs LIKE '%23503%')::text FROM _prisma_migrations", "truetrue");
+	assert_q(db, "SELECT (finished_at IS NULL)::text || (logs LIKE '%23503%')::text FROM _prisma_migrations",
+		 "truetrue");
 }
 
 ITEST(statement_by_statement_failure_reports_what_remains)
@@ -123,14 +133,18 @@ ITEST(statement_by_statement_failure_reports_what_remains)
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	struct h_result r;
 	h_mig(dir, "20240101000000_steps",
-	      "-- migrated:no-transaction\nCREATE TABLE kept (id int);\nINSERT INTO kept VALUES (1);\nINSERT INTO missing VALUES (1);\nCREATE TABLE never (id int);\n");
+	      "-- migrated:no-transaction\nCREATE TABLE kept (id int);\nINSERT INTO kept VALUES (1);\nINSERT INTO "
+	      "missing VALUES (1);\nCREATE TABLE never (id int);\n");
 	deploy(&r, db, dir);
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.out, "2 of 4 statements were committed before the failure and remain");
 	h_assert_contains(r.out, "undo or complete the committed part by hand");
 	h_result_free(&r);
-	assert_q(db, "SELECT (to_regclass('kept') IS NOT NULL)::text || (to_regclass('never') IS NULL)::text", "truetrue");
-	assert_q(db, "SELECT applied_steps_count::text || (logs LIKE '%2 of 4 statements were committed%')::text FROM _prisma_migrations",
+	assert_q(db, "SELECT (to_regclass('kept') IS NOT NULL)::text || (to_regclass('never') IS NULL)::text",
+		 "truetrue");
+	assert_q(db,
+		 "SELECT applied_steps_count::text || (logs LIKE '%2 of 4 statements were committed%')::text FROM "
+		 "_prisma_migrations",
 		 "2true");
 	deploy(&r, db, dir);
 	ck_assert_int_eq(r.rc, 1);
@@ -161,13 +175,15 @@ ITEST(own_transactions_failure_reports_committed_part)
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	struct h_result r;
 	h_mig(dir, "20240101000000_own",
-	      "BEGIN;\nCREATE TABLE first_tx (id int);\nCOMMIT;\nBEGIN;\nCREATE TABLE second_tx (id int);\nINSERT INTO nope VALUES (1);\nCOMMIT;\n");
+	      "BEGIN;\nCREATE TABLE first_tx (id int);\nCOMMIT;\nBEGIN;\nCREATE TABLE second_tx (id int);\nINSERT INTO "
+	      "nope VALUES (1);\nCOMMIT;\n");
 	deploy(&r, db, dir);
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.out, "ran as own-transactions");
 	h_assert_contains(r.out, "3 of 7 statements were committed");
 	h_result_free(&r);
-	assert_q(db, "SELECT (to_regclass('first_tx') IS NOT NULL)::text || (to_regclass('second_tx') IS NULL)::text", "truetrue");
+	assert_q(db, "SELECT (to_regclass('first_tx') IS NOT NULL)::text || (to_regclass('second_tx') IS NULL)::text",
+		 "truetrue");
 }
 
 ITEST(file_that_never_commits_its_transaction_is_rolled_back_and_failed)
@@ -179,8 +195,10 @@ ITEST(file_that_never_commits_its_transaction_is_rolled_back_and_failed)
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.out, "BEGIN without COMMIT");
 	h_result_free(&r);
-	assert_q(db, "SELECT (to_regclass('dangling') IS NULL)::text || (finished_at IS NULL)::text FROM _prisma_migrations",
-		 "truetrue");
+	assert_q(
+		db,
+		"SELECT (to_regclass('dangling') IS NULL)::text || (finished_at IS NULL)::text FROM _prisma_migrations",
+		"truetrue");
 }
 
 Suite *suite_failure(void)

@@ -115,7 +115,8 @@ ITEST(lock_timeout_is_retried_until_the_table_is_free)
 	h_assert_contains(text, "lock_timeout reached waiting for a lock (SQLSTATE 55P03); retrying");
 	free(text);
 	PQfinish(app);
-	assert_q(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'c'", "1");
+	assert_q(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'c'",
+		 "1");
 	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "2");
 }
 

@@ -26,8 +26,8 @@ static void ensure_prisma(void)
 	char *argv[] = {"/bin/bash", script, NULL};
 	char *env[] = {"REF=/tmp/prisma-ref", NULL};
 	h_run_argv(&r, argv, env, 600);
-	ck_assert_msg(r.rc == 0 && access(PRISMA_REF, X_OK) == 0, "installing the reference Prisma CLI failed:\n%s%s", r.out,
-		      r.err);
+	ck_assert_msg(r.rc == 0 && access(PRISMA_REF, X_OK) == 0, "installing the reference Prisma CLI failed:\n%s%s",
+		      r.out, r.err);
 	h_result_free(&r);
 }
 
@@ -49,8 +49,8 @@ static const char *project(const char *name, char *migrations, size_t sz)
 	return dir;
 }
 
-static void prisma(struct h_result *r, const char *db, const char *proj, const char *a1, const char *a2,
-		   const char *a3, const char *a4)
+static void prisma(struct h_result *r, const char *db, const char *proj, const char *a1, const char *a2, const char *a3,
+		   const char *a4)
 {
 	char *argv[] = {PRISMA_REF, (char *)proj, (char *)a1, (char *)a2, (char *)a3, (char *)a4, NULL};
 	char *env[] = {h_env_url(db), NULL};
@@ -71,8 +71,8 @@ static void assert_q(const char *db, const char *sql, const char *want)
 
 static void odd_names(const char *mig)
 {
-	const char *names[] = {"20250625123456_b", "20250625_a", "20250625_a copy", "20250625-x", "20250625Z_y",
-			       "20250625a_z"};
+	const char *names[] = {"20250625123456_b", "20250625_a",  "20250625_a copy",
+			       "20250625-x",       "20250625Z_y", "20250625a_z"};
 	char sql[300], path[900];
 	for (int i = 0; i < 6; i++) {
 		snprintf(sql, sizeof sql,
@@ -130,10 +130,13 @@ ITEST(both_tools_apply_odd_folder_names_in_the_same_order)
 	char *a = h_q1(prisma_db, "SELECT string_agg(n, ',' ORDER BY t) FROM log");
 	char *b = h_q1(ours, "SELECT string_agg(n, ',' ORDER BY t) FROM log");
 	ck_assert_str_eq(a, b);
-	ck_assert_str_eq(b, "20250625_a,20250625_a copy,20250625-x,20250625123456_b,20250625a_z,20250625Z_y,20250626_crlf");
+	ck_assert_str_eq(
+		b, "20250625_a,20250625_a copy,20250625-x,20250625123456_b,20250625a_z,20250625Z_y,20250626_crlf");
 	/* Same checksums in both histories, CRLF file included. */
-	char *ca = h_q1(prisma_db, "SELECT string_agg(migration_name || '=' || checksum, ',' ORDER BY migration_name) FROM _prisma_migrations");
-	char *cb = h_q1(ours, "SELECT string_agg(migration_name || '=' || checksum, ',' ORDER BY migration_name) FROM _prisma_migrations");
+	char *ca = h_q1(prisma_db, "SELECT string_agg(migration_name || '=' || checksum, ',' ORDER BY migration_name) "
+				   "FROM _prisma_migrations");
+	char *cb = h_q1(ours, "SELECT string_agg(migration_name || '=' || checksum, ',' ORDER BY migration_name) FROM "
+			      "_prisma_migrations");
 	ck_assert_str_eq(ca, cb);
 	free(a);
 	free(b);

@@ -31,8 +31,9 @@ ITEST(applied_baselines_an_existing_database)
 	h_assert_contains(r.out, "Migration 20240101000000_init marked as applied.");
 	h_result_free(&r);
 	/* Prisma's row: finished_at = started_at, logs '' (not NULL), 0 steps, file checksum. */
-	assert_q(db, "SELECT (finished_at = started_at)::text || (logs = '')::text || applied_steps_count "
-		     "FROM _prisma_migrations",
+	assert_q(db,
+		 "SELECT (finished_at = started_at)::text || (logs = '')::text || applied_steps_count "
+		 "FROM _prisma_migrations",
 		 "truetrue0");
 	char path[700];
 	snprintf(path, sizeof path, "%s/20240101000000_init/migration.sql", dir);
@@ -43,7 +44,9 @@ ITEST(applied_baselines_an_existing_database)
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'name'", "1");
+	assert_q(db,
+		 "SELECT count(*) FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'name'",
+		 "1");
 }
 
 ITEST(prisma_refusals_and_their_codes)
@@ -98,8 +101,9 @@ ITEST(applied_marks_failed_attempts_rolled_back_in_one_transaction)
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "Its 1 failed attempt was marked rolled back.");
 	h_result_free(&r);
-	assert_q(db, "SELECT string_agg((finished_at IS NOT NULL)::text || '/' || (rolled_back_at IS NOT NULL)::text, ',' "
-		     "ORDER BY started_at) FROM _prisma_migrations",
+	assert_q(db,
+		 "SELECT string_agg((finished_at IS NOT NULL)::text || '/' || (rolled_back_at IS NOT NULL)::text, ',' "
+		 "ORDER BY started_at) FROM _prisma_migrations",
 		 "false/true,true/false");
 	h_migrated(&r, h_env_url(db), "status", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);

@@ -33,9 +33,9 @@ static const char *state_of(json_t *j, const char *name)
 {
 	size_t i;
 	json_t *m;
-	json_array_foreach(json_object_get(j, "migrations"), i, m)
-		if (strcmp(json_string_value(json_object_get(m, "name")), name) == 0)
-			return json_string_value(json_object_get(m, "state"));
+	json_array_foreach(json_object_get(j, "migrations"), i,
+			   m) if (strcmp(json_string_value(json_object_get(m, "name")), name) ==
+				  0) return json_string_value(json_object_get(m, "state"));
 	return "(absent)";
 }
 
@@ -80,8 +80,8 @@ ITEST(json_has_the_fields_clients_rely_on)
 	h_mig(dir, "20240102000000_b", "CREATE TABLE b (id int);");
 	json_t *j = status_json(db, dir, 1);
 	json_t *m = json_array_get(json_object_get(j, "migrations"), 0);
-	static const char *const fields[] = {"name", "state", "checksum", "started_at", "finished_at",
-					     "applied_steps_count", "logs"};
+	static const char *const fields[] = {
+		"name", "state", "checksum", "started_at", "finished_at", "applied_steps_count", "logs"};
 	for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
 		ck_assert_msg(json_object_get(m, fields[i]) != NULL, "missing field %s", fields[i]);
 	ck_assert_str_eq(state_of(j, "20240101000000_a"), "applied");
@@ -97,7 +97,9 @@ ITEST(json_has_the_fields_clients_rely_on)
 			      "FROM _prisma_migrations");
 	ck_assert_str_eq(json_string_value(json_object_get(m, "finished_at")), want);
 	free(want);
-	want = h_q1(db, "SELECT round(extract(epoch FROM finished_at - started_at) * 1000, 3)::text FROM _prisma_migrations");
+	want = h_q1(
+		db,
+		"SELECT round(extract(epoch FROM finished_at - started_at) * 1000, 3)::text FROM _prisma_migrations");
 	char got[64];
 	snprintf(got, sizeof got, "%.3f", json_real_value(json_object_get(m, "duration_ms")));
 	ck_assert_str_eq(got, want);

@@ -73,11 +73,15 @@ START_TEST(lossy_decoding_replaces_maximal_subparts)
 		size_t len;
 		const char *out;
 	} cases[] = {
-		{"a\xc3" "b", 3, "a\xef\xbf\xbd" "b"},                         /* truncated 2-byte */
-		{"\xe2\x82", 2, "\xef\xbf\xbd"},                                /* truncated 3-byte: one U+FFFD */
-		{"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"},  /* surrogate: each byte */
-		{"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80"},                  /* valid emoji kept */
-		{"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd"},                   /* overlong */
+		{"a\xc3"
+		 "b",
+		 3,
+		 "a\xef\xbf\xbd"
+		 "b"},                                                       /* truncated 2-byte */
+		{"\xe2\x82", 2, "\xef\xbf\xbd"},                             /* truncated 3-byte: one U+FFFD */
+		{"\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"}, /* surrogate: each byte */
+		{"\xf0\x9f\x98\x80", 4, "\xf0\x9f\x98\x80"},                 /* valid emoji kept */
+		{"\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd"},                 /* overlong */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct md_strbuf sb = MD_STRBUF_INIT;

@@ -36,7 +36,9 @@ START_TEST(url_settings_win_over_defaults)
 {
 	struct md_dburl *u;
 	struct md_error err = {0};
-	ck_assert_int_eq(md_dburl_parse("postgres://u@h/d?application_name=deployer&connect_timeout=3", "migrated", 10, &u, &err), 0);
+	ck_assert_int_eq(md_dburl_parse("postgres://u@h/d?application_name=deployer&connect_timeout=3", "migrated", 10,
+					&u, &err),
+			 0);
 	ck_assert_str_eq(md_dburl_get(u, "application_name"), "deployer");
 	ck_assert_str_eq(md_dburl_get(u, "connect_timeout"), "3");
 	ck_assert_str_eq(u->schema, "public");

@@ -38,16 +38,19 @@ START_TEST(connection_errors_are_classified)
 	} cases[] = {
 		{"could not translate host name \"nope.invalid\" to address: Name or service not known", MD_CONN_DNS},
 		{"connection to server at \"127.0.0.1\", port 1 failed: Connection refused", MD_CONN_REFUSED},
-		{"connection to server on socket \"/run/x/.s.PGSQL.5432\" failed: No such file or directory", MD_CONN_REFUSED},
+		{"connection to server on socket \"/run/x/.s.PGSQL.5432\" failed: No such file or directory",
+		 MD_CONN_REFUSED},
 		{"connection to server at \"h\" failed: timeout expired", MD_CONN_TIMEOUT},
 		{"FATAL:  password authentication failed for user \"app\"", MD_CONN_AUTH},
 		{"FATAL:  role \"ghost\" does not exist", MD_CONN_AUTH},
 		{"FATAL:  database \"nope\" does not exist", MD_CONN_NO_DATABASE},
 		{"FATAL:  sorry, too many clients already", MD_CONN_TOO_MANY},
-		{"FATAL:  remaining connection slots are reserved for non-replication superuser connections", MD_CONN_TOO_MANY},
+		{"FATAL:  remaining connection slots are reserved for non-replication superuser connections",
+		 MD_CONN_TOO_MANY},
 		{"FATAL:  too many connections for role \"app\"", MD_CONN_TOO_MANY},
 		{"server does not support SSL, but SSL was required", MD_CONN_SSL},
-		{"FATAL:  no pg_hba.conf entry for host \"1.2.3.4\", user \"u\", database \"d\", no encryption", MD_CONN_SSL},
+		{"FATAL:  no pg_hba.conf entry for host \"1.2.3.4\", user \"u\", database \"d\", no encryption",
+		 MD_CONN_SSL},
 		{"FATAL:  the database system is starting up", MD_CONN_STARTING},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)

@@ -23,11 +23,11 @@ static char *stmt_text(const char *sql, const struct md_sqlstmt *st)
 	return strndup(sql + st->start, st->end - st->start);
 }
 
-#define ASSERT_STMT(sql, sc, i, want)                                                          \
-	do {                                                                                   \
-		char *_t = stmt_text(sql, &(sc).stmts[i]);                                     \
-		ck_assert_str_eq(_t, want);                                                    \
-		free(_t);                                                                      \
+#define ASSERT_STMT(sql, sc, i, want)                      \
+	do {                                               \
+		char *_t = stmt_text(sql, &(sc).stmts[i]); \
+		ck_assert_str_eq(_t, want);                \
+		free(_t);                                  \
 	} while (0)
 
 START_TEST(splits_plain_statements_and_drops_empty_ones)
@@ -105,7 +105,8 @@ END_TEST
 
 START_TEST(parentheses_keep_rule_actions_together)
 {
-	const char *sql = "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES (2));\nSELECT 1;";
+	const char *sql = "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); INSERT INTO b VALUES "
+			  "(2));\nSELECT 1;";
 	struct md_sqlscript sc = split_ok(sql);
 	ck_assert_uint_eq(sc.n, 2);
 	md_sqlscript_free(&sc);
@@ -182,7 +183,8 @@ END_TEST
 
 START_TEST(enum_add_value_is_flagged)
 {
-	struct md_sqlscript sc = split_ok("ALTER TYPE \"Role\" ADD VALUE 'ADMIN'; ALTER TYPE r RENAME VALUE 'a' TO 'b';");
+	struct md_sqlscript sc =
+		split_ok("ALTER TYPE \"Role\" ADD VALUE 'ADMIN'; ALTER TYPE r RENAME VALUE 'a' TO 'b';");
 	ck_assert(sc.stmts[0].add_enum_value);
 	ck_assert(!sc.stmts[1].add_enum_value);
 	ck_assert_uint_eq(sc.stmts[0].cls, MD_STMT_PLAIN);
@@ -228,7 +230,8 @@ END_TEST
 
 START_TEST(byte_order_mark_is_skipped)
 {
-	const char *sql = "\xEF\xBB\xBF" "CREATE INDEX CONCURRENTLY i ON t (a);";
+	const char *sql = "\xEF\xBB\xBF"
+			  "CREATE INDEX CONCURRENTLY i ON t (a);";
 	struct md_sqlscript sc = split_ok(sql);
 	ck_assert_uint_eq(sc.n, 1);
 	ck_assert_uint_eq(sc.stmts[0].start, 3);

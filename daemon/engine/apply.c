@@ -503,6 +503,21 @@ static int run_transaction(struct run *rn)
 	}
 }
 
+/* The file ended inside a transaction it opened (BEGIN without COMMIT): Prisma would record it
+ * finished and lose it when the connection closes. Roll it back and fail the migration. */
+static int fail_left_open(struct run *rn, size_t committed)
+{
+	rollback_quietly(rn->db);
+	rn->fail->present = true;
+	snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
+	snprintf(rn->fail->message, sizeof rn->fail->message,
+		 "migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
+	rn->fail->n_stmts = rn->sc->n;
+	rn->fail->steps_committed = committed;
+	rn->fail->nothing_remains = committed == 0;
+	return MD_E_MIGRATION;
+}
+
 /* Statements committed so far by a script's own transactions, given the failing index. */
 static size_t committed_before(const struct md_sqlscript *sc, size_t failed_stmt)
 {
@@ -544,19 +559,8 @@ static int run_script(struct run *rn, struct md_error *err)
 		rn->fail->cancelled = cancelled(rn->hooks);
 		return rn->fail->cancelled ? MD_E_CANCELLED : MD_E_MIGRATION;
 	}
-	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE) {
-		/* A BEGIN without COMMIT: Prisma would record it finished and lose it at disconnect. */
-		rollback_quietly(rn->db);
-		rn->fail->present = true;
-		snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
-		snprintf(
-			rn->fail->message, sizeof rn->fail->message,
-			"migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
-		rn->fail->n_stmts = rn->sc->n;
-		rn->fail->steps_committed = committed_before(rn->sc, rn->sc->n);
-		rn->fail->nothing_remains = rn->fail->steps_committed == 0;
-		return MD_E_MIGRATION;
-	}
+	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE)
+		return fail_left_open(rn, committed_before(rn->sc, rn->sc->n));
 	rn->ok->retries = 0;
 	return md_history_mark_finished(rn->db, rn->id, 1, err);
 }
@@ -656,18 +660,8 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 					    .statements = rn->sc->n};
 		emit(rn->hooks, &ev);
 	}
-	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE) {
-		rollback_quietly(rn->db);
-		rn->fail->present = true;
-		snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
-		snprintf(
-			rn->fail->message, sizeof rn->fail->message,
-			"migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
-		rn->fail->n_stmts = rn->sc->n;
-		rn->fail->steps_committed = committed;
-		rn->fail->nothing_remains = committed == 0;
-		return MD_E_MIGRATION;
-	}
+	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE)
+		return fail_left_open(rn, committed);
 	return md_history_mark_finished(rn->db, rn->id, rn->mode == MD_MODE_STEPWISE ? (int)rn->sc->n : 1, err);
 }
 

@@ -426,6 +426,39 @@ void h_mig(const char *dir, const char *name, const char *sql)
 	h_write(path, sql, strlen(sql));
 }
 
+void h_assert_q(const char *db, const char *sql, const char *want)
+{
+	char *v = h_q1(db, sql);
+	ck_assert_msg(v && strcmp(v, want) == 0, "%s\n  got: %s\n want: %s", sql, v ? v : "NULL", want);
+	free(v);
+}
+
+void h_deploy_ok(const char *db, const char *dir)
+{
+	struct h_result r;
+	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
+	ck_assert_msg(r.rc == 0, "deploy exit %d\n%s%s", r.rc, r.out, r.err);
+	h_result_free(&r);
+}
+
+void h_mig_order_fixture(const char *dir)
+{
+	const char *names[] = {"20250625123456_b", "20250625_a",  "20250625_a copy",
+			       "20250625-x",       "20250625Z_y", "20250625a_z"};
+	char sql[256], path[1024];
+	for (int i = 0; i < 6; i++) {
+		snprintf(sql, sizeof sql,
+			 "CREATE TABLE IF NOT EXISTS log (n text, t timestamptz DEFAULT clock_timestamp());\n"
+			 "INSERT INTO log (n) VALUES ('%s');\n",
+			 names[i]);
+		h_mig(dir, names[i], sql);
+	}
+	h_mig(dir, "20250626_crlf", "");
+	snprintf(path, sizeof path, "%s/20250626_crlf/migration.sql", dir);
+	const char *crlf = "CREATE TABLE crlf_t (id int);\r\nINSERT INTO log (n) VALUES ('20250626_crlf');\r\n";
+	h_write(path, crlf, strlen(crlf));
+}
+
 char *h_sha256sum(const char *path)
 {
 	struct h_result r;

@@ -78,6 +78,16 @@ const char *h_migrated_bin(void);
 const char *h_pg_bindir(void);
 const char *h_shared_dir(void); /* ../shared (corpus, reference tools) or NULL */
 
+/* h_assert_q: the first value of sql on db equals want (NULL never does). */
+void h_assert_q(const char *db, const char *sql, const char *want);
+/* h_deploy_ok: `migrated deploy` of dir into db must exit 0. */
+void h_deploy_ok(const char *db, const char *dir);
+/* h_mig_order_fixture: the seven migrations of Prisma's measured apply order (odd names, one
+ * CRLF file), each logging its name into table log(n, t). */
+void h_mig_order_fixture(const char *dir);
+#define H_ORDER_FIXTURE_EXPECTED \
+	"20250625_a,20250625_a copy,20250625-x,20250625123456_b,20250625a_z,20250625Z_y,20250626_crlf"
+
 bool h_contains(const char *hay, const char *needle);
 /* sha256 hex of a file, via the sha256sum program (independent of our own code). */
 char *h_sha256sum(const char *path);

@@ -10,13 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-static void assert_q(const char *db, const char *sql, const char *want)
-{
-	char *v = h_q1(db, sql);
-	ck_assert_msg(v && strcmp(v, want) == 0, "%s\n  got: %s\n want: %s", sql, v ? v : "NULL", want);
-	free(v);
-}
-
 static void counter_migrations(const char *dir, const char *slow_sql)
 {
 	h_mig(dir, "20240101000000_a", "CREATE TABLE counter (n int); INSERT INTO counter VALUES (1);");
@@ -46,31 +39,49 @@ static int wait_for_query(const char *db, const char *needle)
 	return 0;
 }
 
+/* Starts a deploy in the background and returns once its migration sits in pg_sleep; *ret_backend
+ * (may be NULL) gets the server pid running it, out the path of its output. */
+static int deploy_until_sleeping(const char *db, const char *dir, char *out, size_t outsz, int *ret_backend)
+{
+	snprintf(out, outsz, "%s/first.out", h_tmpdir());
+	int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", dir, NULL);
+	int backend = wait_for_query(db, "pg_sleep");
+	if (ret_backend)
+		*ret_backend = backend;
+	return pid;
+}
+
+static void terminate_backend(const char *db, int backend)
+{
+	char sql[128];
+	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", backend);
+	h_exec(db, sql);
+}
+
 ITEST(sigkill_inside_a_transactional_migration_then_redeploy_applies_it_once)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	char out[700];
 	struct h_result r;
 	counter_migrations(dir, "CREATE TABLE slow (id int); SELECT pg_sleep(6); INSERT INTO counter VALUES (2);");
-	snprintf(out, sizeof out, "%s/first.out", h_tmpdir());
-	int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", dir, NULL);
-	wait_for_query(db, "pg_sleep");
+	int pid = deploy_until_sleeping(db, dir, out, sizeof out, NULL);
 	kill(-pid, SIGKILL);
 	h_wait(pid, 10);
-	assert_q(db,
-		 "SELECT (finished_at IS NULL)::text || (logs IS NULL)::text FROM _prisma_migrations "
-		 "WHERE migration_name = '20240102000000_slow'",
-		 "truetrue");
+	h_assert_q(db,
+		   "SELECT (finished_at IS NULL)::text || (logs IS NULL)::text FROM _prisma_migrations "
+		   "WHERE migration_name = '20240102000000_slow'",
+		   "truetrue");
 	h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "20s", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "redeploy exit %d\n%s%s", r.rc, r.out, r.err);
 	h_assert_contains(r.out, "Recovered 20240102000000_slow");
 	h_result_free(&r);
-	assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
-		 "3");
-	assert_q(db,
-		 "SELECT (logs LIKE '%interrupted%')::text FROM _prisma_migrations WHERE rolled_back_at IS NOT NULL",
-		 "true");
+	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
+	h_assert_q(db,
+		   "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
+		   "3");
+	h_assert_q(db,
+		   "SELECT (logs LIKE '%interrupted%')::text FROM _prisma_migrations WHERE rolled_back_at IS NOT NULL",
+		   "true");
 }
 
 /* Sleeps 30 s unless the table go_fast exists: the same file is slow the first time only. */
@@ -82,14 +93,11 @@ ITEST(sigkill_inside_a_transactional_migration_then_redeploy_applies_it_once)
 ITEST(connection_killed_by_the_server_is_reported_and_recovered)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
-	char out[700], sql[128];
+	char out[700];
 	struct h_result r;
 	counter_migrations(dir, SLOW_ONCE);
-	snprintf(out, sizeof out, "%s/first.out", h_tmpdir());
-	int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", dir, NULL);
-	int backend = wait_for_query(db, "pg_sleep");
-	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", backend);
-	h_exec(db, sql);
+	int backend, pid = deploy_until_sleeping(db, dir, out, sizeof out, &backend);
+	terminate_backend(db, backend);
 	int rc = h_wait(pid, 20);
 	char *text = h_read(out, NULL);
 	ck_assert_msg(rc == 1, "exit %d\n%s", rc, text);
@@ -101,20 +109,17 @@ ITEST(connection_killed_by_the_server_is_reported_and_recovered)
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_assert_contains(r.out, "Recovered 20240102000000_slow");
 	h_result_free(&r);
-	assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
+	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
 }
 
 ITEST(interrupted_migration_edited_since_is_not_reapplied_blindly)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
-	char out[700], sql[128];
+	char out[700];
 	struct h_result r;
 	counter_migrations(dir, SLOW_ONCE);
-	snprintf(out, sizeof out, "%s/first.out", h_tmpdir());
-	int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", dir, NULL);
-	int backend = wait_for_query(db, "pg_sleep");
-	snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", backend);
-	h_exec(db, sql);
+	int backend, pid = deploy_until_sleeping(db, dir, out, sizeof out, &backend);
+	terminate_backend(db, backend);
 	h_wait(pid, 20);
 	/* What ran is not what is in the folder now: a human must say what happened. */
 	h_mig(dir, "20240102000000_slow", "CREATE TABLE slow (id int); INSERT INTO counter VALUES (2);");
@@ -129,7 +134,7 @@ ITEST(interrupted_migration_edited_since_is_not_reapplied_blindly)
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
+	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
 }
 
 ITEST(interrupted_statement_by_statement_migration_needs_resolve)
@@ -139,9 +144,7 @@ ITEST(interrupted_statement_by_statement_migration_needs_resolve)
 	struct h_result r;
 	counter_migrations(dir, "-- migrated:no-transaction\nINSERT INTO counter VALUES (2);\nSELECT "
 				"pg_sleep(30);\nINSERT INTO counter VALUES (22);\n");
-	snprintf(out, sizeof out, "%s/first.out", h_tmpdir());
-	int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", dir, NULL);
-	wait_for_query(db, "pg_sleep");
+	int pid = deploy_until_sleeping(db, dir, out, sizeof out, NULL);
 	kill(-pid, SIGKILL);
 	h_wait(pid, 10);
 	h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "20s", "--migrations", dir, NULL);
@@ -150,7 +153,7 @@ ITEST(interrupted_statement_by_statement_migration_needs_resolve)
 	h_assert_contains(r.err, "does not run as one transaction, so part of it may be in the database");
 	h_assert_contains(r.err, "(1 statement of it committed)");
 	h_result_free(&r);
-	assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2");
+	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2");
 }
 
 ITEST(sigterm_cancels_the_running_statement_and_records_it)
@@ -159,9 +162,7 @@ ITEST(sigterm_cancels_the_running_statement_and_records_it)
 	char out[700];
 	struct h_result r;
 	counter_migrations(dir, "CREATE TABLE slow (id int); SELECT pg_sleep(60); INSERT INTO counter VALUES (2);");
-	snprintf(out, sizeof out, "%s/first.out", h_tmpdir());
-	int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", dir, NULL);
-	wait_for_query(db, "pg_sleep");
+	int pid = deploy_until_sleeping(db, dir, out, sizeof out, NULL);
 	time_t t0 = time(NULL);
 	kill(pid, SIGTERM);
 	int rc = h_wait(pid, 20);
@@ -170,16 +171,16 @@ ITEST(sigterm_cancels_the_running_statement_and_records_it)
 	ck_assert_int_le(time(NULL) - t0, 5);
 	h_assert_contains(text, "cancelled on request and is recorded as rolled back");
 	free(text);
-	assert_q(db,
-		 "SELECT (to_regclass('slow') IS NULL)::text || (rolled_back_at IS NOT NULL)::text FROM "
-		 "_prisma_migrations "
-		 "WHERE migration_name = '20240102000000_slow'",
-		 "truetrue");
+	h_assert_q(db,
+		   "SELECT (to_regclass('slow') IS NULL)::text || (rolled_back_at IS NOT NULL)::text FROM "
+		   "_prisma_migrations "
+		   "WHERE migration_name = '20240102000000_slow'",
+		   "truetrue");
 	h_mig(dir, "20240102000000_slow", "CREATE TABLE slow (id int); INSERT INTO counter VALUES (2);");
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
+	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
 }
 
 Suite *suite_crash(void)

@@ -10,14 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static void deploy_ok(const char *db, const char *dir)
-{
-	struct h_result r;
-	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
-	ck_assert_msg(r.rc == 0, "deploy exit %d\n%s%s", r.rc, r.out, r.err);
-	h_result_free(&r);
-}
-
 static long q_long(const char *db, const char *sql)
 {
 	char *v = h_q1(db, sql);
@@ -27,34 +19,13 @@ static long q_long(const char *db, const char *sql)
 	return n;
 }
 
-static void assert_q(const char *db, const char *sql, const char *want)
-{
-	char *v = h_q1(db, sql);
-	ck_assert_msg(v && strcmp(v, want) == 0, "%s\n  got: %s\n want: %s", sql, v ? v : "NULL", want);
-	free(v);
-}
-
 ITEST(deploy_applies_in_prismas_icu_order_with_exact_rows)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
-	const char *names[] = {"20250625123456_b", "20250625_a",  "20250625_a copy",
-			       "20250625-x",       "20250625Z_y", "20250625a_z"};
-	char sql[256], path[700];
-	for (int i = 0; i < 6; i++) {
-		snprintf(sql, sizeof sql,
-			 "CREATE TABLE IF NOT EXISTS log (n text, t timestamptz DEFAULT clock_timestamp());\n"
-			 "INSERT INTO log (n) VALUES ('%s');\n",
-			 names[i]);
-		h_mig(dir, names[i], sql);
-	}
-	snprintf(path, sizeof path, "%s/20250626_crlf", dir);
-	mkdir(path, 0755);
-	snprintf(path, sizeof path, "%s/20250626_crlf/migration.sql", dir);
-	const char *crlf = "CREATE TABLE crlf_t (id int);\r\nINSERT INTO log (n) VALUES ('20250626_crlf');\r\n";
-	h_write(path, crlf, strlen(crlf));
-	deploy_ok(db, dir);
-	assert_q(db, "SELECT string_agg(n, ',' ORDER BY t) FROM log",
-		 "20250625_a,20250625_a copy,20250625-x,20250625123456_b,20250625a_z,20250625Z_y,20250626_crlf");
+	char path[700];
+	h_mig_order_fixture(dir);
+	h_deploy_ok(db, dir);
+	h_assert_q(db, "SELECT string_agg(n, ',' ORDER BY t) FROM log", H_ORDER_FIXTURE_EXPECTED);
 	/* Every row as Prisma writes a success: finished, not rolled back, 1 step, logs NULL,
 	 * checksum = sha256 of the raw file bytes (CRLF kept), uuid v4 id. */
 	PGconn *c = h_connect(db, NULL);
@@ -82,18 +53,18 @@ ITEST(history_table_has_prismas_exact_definition)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
-	deploy_ok(db, dir);
-	assert_q(db,
-		 "SELECT string_agg(column_name || ' ' || data_type || coalesce('(' || character_maximum_length || "
-		 "')', '') || "
-		 "' ' || is_nullable || ' ' || coalesce(column_default, '-'), '|' ORDER BY ordinal_position) "
-		 "FROM information_schema.columns WHERE table_name = '_prisma_migrations'",
-		 "id character varying(36) NO -|checksum character varying(64) NO -|"
-		 "finished_at timestamp with time zone YES -|migration_name character varying(255) NO -|"
-		 "logs text YES -|rolled_back_at timestamp with time zone YES -|"
-		 "started_at timestamp with time zone NO now()|applied_steps_count integer NO 0");
-	assert_q(db, "SELECT string_agg(indexdef, '|') FROM pg_indexes WHERE tablename = '_prisma_migrations'",
-		 "CREATE UNIQUE INDEX _prisma_migrations_pkey ON public._prisma_migrations USING btree (id)");
+	h_deploy_ok(db, dir);
+	h_assert_q(db,
+		   "SELECT string_agg(column_name || ' ' || data_type || coalesce('(' || character_maximum_length || "
+		   "')', '') || "
+		   "' ' || is_nullable || ' ' || coalesce(column_default, '-'), '|' ORDER BY ordinal_position) "
+		   "FROM information_schema.columns WHERE table_name = '_prisma_migrations'",
+		   "id character varying(36) NO -|checksum character varying(64) NO -|"
+		   "finished_at timestamp with time zone YES -|migration_name character varying(255) NO -|"
+		   "logs text YES -|rolled_back_at timestamp with time zone YES -|"
+		   "started_at timestamp with time zone NO now()|applied_steps_count integer NO 0");
+	h_assert_q(db, "SELECT string_agg(indexdef, '|') FROM pg_indexes WHERE tablename = '_prisma_migrations'",
+		   "CREATE UNIQUE INDEX _prisma_migrations_pkey ON public._prisma_migrations USING btree (id)");
 }
 
 ITEST(second_deploy_is_a_noop)
@@ -102,7 +73,7 @@ ITEST(second_deploy_is_a_noop)
 	struct h_result r;
 	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int); INSERT INTO a VALUES (1);");
 	h_mig(dir, "20240102000000_b", "INSERT INTO a VALUES (2);");
-	deploy_ok(db, dir);
+	h_deploy_ok(db, dir);
 	char *before = h_q1(db, "SELECT string_agg(id || finished_at::text, ',' ORDER BY id) FROM _prisma_migrations");
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
@@ -121,7 +92,7 @@ ITEST(empty_folder_creates_the_history_table)
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "0 migrations found");
 	h_assert_contains(r.out, "No pending migrations to apply.");
-	assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NOT NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NOT NULL", "t");
 	h_result_free(&r);
 }
 
@@ -136,7 +107,7 @@ ITEST(non_empty_schema_without_history_is_refused_p3005)
 	h_assert_contains(r.err, "P3005");
 	h_assert_contains(r.err, "\"User\"");
 	h_assert_contains(r.err, "resolve --applied");
-	assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NULL AND to_regclass('a') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NULL AND to_regclass('a') IS NULL", "t");
 	h_result_free(&r);
 }
 
@@ -146,8 +117,8 @@ ITEST(postgis_tables_views_and_enums_do_not_make_a_schema_non_empty)
 	h_exec(db, "CREATE TABLE spatial_ref_sys (srid int); CREATE TYPE mood AS ENUM ('ok'); "
 		   "CREATE VIEW v AS SELECT 1 AS one; CREATE SEQUENCE s");
 	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
-	deploy_ok(db, dir);
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "1");
+	h_deploy_ok(db, dir);
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "1");
 }
 
 static json_t *deploy_json(const char *db, const char *dir)
@@ -186,13 +157,13 @@ ITEST(each_file_runs_in_the_mode_its_statements_need)
 	ck_assert_str_eq(applied_mode(j, 3), "own-transactions");
 	ck_assert_str_eq(applied_mode(j, 4), "statement-by-statement");
 	json_decref(j);
-	assert_q(db, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'b_id'::regclass", "t");
-	assert_q(db, "SELECT to_regclass('a_v') IS NULL", "t");
-	assert_q(db, "SELECT string_agg(id::text, ',' ORDER BY id) FROM a", "1,2,3");
+	h_assert_q(db, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'b_id'::regclass", "t");
+	h_assert_q(db, "SELECT to_regclass('a_v') IS NULL", "t");
+	h_assert_q(db, "SELECT string_agg(id::text, ',' ORDER BY id) FROM a", "1,2,3");
 	/* statement-by-statement rows count statements; the others one step, as Prisma. */
-	assert_q(db,
-		 "SELECT string_agg(applied_steps_count::text, ',' ORDER BY migration_name) FROM _prisma_migrations",
-		 "1,1,3,1,2");
+	h_assert_q(db,
+		   "SELECT string_agg(applied_steps_count::text, ',' ORDER BY migration_name) FROM _prisma_migrations",
+		   "1,1,3,1,2");
 }
 
 ITEST(enum_value_added_in_one_file_is_usable_in_the_next)
@@ -202,8 +173,8 @@ ITEST(enum_value_added_in_one_file_is_usable_in_the_next)
 	h_mig(dir, "20240102000000_add", "ALTER TYPE role ADD VALUE 'ADMIN';");
 	h_mig(dir, "20240103000000_use",
 	      "INSERT INTO u VALUES ('ADMIN'); ALTER TABLE u ALTER COLUMN r SET DEFAULT 'ADMIN';");
-	deploy_ok(db, dir);
-	assert_q(db, "SELECT count(*) FROM u WHERE r = 'ADMIN'", "1");
+	h_deploy_ok(db, dir);
+	h_assert_q(db, "SELECT count(*) FROM u WHERE r = 'ADMIN'", "1");
 }
 
 ITEST(session_settings_do_not_leak_into_the_next_migration)
@@ -217,9 +188,10 @@ ITEST(session_settings_do_not_leak_into_the_next_migration)
 	      "  IF current_setting('lock_timeout') = '5s' THEN RAISE EXCEPTION 'lock_timeout leaked'; END IF;\n"
 	      "  IF current_setting('search_path') LIKE '%other%' THEN RAISE EXCEPTION 'search_path leaked'; END IF;\n"
 	      "END $$;\nCREATE TABLE in_public (id int);");
-	deploy_ok(db, dir);
-	assert_q(db, "SELECT to_regclass('other.in_other') IS NOT NULL AND to_regclass('public.in_public') IS NOT NULL",
-		 "t");
+	h_deploy_ok(db, dir);
+	h_assert_q(db,
+		   "SELECT to_regclass('other.in_other') IS NOT NULL AND to_regclass('public.in_public') IS NOT NULL",
+		   "t");
 }
 
 ITEST(lock_and_statement_timeouts_are_set_for_migrations)
@@ -233,7 +205,7 @@ ITEST(lock_and_statement_timeouts_are_set_for_migrations)
 		   "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_result_free(&r);
-	assert_q(db, "SELECT lt || ' ' || st FROM seen", "1500ms 90s");
+	h_assert_q(db, "SELECT lt || ' ' || st FROM seen", "1500ms 90s");
 	h_mig(dir, "20240102000000_slow", "SELECT pg_sleep(3);");
 	h_migrated(&r, h_env_url(db), "deploy", "--statement-timeout", "300ms", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 1);
@@ -248,9 +220,9 @@ ITEST(empty_and_comment_only_files_are_applied)
 	h_mig(dir, "20240101000000_empty", "");
 	h_mig(dir, "20240102000000_comments", "-- nothing to do yet\n/* really */\n");
 	h_mig(dir, "20240103000000_no_final_semicolon", "CREATE TABLE z (id int)\n-- trailing comment, no newline");
-	deploy_ok(db, dir);
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "3");
-	assert_q(db, "SELECT to_regclass('z') IS NOT NULL", "t");
+	h_deploy_ok(db, dir);
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "3");
+	h_assert_q(db, "SELECT to_regclass('z') IS NOT NULL", "t");
 }
 
 ITEST(byte_order_mark_is_hashed_but_not_executed)
@@ -263,10 +235,10 @@ ITEST(byte_order_mark_is_hashed_but_not_executed)
 	mkdir(path, 0755);
 	snprintf(path, sizeof path, "%s/20240101000000_bom/migration.sql", dir);
 	h_write(path, sql, strlen(sql));
-	deploy_ok(db, dir);
+	h_deploy_ok(db, dir);
 	char *want = h_sha256sum(path), q[200];
 	snprintf(q, sizeof q, "SELECT checksum = '%s' FROM _prisma_migrations", want);
-	assert_q(db, q, "t");
+	h_assert_q(db, q, "t");
 	free(want);
 }
 
@@ -292,8 +264,8 @@ ITEST(broken_files_are_refused_before_anything_is_applied)
 		h_assert_contains(r.err, cases[i].name);
 		h_assert_contains(r.err, cases[i].expect);
 		h_assert_contains(r.err, "nothing was applied");
-		assert_q(db, "SELECT to_regclass('ok') IS NULL", "t");
-		assert_q(db, "SELECT count(*) FROM _prisma_migrations", "0");
+		h_assert_q(db, "SELECT to_regclass('ok') IS NULL", "t");
+		h_assert_q(db, "SELECT count(*) FROM _prisma_migrations", "0");
 		h_result_free(&r);
 	}
 }
@@ -310,7 +282,7 @@ ITEST(missing_migration_sql_is_p3015_before_anything_is_applied)
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.err, "P3015");
 	h_assert_contains(r.err, "20240102000000_no_file/migration.sql");
-	assert_q(db, "SELECT to_regclass('ok') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('ok') IS NULL", "t");
 	h_result_free(&r);
 }
 
@@ -331,7 +303,7 @@ ITEST(lock_file_rules)
 	/* No lock file at all: Prisma accepts that, and so do we. */
 	snprintf(dir, sizeof dir, "%s/nolock", h_tmpdir());
 	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
-	deploy_ok(db, dir);
+	h_deploy_ok(db, dir);
 }
 
 ITEST(folder_names_with_control_characters_are_refused)
@@ -343,7 +315,7 @@ ITEST(folder_names_with_control_characters_are_refused)
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.err, "control character");
-	assert_q(db, "SELECT to_regclass('ok') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('ok') IS NULL", "t");
 	h_result_free(&r);
 }
 
@@ -357,7 +329,7 @@ ITEST(direct_url_is_used_for_migrations)
 	h_migrated(&r, "DATABASE_URL=postgresql://postgres@127.0.0.1:1/unreachable?pgbouncer=true", direct, "deploy",
 		   "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
-	assert_q(db, "SELECT to_regclass('a') IS NOT NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('a') IS NOT NULL", "t");
 	h_result_free(&r);
 }
 
@@ -385,11 +357,11 @@ ITEST(schema_parameter_targets_that_schema)
 	h_migrated(&r, url, "deploy", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db,
-		 "SELECT to_regclass('tenant_1._prisma_migrations') IS NOT NULL AND to_regclass('tenant_1.a') IS NOT "
-		 "NULL "
-		 "AND to_regclass('public._prisma_migrations') IS NULL",
-		 "t");
+	h_assert_q(db,
+		   "SELECT to_regclass('tenant_1._prisma_migrations') IS NOT NULL AND to_regclass('tenant_1.a') IS NOT "
+		   "NULL "
+		   "AND to_regclass('public._prisma_migrations') IS NULL",
+		   "t");
 	h_migrated(&r, url, "status", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "schema \"tenant_1\"");
@@ -407,7 +379,7 @@ ITEST(dry_run_changes_nothing_and_shows_modes)
 	h_assert_contains(r.out, "2 migrations would be applied");
 	h_assert_contains(r.out, "20240102000000_b  single-statement");
 	h_assert_contains(r.out, "Nothing was changed.");
-	assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NULL AND to_regclass('a') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NULL AND to_regclass('a') IS NULL", "t");
 	h_result_free(&r);
 }
 
@@ -422,8 +394,8 @@ ITEST(functions_with_dollar_quotes_and_begin_atomic_apply)
 	      "CREATE FUNCTION two() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; "
 	      "END;\n"
 	      "INSERT INTO t VALUES (two());");
-	deploy_ok(db, dir);
-	assert_q(db, "SELECT id FROM t", "3");
+	h_deploy_ok(db, dir);
+	h_assert_q(db, "SELECT id FROM t", "3");
 }
 
 Suite *suite_deploy(void)

@@ -9,13 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void assert_q(const char *db, const char *sql, const char *want)
-{
-	char *v = h_q1(db, sql);
-	ck_assert_msg(v && strcmp(v, want) == 0, "%s\n  got: %s\n want: %s", sql, v ? v : "NULL", want);
-	free(v);
-}
-
 static void deploy(struct h_result *r, const char *db, const char *dir)
 {
 	h_migrated(r, h_env_url(db), "deploy", "--migrations", dir, NULL);
@@ -40,14 +33,14 @@ ITEST(failed_migration_leaves_nothing_and_is_recorded_as_prisma_records_it)
 	h_assert_contains(r.out, "resolve --rolled-back \"20240102000000_bad\"");
 	h_assert_contains(r.out, "1 later migration was not applied");
 	h_result_free(&r);
-	assert_q(
+	h_assert_q(
 		db,
 		"SELECT to_regclass('b_partial') IS NULL AND to_regclass('c') IS NULL AND to_regclass('a') IS NOT NULL",
 		"t");
-	assert_q(db,
-		 "SELECT (finished_at IS NULL)::text || (rolled_back_at IS NULL)::text || applied_steps_count "
-		 "FROM _prisma_migrations WHERE migration_name = '20240102000000_bad'",
-		 "truetrue0");
+	h_assert_q(db,
+		   "SELECT (finished_at IS NULL)::text || (rolled_back_at IS NULL)::text || applied_steps_count "
+		   "FROM _prisma_migrations WHERE migration_name = '20240102000000_bad'",
+		   "truetrue0");
 	char *logs = h_q1(db, "SELECT logs FROM _prisma_migrations WHERE migration_name = '20240102000000_bad'");
 	h_assert_contains(logs, "A migration failed to apply.");
 	h_assert_contains(logs, "Migration name: 20240102000000_bad");
@@ -74,7 +67,7 @@ ITEST(next_deploy_is_refused_naming_the_failed_migration_then_resolve_unblocks)
 	h_assert_contains(r.err, "42P01 relation \"does_not_exist\" does not exist");
 	h_assert_contains(r.err, "migrated resolve --rolled-back \"20240102000000_bad\"");
 	h_result_free(&r);
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations", "2");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations", "2");
 	h_migrated(&r, h_env_url(db), "resolve", "--rolled-back", "20240102000000_bad", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "Migration 20240102000000_bad marked as rolled back.");
@@ -83,12 +76,13 @@ ITEST(next_deploy_is_refused_naming_the_failed_migration_then_resolve_unblocks)
 	deploy(&r, db, dir);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
-		 "3");
-	assert_q(db,
-		 "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_bad' AND "
-		 "rolled_back_at IS NOT NULL",
-		 "1");
+	h_assert_q(db,
+		   "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
+		   "3");
+	h_assert_q(db,
+		   "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_bad' AND "
+		   "rolled_back_at IS NOT NULL",
+		   "1");
 	h_migrated(&r, h_env_url(db), "status", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_result_free(&r);
@@ -107,7 +101,7 @@ ITEST(runtime_error_without_position_names_its_statement)
 	h_assert_contains(r.out, "statement 3 of 4, line 3, column 1");
 	h_assert_contains(r.out, "UPDATE t SET n = n / 0");
 	h_result_free(&r);
-	assert_q(db, "SELECT to_regclass('t') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('t') IS NULL", "t");
 }
 
 ITEST(deferred_constraint_failing_at_commit_leaves_nothing)
@@ -123,9 +117,9 @@ ITEST(deferred_constraint_failing_at_commit_leaves_nothing)
 	h_assert_contains(r.out, "23503");
 	h_assert_contains(r.out, "While running: COMMIT");
 	h_result_free(&r);
-	assert_q(db, "SELECT to_regclass('p') IS NULL", "t");
-	assert_q(db, "SELECT (finished_at IS NULL)::text || (logs LIKE '%23503%')::text FROM _prisma_migrations",
-		 "truetrue");
+	h_assert_q(db, "SELECT to_regclass('p') IS NULL", "t");
+	h_assert_q(db, "SELECT (finished_at IS NULL)::text || (logs LIKE '%23503%')::text FROM _prisma_migrations",
+		   "truetrue");
 }
 
 ITEST(statement_by_statement_failure_reports_what_remains)
@@ -140,12 +134,12 @@ ITEST(statement_by_statement_failure_reports_what_remains)
 	h_assert_contains(r.out, "2 of 4 statements were committed before the failure and remain");
 	h_assert_contains(r.out, "undo or complete the committed part by hand");
 	h_result_free(&r);
-	assert_q(db, "SELECT (to_regclass('kept') IS NOT NULL)::text || (to_regclass('never') IS NULL)::text",
-		 "truetrue");
-	assert_q(db,
-		 "SELECT applied_steps_count::text || (logs LIKE '%2 of 4 statements were committed%')::text FROM "
-		 "_prisma_migrations",
-		 "2true");
+	h_assert_q(db, "SELECT (to_regclass('kept') IS NOT NULL)::text || (to_regclass('never') IS NULL)::text",
+		   "truetrue");
+	h_assert_q(db,
+		   "SELECT applied_steps_count::text || (logs LIKE '%2 of 4 statements were committed%')::text FROM "
+		   "_prisma_migrations",
+		   "2true");
 	deploy(&r, db, dir);
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.err, "P3009");
@@ -164,7 +158,7 @@ ITEST(failed_concurrent_index_build_reports_the_invalid_index)
 	h_assert_contains(r.out, "23505");
 	h_assert_contains(r.out, "left index \"u_email_key\" INVALID");
 	h_result_free(&r);
-	assert_q(db, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'u_email_key'::regclass", "f");
+	h_assert_q(db, "SELECT indisvalid FROM pg_index WHERE indexrelid = 'u_email_key'::regclass", "f");
 	char *logs = h_q1(db, "SELECT logs FROM _prisma_migrations WHERE migration_name = '20240102000000_unique'");
 	h_assert_contains(logs, "INVALID");
 	free(logs);
@@ -182,8 +176,8 @@ ITEST(own_transactions_failure_reports_committed_part)
 	h_assert_contains(r.out, "ran as own-transactions");
 	h_assert_contains(r.out, "3 of 7 statements were committed");
 	h_result_free(&r);
-	assert_q(db, "SELECT (to_regclass('first_tx') IS NOT NULL)::text || (to_regclass('second_tx') IS NULL)::text",
-		 "truetrue");
+	h_assert_q(db, "SELECT (to_regclass('first_tx') IS NOT NULL)::text || (to_regclass('second_tx') IS NULL)::text",
+		   "truetrue");
 }
 
 ITEST(file_that_never_commits_its_transaction_is_rolled_back_and_failed)
@@ -195,7 +189,7 @@ ITEST(file_that_never_commits_its_transaction_is_rolled_back_and_failed)
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.out, "BEGIN without COMMIT");
 	h_result_free(&r);
-	assert_q(
+	h_assert_q(
 		db,
 		"SELECT (to_regclass('dangling') IS NULL)::text || (finished_at IS NULL)::text FROM _prisma_migrations",
 		"truetrue");

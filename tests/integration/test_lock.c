@@ -9,13 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-static void assert_q(const char *db, const char *sql, const char *want)
-{
-	char *v = h_q1(db, sql);
-	ck_assert_msg(v && strcmp(v, want) == 0, "%s\n  got: %s\n want: %s", sql, v ? v : "NULL", want);
-	free(v);
-}
-
 static PGconn *hold_migration_lock(const char *db)
 {
 	PGconn *c = h_connect(db, "lock-holder-app");
@@ -45,7 +38,7 @@ ITEST(busy_lock_wait_is_bounded_and_names_the_holder)
 	h_assert_contains(r.err, "lock-holder-app");
 	h_assert_contains(r.err, "pg_terminate_backend");
 	h_result_free(&r);
-	assert_q(db, "SELECT to_regclass('a') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('a') IS NULL", "t");
 	PQfinish(holder);
 }
 
@@ -81,7 +74,7 @@ ITEST(deploy_proceeds_when_the_holder_lets_go)
 	ck_assert_msg(rc == 0, "deploy exit %d:\n%s", rc, text);
 	h_assert_contains(text, "Waiting up to 20.0 s");
 	free(text);
-	assert_q(db, "SELECT to_regclass('a') IS NOT NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('a') IS NOT NULL", "t");
 }
 
 static void create_busy_table(const char *db, const char *dir)
@@ -115,9 +108,10 @@ ITEST(lock_timeout_is_retried_until_the_table_is_free)
 	h_assert_contains(text, "lock_timeout reached waiting for a lock (SQLSTATE 55P03); retrying");
 	free(text);
 	PQfinish(app);
-	assert_q(db, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'c'",
-		 "1");
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "2");
+	h_assert_q(db,
+		   "SELECT count(*) FROM information_schema.columns WHERE table_name = 'busy' AND column_name = 'c'",
+		   "1");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "2");
 }
 
 ITEST(lock_timeout_retries_run_out_and_nothing_remains)
@@ -138,7 +132,7 @@ ITEST(lock_timeout_retries_run_out_and_nothing_remains)
 	h_assert_contains(r.out, "nothing of it remains");
 	h_result_free(&r);
 	PQfinish(app);
-	assert_q(db, "SELECT to_regclass('other') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('other') IS NULL", "t");
 }
 
 ITEST(two_deploys_at_once_apply_each_migration_exactly_once)
@@ -158,8 +152,8 @@ ITEST(two_deploys_at_once_apply_each_migration_exactly_once)
 	int rc1 = h_wait(p1, 60), rc2 = h_wait(p2, 60);
 	ck_assert_int_eq(rc1, 0);
 	ck_assert_int_eq(rc2, 0);
-	assert_q(db, "SELECT count(*)::text || '/' || count(DISTINCT n)::text FROM counter", "10/10");
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations", "11");
+	h_assert_q(db, "SELECT count(*)::text || '/' || count(DISTINCT n)::text FROM counter", "10/10");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations", "11");
 }
 
 Suite *suite_lock(void)

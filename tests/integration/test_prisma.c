@@ -62,30 +62,9 @@ static void migrated(struct h_result *r, const char *db, const char *mig, const 
 	h_migrated(r, h_env_url(db), cmd, "--migrations", mig, NULL);
 }
 
-static void assert_q(const char *db, const char *sql, const char *want)
-{
-	char *v = h_q1(db, sql);
-	ck_assert_msg(v && strcmp(v, want) == 0, "%s\n  got: %s\n want: %s", sql, v ? v : "NULL", want);
-	free(v);
-}
-
 static void odd_names(const char *mig)
 {
-	const char *names[] = {"20250625123456_b", "20250625_a",  "20250625_a copy",
-			       "20250625-x",       "20250625Z_y", "20250625a_z"};
-	char sql[300], path[900];
-	for (int i = 0; i < 6; i++) {
-		snprintf(sql, sizeof sql,
-			 "CREATE TABLE IF NOT EXISTS log (n text, t timestamptz DEFAULT clock_timestamp());\n"
-			 "INSERT INTO log (n) VALUES ('%s');\n",
-			 names[i]);
-		h_mig(mig, names[i], sql);
-	}
-	snprintf(path, sizeof path, "%s/20250626_crlf", mig);
-	mkdir(path, 0755);
-	snprintf(path, sizeof path, "%s/20250626_crlf/migration.sql", mig);
-	const char *crlf = "CREATE TABLE crlf_t (id int);\r\nINSERT INTO log (n) VALUES ('20250626_crlf');\r\n";
-	h_write(path, crlf, strlen(crlf));
+	h_mig_order_fixture(mig);
 	h_mig(mig, "20250627_index", "CREATE INDEX CONCURRENTLY log_n ON log (n);");
 }
 
@@ -108,7 +87,7 @@ ITEST(after_migrated_deploy_prisma_sees_an_up_to_date_database)
 	ck_assert_msg(r.rc == 0, "prisma deploy exit %d\n%s%s", r.rc, r.out, r.err);
 	h_assert_contains(r.out, "No pending migrations to apply.");
 	h_result_free(&r);
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations", "8");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations", "8");
 }
 
 ITEST(both_tools_apply_odd_folder_names_in_the_same_order)
@@ -172,8 +151,8 @@ ITEST(prisma_applies_half_then_migrated_applies_exactly_the_rest)
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_assert_contains(r.out, "All 3 pending migrations applied");
 	h_result_free(&r);
-	assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3,4,5,6");
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "7");
+	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3,4,5,6");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "7");
 }
 
 ITEST(failure_recorded_by_prisma_is_seen_resolved_and_redeployed_by_migrated)
@@ -239,7 +218,7 @@ ITEST(failure_recorded_by_migrated_is_seen_resolved_and_redeployed_by_prisma)
 	migrated(&r, db, mig, "status");
 	ck_assert_msg(r.rc == 0, "%s", r.out);
 	h_result_free(&r);
-	assert_q(db, "SELECT to_regclass('b') IS NOT NULL AND to_regclass('b_partial') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('b') IS NOT NULL AND to_regclass('b_partial') IS NULL", "t");
 }
 
 ITEST(prisma_baseline_rows_are_read_as_applied)

@@ -7,13 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void assert_q(const char *db, const char *sql, const char *want)
-{
-	char *v = h_q1(db, sql);
-	ck_assert_msg(v && strcmp(v, want) == 0, "%s\n  got: %s\n want: %s", sql, v ? v : "NULL", want);
-	free(v);
-}
-
 static void resolve(struct h_result *r, const char *db, const char *dir, const char *how, const char *name)
 {
 	h_migrated(r, h_env_url(db), "resolve", how, name, "--migrations", dir, NULL);
@@ -31,22 +24,22 @@ ITEST(applied_baselines_an_existing_database)
 	h_assert_contains(r.out, "Migration 20240101000000_init marked as applied.");
 	h_result_free(&r);
 	/* Prisma's row: finished_at = started_at, logs '' (not NULL), 0 steps, file checksum. */
-	assert_q(db,
-		 "SELECT (finished_at = started_at)::text || (logs = '')::text || applied_steps_count "
-		 "FROM _prisma_migrations",
-		 "truetrue0");
+	h_assert_q(db,
+		   "SELECT (finished_at = started_at)::text || (logs = '')::text || applied_steps_count "
+		   "FROM _prisma_migrations",
+		   "truetrue0");
 	char path[700];
 	snprintf(path, sizeof path, "%s/20240101000000_init/migration.sql", dir);
 	char *sum = h_sha256sum(path), q[200];
 	snprintf(q, sizeof q, "SELECT checksum = '%s' FROM _prisma_migrations", sum);
-	assert_q(db, q, "t");
+	h_assert_q(db, q, "t");
 	free(sum);
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 	h_result_free(&r);
-	assert_q(db,
-		 "SELECT count(*) FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'name'",
-		 "1");
+	h_assert_q(db,
+		   "SELECT count(*) FROM information_schema.columns WHERE table_name = 'User' AND column_name = 'name'",
+		   "1");
 }
 
 ITEST(prisma_refusals_and_their_codes)
@@ -72,7 +65,7 @@ ITEST(prisma_refusals_and_their_codes)
 		h_assert_contains(r.err, cases[i].text);
 		h_result_free(&r);
 	}
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations", "2");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations", "2");
 }
 
 ITEST(rolled_back_twice_is_a_quiet_success)
@@ -87,7 +80,7 @@ ITEST(rolled_back_twice_is_a_quiet_success)
 		ck_assert_int_eq(r.rc, 0);
 		h_result_free(&r);
 	}
-	assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE rolled_back_at IS NOT NULL", "1");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE rolled_back_at IS NOT NULL", "1");
 }
 
 ITEST(applied_marks_failed_attempts_rolled_back_in_one_transaction)
@@ -101,10 +94,11 @@ ITEST(applied_marks_failed_attempts_rolled_back_in_one_transaction)
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "Its 1 failed attempt was marked rolled back.");
 	h_result_free(&r);
-	assert_q(db,
-		 "SELECT string_agg((finished_at IS NOT NULL)::text || '/' || (rolled_back_at IS NOT NULL)::text, ',' "
-		 "ORDER BY started_at) FROM _prisma_migrations",
-		 "false/true,true/false");
+	h_assert_q(
+		db,
+		"SELECT string_agg((finished_at IS NOT NULL)::text || '/' || (rolled_back_at IS NOT NULL)::text, ',' "
+		"ORDER BY started_at) FROM _prisma_migrations",
+		"false/true,true/false");
 	h_migrated(&r, h_env_url(db), "status", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_result_free(&r);
@@ -119,7 +113,7 @@ ITEST(rolled_back_without_history_table_is_refused)
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.err, "P3011");
 	h_result_free(&r);
-	assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NULL", "t");
+	h_assert_q(db, "SELECT to_regclass('_prisma_migrations') IS NULL", "t");
 }
 
 Suite *suite_resolve(void)

@@ -9,14 +9,6 @@
 #include <string.h>
 #include <time.h>
 
-static void deploy_ok(const char *db, const char *dir)
-{
-	struct h_result r;
-	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
-	ck_assert_msg(r.rc == 0, "deploy exit %d\n%s%s", r.rc, r.out, r.err);
-	h_result_free(&r);
-}
-
 static json_t *status_json(const char *db, const char *dir, int want_rc)
 {
 	struct h_result r;
@@ -60,7 +52,7 @@ ITEST(pending_then_up_to_date)
 	char *t = h_q1(db, "SELECT to_regclass('_prisma_migrations') IS NULL");
 	ck_assert_str_eq(t, "t"); /* status never creates the table */
 	free(t);
-	deploy_ok(db, dir);
+	h_deploy_ok(db, dir);
 	h_migrated(&r, h_env_url(db), "status", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "Database schema is up to date!");
@@ -76,7 +68,7 @@ ITEST(json_has_the_fields_clients_rely_on)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
 	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
-	deploy_ok(db, dir);
+	h_deploy_ok(db, dir);
 	h_mig(dir, "20240102000000_b", "CREATE TABLE b (id int);");
 	json_t *j = status_json(db, dir, 1);
 	json_t *m = json_array_get(json_object_get(j, "migrations"), 0);
@@ -113,7 +105,7 @@ ITEST(edited_applied_file_is_modified_but_line_endings_are_not)
 	char path[700];
 	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);\nCREATE TABLE a2 (id int);\n");
 	h_mig(dir, "20240102000000_b", "CREATE TABLE b (id int);\n");
-	deploy_ok(db, dir);
+	h_deploy_ok(db, dir);
 	snprintf(path, sizeof path, "%s/20240101000000_a/migration.sql", dir);
 	const char *crlf = "CREATE TABLE a (id int);\r\nCREATE TABLE a2 (id int);\r\n";
 	h_write(path, crlf, strlen(crlf));

@@ -247,7 +247,7 @@ static int cmd_deploy(struct cli *c)
 	struct md_db *db = NULL;
 	struct md_deploy_report rep = {0};
 	struct md_deploy_options opts = {0};
-	struct md_apply_hooks hooks = {on_deploy_event, c, &deploy_cancel};
+	struct md_apply_hooks hooks = {on_deploy_event, c, &deploy_cancel, NULL};
 	struct sigaction sa = {0};
 	int r, rc;
 

@@ -312,7 +312,9 @@ void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
 		md_report_duration(ev->duration_ms, dur, sizeof dur);
 		fprintf(out, "%sFAILED after %s\n", lead, dur);
 		break;
-	case MD_EV_STATEMENT: break;
+	case MD_EV_STATEMENT:
+	case MD_EV_PREFLIGHT_DONE:
+	case MD_EV_LOCKED: break;
 	}
 }
 

@@ -231,16 +231,58 @@ static int load_plan(struct md_db *db, const struct md_catalog *cat, struct md_h
 	return md_plan_build(cat, *hist, plan, err);
 }
 
-static int deploy_locked(struct md_db *db, const struct md_catalog *cat, const struct md_deploy_options *opts,
-			 const struct md_apply_hooks *hooks, struct md_deploy_report *rep, struct md_error *err)
+static void emit(const struct md_apply_hooks *hooks, const struct md_apply_event *ev)
 {
-	struct md_history *hist = NULL;
-	struct md_plan *plan = NULL;
-	struct md_sqlscript *scripts = NULL;
+	if (hooks && hooks->on_event)
+		hooks->on_event(hooks->ctx, ev);
+}
+
+/* What a deploy would do now: history read, refusals decided, every pending file checked and
+ * split. Computed once without the lock (preflight: refuse early, change nothing) and again
+ * under it (the authoritative answer: another deployer may have changed history in between). */
+struct analysis {
+	struct md_history *hist;
+	struct md_plan *plan;
+	struct md_sqlscript *scripts; /* one per pending migration, in order */
+	size_t n_scripts;
+	bool history_missing;
+	size_t n_recoverable;
+};
+
+static void analysis_free(struct analysis *a)
+{
+	for (size_t i = 0; i < a->n_scripts; i++)
+		md_sqlscript_free(&a->scripts[i]);
+	free(a->scripts);
+	md_plan_free(a->plan);
+	md_history_free(a->hist);
+	memset(a, 0, sizeof *a);
+}
+
+static void report_reset_lists(struct md_deploy_report *rep)
+{
+	for (size_t i = 0; rep->planned && i < rep->n_pending; i++)
+		free(rep->planned[i].name);
+	free(rep->planned);
+	rep->planned = NULL;
+	rep->n_pending = 0;
+	free_names(rep->modified, rep->n_modified);
+	free_names(rep->missing, rep->n_missing);
+	free_names(rep->recovered, rep->n_recovered);
+	rep->modified = rep->missing = rep->recovered = NULL;
+	rep->n_modified = rep->n_missing = rep->n_recovered = 0;
+}
+
+/* locked: create the history table and record interrupted migrations as rolled back when
+ * needed; otherwise only look. */
+static int analyse(struct md_db *db, const struct md_catalog *cat, bool locked, const struct md_apply_hooks *hooks,
+		   struct md_deploy_report *rep, struct analysis *a, struct md_error *err)
+{
 	bool exists;
 	size_t total;
 	int r;
 
+	report_reset_lists(rep);
 	r = md_history_exists(db, &exists, err);
 	if (r < 0)
 		return r;
@@ -260,112 +302,98 @@ static int deploy_locked(struct md_db *db, const struct md_catalog *cat, const s
 				"but no _prisma_migrations table, so it is not managed by migrations yet",
 				db->schema, tables, tables == 1 ? "" : "s", example, tables > 1 ? ", ..." : "");
 		}
-		if (!opts->dry_run) {
+		a->history_missing = true;
+		if (locked) {
 			r = md_history_create(db, err);
 			if (r < 0)
 				return r;
 			rep->created_history = true;
+			a->history_missing = false;
 		}
 	}
-	r = load_plan(db, cat, &hist, &plan, err);
+	r = load_plan(db, cat, &a->hist, &a->plan, err);
 	if (r < 0)
-		goto out;
-	for (size_t i = 0; i < plan->n; i++) {
-		if (plan->items[i].state == MD_MIG_MODIFIED &&
-		    (r = push_name(&rep->modified, &rep->n_modified, plan->items[i].name)) < 0)
-			goto oom;
-		if (plan->items[i].state == MD_MIG_MISSING &&
-		    (r = push_name(&rep->missing, &rep->n_missing, plan->items[i].name)) < 0)
-			goto oom;
+		return r;
+	for (size_t i = 0; i < a->plan->n; i++) {
+		const struct md_plan_item *it = &a->plan->items[i];
+		if (it->state == MD_MIG_MODIFIED && push_name(&rep->modified, &rep->n_modified, it->name) < 0)
+			return md_error_set(err, MD_E_NOMEM, "out of memory");
+		if (it->state == MD_MIG_MISSING && push_name(&rep->missing, &rep->n_missing, it->name) < 0)
+			return md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
-	bool blocked = false, any_recoverable = false;
-	for (size_t i = 0; i < plan->n; i++)
-		if (plan->items[i].state == MD_MIG_FAILED) {
-			if (recoverable(&plan->items[i], db->server_version_num))
-				any_recoverable = true;
-			else
-				blocked = true;
-		}
-	if (blocked) {
-		r = refuse_failed(plan, db->server_version_num, err);
-		goto out;
-	}
-	if (any_recoverable) {
-		for (size_t i = 0; i < plan->n; i++) {
-			struct md_plan_item *it = &plan->items[i];
-			if (it->state != MD_MIG_FAILED)
-				continue;
-			it->state = MD_MIG_ROLLED_BACK; /* what it is once recorded (a dry run only says so) */
-			if (!opts->dry_run) {
-				r = md_history_mark_rolled_back(
-					db, it->row->id,
-					"migrated: this migration was interrupted (its process or "
-					"connection ended before it finished). It ran as one transaction, "
-					"so PostgreSQL rolled it back and nothing of it remained; recorded "
-					"as rolled back and applied again.",
-					err);
-				if (r < 0)
-					goto out;
-			}
-			if ((r = push_name(&rep->recovered, &rep->n_recovered, it->name)) < 0)
-				goto oom;
+	for (size_t i = 0; i < a->plan->n; i++)
+		if (a->plan->items[i].state == MD_MIG_FAILED &&
+		    !recoverable(&a->plan->items[i], db->server_version_num))
+			return refuse_failed(a->plan, db->server_version_num, err);
+	for (size_t i = 0; i < a->plan->n; i++) {
+		struct md_plan_item *it = &a->plan->items[i];
+		if (it->state != MD_MIG_FAILED)
+			continue;
+		a->n_recoverable++;
+		if (push_name(&rep->recovered, &rep->n_recovered, it->name) < 0)
+			return md_error_set(err, MD_E_NOMEM, "out of memory");
+		if (locked) {
+			r = md_history_mark_rolled_back(
+				db, it->row->id,
+				"migrated: this migration was interrupted (its process or "
+				"connection ended before it finished). It ran as one transaction, "
+				"so PostgreSQL rolled it back and nothing of it remained; recorded "
+				"as rolled back and applied again.",
+				err);
+			if (r < 0)
+				return r;
 			struct md_apply_event ev = {.kind = MD_EV_RECOVERED,
 						    .migration = it->name,
 						    .message = "interrupted earlier, nothing of it remained: recorded "
 							       "rolled back, applying it again"};
-			if (hooks && hooks->on_event)
-				hooks->on_event(hooks->ctx, &ev);
+			emit(hooks, &ev);
 		}
-		if (!opts->dry_run && (r = load_plan(db, cat, &hist, &plan, err)) < 0)
-			goto out;
+		it->state = MD_MIG_ROLLED_BACK; /* what it is once recorded */
 	}
 	total = 0;
-	for (size_t i = 0; i < plan->n; i++)
-		total += md_plan_item_to_apply(&plan->items[i]);
+	for (size_t i = 0; i < a->plan->n; i++)
+		total += md_plan_item_to_apply(&a->plan->items[i]);
 	rep->planned = calloc(total ? total : 1, sizeof *rep->planned);
-	scripts = calloc(total ? total : 1, sizeof *scripts);
-	if (!rep->planned || !scripts)
-		goto oom;
-	r = check_pending(plan, db->server_version_num, scripts, rep, err);
-	if (r < 0 || opts->dry_run)
-		goto out;
+	a->scripts = calloc(total ? total : 1, sizeof *a->scripts);
+	if (!rep->planned || !a->scripts)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	r = check_pending(a->plan, db->server_version_num, a->scripts, rep, err);
+	a->n_scripts = rep->n_pending;
+	return r;
+}
+
+static int apply_all(struct md_db *db, const struct md_deploy_options *opts, const struct md_apply_hooks *hooks,
+		     struct analysis *a, struct md_deploy_report *rep, struct md_error *err)
+{
+	size_t k = 0;
+	int r;
+
 	rep->applied = calloc(rep->n_pending ? rep->n_pending : 1, sizeof *rep->applied);
 	if (!rep->applied)
-		goto oom;
-	size_t k = 0;
-	for (size_t i = 0; i < plan->n; i++) {
-		struct md_plan_item *it = &plan->items[i];
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	for (size_t i = 0; i < a->plan->n; i++) {
+		struct md_plan_item *it = &a->plan->items[i];
 		if (!md_plan_item_to_apply(it))
 			continue;
-		if (hooks && hooks->cancel && *hooks->cancel) {
-			r = md_error_set(err, MD_E_CANCELLED, "deploy cancelled before %s; %zu of %zu applied",
-					 it->name, rep->n_applied, rep->n_pending);
-			goto out;
-		}
-		r = md_apply_migration(db, it->mig, &scripts[k], &opts->apply, hooks, k + 1, rep->n_pending,
+		if (hooks && ((hooks->cancel && *hooks->cancel) || (hooks->stop && *hooks->stop)))
+			return md_error_set(err, MD_E_CANCELLED, "deploy stopped before %s; %zu of %zu applied",
+					    it->name, rep->n_applied, rep->n_pending);
+		r = md_apply_migration(db, it->mig, &a->scripts[k], &opts->apply, hooks, k + 1, rep->n_pending,
 				       &rep->applied[rep->n_applied], &rep->failure, err);
 		k++;
 		if (r < 0)
-			goto out;
+			return r;
 		rep->n_applied++;
 	}
-	r = 0;
-	goto out;
-oom:
-	r = md_error_set(err, MD_E_NOMEM, "out of memory");
-out:
-	for (size_t i = 0; scripts && i < rep->n_pending; i++)
-		md_sqlscript_free(&scripts[i]);
-	free(scripts);
-	md_plan_free(plan);
-	md_history_free(hist);
-	return r;
+	return 0;
 }
 
 int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_deploy_options *opts,
 	      const struct md_apply_hooks *hooks, struct md_deploy_report *rep, struct md_error *err)
 {
+	struct analysis a = {0};
 	double t0 = now_ms(), tl;
+	bool locked = false;
 	int r;
 
 	memset(rep, 0, sizeof *rep);
@@ -376,18 +404,33 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 				    "the database %s is a read-only standby (in recovery); migrations need the primary",
 				    db->display);
 	}
-	if (!opts->dry_run) {
-		r = md_lock_acquire(db, opts->apply.advisory_lock_wait_ms, on_lock_wait, (void *)hooks, err);
-		if (r < 0)
-			return r;
-	}
+	/* Preflight: refuse early (P3005, P3009, broken files) without taking the lock. */
+	r = analyse(db, cat, false, hooks, rep, &a, err);
+	if (r < 0)
+		goto out;
+	struct md_apply_event pre = {.kind = MD_EV_PREFLIGHT_DONE, .total = rep->n_pending};
+	emit(hooks, &pre);
+	if (opts->dry_run || (rep->n_pending == 0 && !a.history_missing && a.n_recoverable == 0))
+		goto out;
+	r = md_lock_acquire(db, opts->apply.advisory_lock_wait_ms, on_lock_wait, (void *)hooks, err);
+	if (r < 0)
+		goto out;
+	locked = true;
 	tl = now_ms();
 	rep->lock_wait_ms = tl - t0;
-	r = deploy_locked(db, cat, opts, hooks, rep, err);
-	if (!opts->dry_run && md_db_alive(db) && PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
+	struct md_apply_event lk = {.kind = MD_EV_LOCKED, .duration_ms = rep->lock_wait_ms};
+	emit(hooks, &lk);
+	/* Under the lock: the authoritative plan (history may have moved since the preflight). */
+	analysis_free(&a);
+	r = analyse(db, cat, true, hooks, rep, &a, err);
+	if (r == 0)
+		r = apply_all(db, opts, hooks, &a, rep, err);
+out:
+	if (locked && md_db_alive(db) && PQtransactionStatus(db->conn) == PQTRANS_IDLE) {
 		struct md_error ignored;
 		md_lock_release(db, &ignored);
 	}
+	analysis_free(&a);
 	rep->total_ms = now_ms() - t0;
 	return r;
 }

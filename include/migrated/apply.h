@@ -34,7 +34,9 @@ struct md_apply_options {
 void md_apply_options_default(struct md_apply_options *o);
 
 enum md_apply_event_kind {
+	MD_EV_PREFLIGHT_DONE,   /* checks passed without the lock; total = migrations to apply */
 	MD_EV_LOCK_WAIT,        /* the migration lock is busy; holder set */
+	MD_EV_LOCKED,           /* the migration lock is held; duration_ms = time to get it */
 	MD_EV_RECOVERED,        /* an interrupted transactional migration was recorded rolled back */
 	MD_EV_MIGRATION_START,  /* about to apply migration */
 	MD_EV_STATEMENT,        /* statement-by-statement progress: statement k of n done */
@@ -63,6 +65,9 @@ struct md_apply_hooks {
 	/* Set (by another thread or a signal handler) to stop: checked between migrations,
 	 * statements and retries. To stop a running statement also PQcancel the connection. */
 	const volatile sig_atomic_t *cancel;
+	/* Set to stop after the running migration (daemon shutdown): checked between migrations
+	 * only, so the one that runs is allowed to finish. */
+	const volatile sig_atomic_t *stop;
 };
 
 struct md_applied {

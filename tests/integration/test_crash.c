@@ -21,10 +21,12 @@ static void counter_migrations(const char *dir, const char *slow_sql)
 static int wait_for_query(const char *db, const char *needle)
 {
 	char sql[300];
-	snprintf(sql, sizeof sql,
-		 "SELECT pid FROM pg_stat_activity WHERE application_name = 'migrated' AND query LIKE '%%%s%%' "
-		 "AND state = 'active'",
-		 needle);
+	snprintf(
+		sql, sizeof sql,
+		"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'migrated' "
+		"AND query LIKE '%%%s%%' "
+		"AND state = 'active'",
+		needle);
 	for (int i = 0; i < 100; i++) {
 		char *pid = h_q1(db, sql);
 		if (pid && *pid) {

@@ -77,6 +77,23 @@ ITEST(deploy_proceeds_when_the_holder_lets_go)
 	h_assert_q(db, "SELECT to_regclass('a') IS NOT NULL", "t");
 }
 
+ITEST(deploy_with_nothing_pending_does_not_wait_for_the_lock)
+{
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	struct h_result r;
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
+	h_deploy_ok(db, dir);
+	PGconn *holder = hold_migration_lock(db);
+	time_t t0 = time(NULL);
+	h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "20s", "--migrations", dir, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	h_assert_contains(r.out, "No pending migrations to apply.");
+	h_assert_not_contains(r.out, "Waiting");
+	ck_assert_int_le(time(NULL) - t0, 3);
+	h_result_free(&r);
+	PQfinish(holder);
+}
+
 static void create_busy_table(const char *db, const char *dir)
 {
 	struct h_result r;
@@ -167,6 +184,7 @@ Suite *suite_lock(void)
 	tcase_add_test(tc, lock_timeout_is_retried_until_the_table_is_free);
 	tcase_add_test(tc, lock_timeout_retries_run_out_and_nothing_remains);
 	tcase_add_test(tc, two_deploys_at_once_apply_each_migration_exactly_once);
+	tcase_add_test(tc, deploy_with_nothing_pending_does_not_wait_for_the_lock);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,5 +12,6 @@ Suite *suite_plan(void);
 Suite *suite_config(void);
 Suite *suite_dburl(void);
 Suite *suite_redact(void);
+Suite *suite_journal(void);
 
 #endif

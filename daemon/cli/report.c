@@ -314,6 +314,7 @@ void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev)
 		break;
 	case MD_EV_STATEMENT:
 	case MD_EV_PREFLIGHT_DONE:
+	case MD_EV_LOCKING:
 	case MD_EV_LOCKED: break;
 	}
 }

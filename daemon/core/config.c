@@ -12,8 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-enum key_type { KEY_STRING, KEY_SECRET, KEY_DURATION, KEY_COUNT, KEY_SECONDS, KEY_LOG_LEVEL };
+enum key_type { KEY_STRING, KEY_SECRET, KEY_DURATION, KEY_COUNT, KEY_SECONDS, KEY_LOG_LEVEL, KEY_BOOL, KEY_BYTES };
 
 struct key {
 	const char *name; /* in the file */
@@ -41,6 +42,16 @@ static const struct key keys[] = {
 	K("advisory_lock_timeout", "MIGRATED_ADVISORY_LOCK_TIMEOUT", KEY_DURATION, advisory_lock_wait_ms),
 	K("connect_timeout", "MIGRATED_CONNECT_TIMEOUT", KEY_SECONDS, connect_timeout_s),
 	K("log_level", "MIGRATED_LOG_LEVEL", KEY_LOG_LEVEL, log_level),
+	K("read_auth", "MIGRATED_READ_AUTH", KEY_BOOL, read_auth),
+	K("http_threads", "MIGRATED_HTTP_THREADS", KEY_COUNT, http_threads),
+	K("max_connections", "MIGRATED_MAX_CONNECTIONS", KEY_COUNT, max_connections),
+	K("max_connections_per_ip", "MIGRATED_MAX_CONNECTIONS_PER_IP", KEY_COUNT, max_connections_per_ip),
+	K("http_timeout", "MIGRATED_HTTP_TIMEOUT", KEY_SECONDS, http_timeout_s),
+	K("max_body", "MIGRATED_MAX_BODY", KEY_BYTES, max_body_bytes),
+	K("status_cache", "MIGRATED_STATUS_CACHE", KEY_DURATION, status_cache_ms),
+	K("shutdown_timeout", "MIGRATED_SHUTDOWN_TIMEOUT", KEY_DURATION, shutdown_timeout_ms),
+	K("journal_max_size", "MIGRATED_JOURNAL_MAX_SIZE", KEY_BYTES, journal_max_bytes),
+	K("journal_keep_jobs", "MIGRATED_JOURNAL_KEEP_JOBS", KEY_COUNT, journal_keep_jobs),
 };
 #undef K
 
@@ -71,6 +82,48 @@ int md_parse_duration_ms(const char *s, int *ret_ms)
 	if (v > INT_MAX)
 		return MD_E_CONFIG;
 	*ret_ms = (int)v;
+	return 0;
+}
+
+int md_parse_bool(const char *s, bool *ret)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
+	for (size_t i = 0; i < 4; i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*ret = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*ret = false;
+			return 0;
+		}
+	}
+	return MD_E_CONFIG;
+}
+
+/* "64KiB", "16MiB", "1GiB" (k/K/KB alike), or a bare number of bytes. */
+static int parse_bytes(const char *s, long *ret)
+{
+	char *end;
+	double v;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return MD_E_CONFIG;
+	while (isspace((unsigned char)*end))
+		end++;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': v *= 1024; break;
+	case 'M': v *= 1024 * 1024; break;
+	case 'G': v *= 1024.0 * 1024 * 1024; break;
+	default: return MD_E_CONFIG;
+	}
+	if (*end && end[1] && strcasecmp(end + 1, "iB") != 0 && strcasecmp(end + 1, "B") != 0)
+		return MD_E_CONFIG;
+	if (v > 2147483647.0)
+		return MD_E_CONFIG;
+	*ret = (long)v;
 	return 0;
 }
 
@@ -108,6 +161,23 @@ static int set_key(struct md_config *cfg, const struct key *k, const char *value
 					    where, k->name, value);
 		*(int *)field = (int)n;
 		return 0;
+	case KEY_BOOL:
+		if (md_parse_bool(value, (bool *)field) < 0)
+			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not true or false", where, k->name,
+					    value);
+		return 0;
+	case KEY_BYTES: {
+		long bytes;
+		if (parse_bytes(value, &bytes) < 0)
+			return md_error_set(err, MD_E_CONFIG,
+					    "%s: %s = \"%s\" is not a size (examples: 65536, 64KiB, 16MiB)", where,
+					    k->name, value);
+		if (k->offset == offsetof(struct md_config, max_body_bytes))
+			*(int *)field = (int)bytes;
+		else
+			*(long *)field = bytes;
+		return 0;
+	}
 	case KEY_LOG_LEVEL:
 		if (md_log_level_parse(value, &ms) < 0)
 			return md_error_set(err, MD_E_CONFIG,
@@ -260,6 +330,16 @@ static int set_defaults(struct md_config *cfg)
 	cfg->advisory_lock_wait_ms = 10000;
 	cfg->connect_timeout_s = 10;
 	cfg->log_level = MD_LOG_INFO;
+	cfg->read_auth = true;
+	cfg->http_threads = 2;
+	cfg->max_connections = 256;
+	cfg->max_connections_per_ip = 128;
+	cfg->http_timeout_s = 30;
+	cfg->max_body_bytes = 64 * 1024;
+	cfg->status_cache_ms = 1000;
+	cfg->shutdown_timeout_ms = 30000;
+	cfg->journal_max_bytes = 16L * 1024 * 1024;
+	cfg->journal_keep_jobs = 200;
 	return cfg->migrations_dir && cfg->state_dir && cfg->listen ? 0 : MD_E_NOMEM;
 }
 

@@ -64,6 +64,8 @@ const char *md_error_code_name(int code)
 	case MD_E_NOT_FOUND: return "not_found";
 	case MD_E_CANCELLED: return "cancelled";
 	case MD_E_INTERNAL: return "internal";
+	case MD_E_BUSY: return "conflict";
+	case MD_E_UNAVAILABLE: return "unavailable";
 	}
 	return "unknown";
 }

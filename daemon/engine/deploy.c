@@ -412,6 +412,8 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 	emit(hooks, &pre);
 	if (opts->dry_run || (rep->n_pending == 0 && !a.history_missing && a.n_recoverable == 0))
 		goto out;
+	struct md_apply_event locking = {.kind = MD_EV_LOCKING};
+	emit(hooks, &locking);
 	r = md_lock_acquire(db, opts->apply.advisory_lock_wait_ms, on_lock_wait, (void *)hooks, err);
 	if (r < 0)
 		goto out;

@@ -395,24 +395,36 @@ out:
 	return r;
 }
 
+struct range_ctx {
+	md_journal_record_fn fn;
+	void *ctx;
+	uint64_t to;
+};
+
+static int range_one(void *ctx, json_t *record, uint64_t offset, struct md_error *err)
+{
+	struct range_ctx *rc = ctx;
+	return offset < rc->to ? rc->fn(rc->ctx, record, offset, err) : 0;
+}
+
 int md_journal_read_range(struct md_journal *j, uint64_t from, uint64_t to, md_journal_record_fn fn, void *ctx,
 			  struct md_error *err)
 {
-	struct scan sc = {.fn = fn, .ctx = ctx};
-	uint64_t len;
+	struct range_ctx rc = {fn, ctx, to};
+	struct scan sc = {.fn = range_one, .ctx = &rc};
+	uint64_t len, end;
 	char *buf;
-	int r;
+	int r = 0;
 
 	pthread_mutex_lock(&j->lock);
-	if (to > j->size)
-		to = j->size;
-	len = to > from ? to - from : 0;
+	/* A line that starts before `to` is at most MD_JOURNAL_MAX_LINE long: read that far. */
+	end = to + MD_JOURNAL_MAX_LINE + 1 < j->size ? to + MD_JOURNAL_MAX_LINE + 1 : j->size;
+	len = end > from ? end - from : 0;
 	buf = malloc(len + 1);
 	if (!buf) {
 		pthread_mutex_unlock(&j->lock);
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
-	r = 0;
 	for (uint64_t got = 0; got < len;) {
 		ssize_t n = pread(j->fd, buf + got, len - got, (off_t)(from + got));
 		if (n < 0 && errno == EINTR)

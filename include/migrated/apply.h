@@ -35,6 +35,7 @@ void md_apply_options_default(struct md_apply_options *o);
 
 enum md_apply_event_kind {
 	MD_EV_PREFLIGHT_DONE,   /* checks passed without the lock; total = migrations to apply */
+	MD_EV_LOCKING,          /* about to take the migration lock */
 	MD_EV_LOCK_WAIT,        /* the migration lock is busy; holder set */
 	MD_EV_LOCKED,           /* the migration lock is held; duration_ms = time to get it */
 	MD_EV_RECOVERED,        /* an interrupted transactional migration was recorded rolled back */

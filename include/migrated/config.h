@@ -26,6 +26,17 @@ struct md_config {
 	int advisory_lock_wait_ms; /* wait for the migration lock; default 10 s */
 	int connect_timeout_s;     /* connect_timeout when the URL has none; default 10 s */
 	int log_level;             /* default info */
+	/* The daemon (migrated serve). */
+	bool read_auth;             /* reads need a token with the read role; default true */
+	int http_threads;           /* libmicrohttpd thread pool; default 2 */
+	int max_connections;        /* default 256 */
+	int max_connections_per_ip; /* default 128 */
+	int http_timeout_s;         /* idle connection timeout; default 30 s */
+	int max_body_bytes;         /* request body cap; default 64 KiB */
+	int status_cache_ms;        /* how old a status answer may be; default 1 s */
+	int shutdown_timeout_ms;    /* SIGTERM: how long the running migration may finish; default 30 s */
+	long journal_max_bytes;     /* compact the journal past this size; default 16 MiB */
+	int journal_keep_jobs;      /* jobs kept by compaction; default 200 */
 };
 
 /* Flags given on the command line (NULL / -1 when not given). */
@@ -41,6 +52,9 @@ struct md_config_flags {
 	const char *advisory_lock_wait;
 	const char *log_level;
 };
+
+/* md_parse_bool: true/false, yes/no, on/off, 1/0. */
+int md_parse_bool(const char *s, bool *ret);
 
 /* md_config_load: build the configuration. A missing default config file is fine; a missing
  * file named by --config or MIGRATED_CONFIG, an unknown key, or a bad value is MD_E_CONFIG with

@@ -25,6 +25,8 @@ enum md_error_code {
 	MD_E_NOT_FOUND = -13,    /* a named thing does not exist */
 	MD_E_CANCELLED = -14,    /* stopped on request */
 	MD_E_INTERNAL = -15,     /* a bug: an invariant did not hold */
+	MD_E_BUSY = -16,         /* something else is running (a job), or the thing already ended */
+	MD_E_UNAVAILABLE = -17,  /* a dependency is down (database, journal): retry later */
 };
 
 /* How a connection attempt failed, so an operator knows where to look. */

@@ -45,7 +45,8 @@ int md_journal_append(struct md_journal *j, json_t *record, uint64_t *ret_seq, s
  * rename, fsync of the directory). Thread-safe against appends. */
 int md_journal_compact(struct md_journal *j, bool (*keep)(void *ctx, const json_t *record), void *ctx,
 		       struct md_error *err);
-/* md_journal_read_range: replay the records whose lines start in [from, to) again. */
+/* md_journal_read_range: replay again the records whose lines start in [from, to) (from must
+ * be the start of a line). */
 int md_journal_read_range(struct md_journal *j, uint64_t from, uint64_t to, md_journal_record_fn fn, void *ctx,
 			  struct md_error *err);
 uint64_t md_journal_size(struct md_journal *j);

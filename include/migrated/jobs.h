@@ -1,0 +1,81 @@
+/* jobs.h - the daemon's jobs: a deploy or resolve requested over HTTP becomes a job that one
+ * worker thread runs, step by step (preflight, lock, one step per migration, verify), on the
+ * same engine the CLI uses. Every change of a job is a journal record, appended and synced
+ * before anything can read it; the in-memory table is rebuilt from those records on start, so
+ * a job's history survives restarts, and a job found running is marked interrupted and checked
+ * against _prisma_migrations. Readers get JSON snapshots; nothing here knows about HTTP. */
+#ifndef MIGRATED_JOBS_H
+#define MIGRATED_JOBS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct md_config;
+struct md_error;
+struct md_jobs;
+
+enum md_job_kind {
+	MD_JOB_DEPLOY,  /* md_deploy: apply pending migrations (or a dry run) */
+	MD_JOB_RESOLVE, /* md_resolve: mark a migration applied or rolled back */
+};
+
+enum md_job_state {
+	MD_JOB_QUEUED,      /* accepted, waiting for the worker */
+	MD_JOB_RUNNING,     /* the worker runs it */
+	MD_JOB_SUCCEEDED,   /* ended: did what it was asked */
+	MD_JOB_FAILED,      /* ended: stopped by an error (see "error") */
+	MD_JOB_CANCELLED,   /* ended: cancelled on request */
+	MD_JOB_INTERRUPTED, /* ended: the daemon stopped (shutdown or crash) while it ran */
+};
+
+const char *md_job_state_name(enum md_job_state s);
+const char *md_job_kind_name(enum md_job_kind k);
+
+/* md_jobs_open: open the journal in cfg->state_dir (journal.jsonl), rebuild the jobs, mark any
+ * job found queued or running as interrupted, and start the worker. Errors: the journal's
+ * (MD_E_IO for damage, MD_E_CONFIG when another daemon holds it). Free with md_jobs_close. */
+int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_error *err);
+
+/* md_jobs_submit: queue a job. request is the job's parameters (deploy: {"dry_run"}; resolve:
+ * {"migration", "as"}), taken over. actor names who asked (a token name). A job with the same
+ * idempotency_key (may be NULL) is returned instead, even across restarts (*ret_created false).
+ * MD_E_BUSY (err->message names the running job, *ret_job is it) when a job is queued or
+ * running; MD_E_IO when the journal cannot be written. *ret_job: the job's JSON (caller's). */
+int md_jobs_submit(struct md_jobs *jobs, enum md_job_kind kind, json_t *request, const char *idempotency_key,
+		   const char *actor, json_t **ret_job, bool *ret_created, struct md_error *err);
+
+/* md_jobs_get: one job with its steps and logs (read from the journal for old jobs).
+ * MD_E_NOT_FOUND. */
+int md_jobs_get(struct md_jobs *jobs, const char *id, json_t **ret_job, struct md_error *err);
+/* md_jobs_list: the newest `limit` jobs, newest first, without steps: {"jobs": [...]} */
+json_t *md_jobs_list(struct md_jobs *jobs, size_t limit);
+/* md_jobs_cancel: a queued job is cancelled at once; a running one has its statement cancelled
+ * on the server and ends cancelled. MD_E_NOT_FOUND; MD_E_BUSY when the job already ended. */
+int md_jobs_cancel(struct md_jobs *jobs, const char *id, const char *actor, json_t **ret_job, struct md_error *err);
+/* md_jobs_active: the queued or running job's id, or false. */
+bool md_jobs_active(struct md_jobs *jobs, char *ret_id, size_t idsz);
+
+/* Events of a job for Server-Sent Events: every journal record of the job after after_seq,
+ * as [{"seq", "event", "data"}], and whether the job has ended (no more will come). */
+int md_jobs_events(struct md_jobs *jobs, const char *id, uint64_t after_seq, json_t **ret_events, bool *ret_ended,
+		   struct md_error *err);
+/* md_jobs_watch: when the job has nothing after after_seq and is still running, remember fn to
+ * be called once (from the worker) when it has; returns 1 and a watch id. Returns 0 when there
+ * is something to read already (fn is not kept), MD_E_NOT_FOUND otherwise. */
+int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void (*fn)(void *ctx), void *ctx,
+		  uint64_t *ret_watch);
+/* md_jobs_unwatch: forget a watch (its connection went away). Safe after it fired. */
+void md_jobs_unwatch(struct md_jobs *jobs, uint64_t watch);
+
+/* md_jobs_on_change: fn (may be NULL) is called after every job ends (the status cache uses it
+ * to forget what it knew). */
+void md_jobs_on_change(struct md_jobs *jobs, void (*fn)(void *ctx), void *ctx);
+
+/* md_jobs_shutdown: refuse new jobs; let the running migration finish (grace_ms), then cancel
+ * the statement; the job ends interrupted. Wakes all watchers. Returns when the worker exits. */
+void md_jobs_shutdown(struct md_jobs *jobs, int grace_ms);
+void md_jobs_close(struct md_jobs *jobs);
+
+#endif

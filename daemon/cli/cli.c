@@ -12,6 +12,8 @@
 #include "migrated/plan.h"
 #include "migrated/report.h"
 #include "migrated/resolve.h"
+#include "migrated/journal.h"
+#include "migrated/serve.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -24,6 +26,7 @@
 
 struct cli {
 	const char *command;
+	const char *subcommand; /* journal check|repair */
 	struct md_config_flags flags;
 	bool json;
 	bool all;
@@ -44,6 +47,8 @@ static const char usage_text[] =
 	"  deploy                     apply pending migrations (under Prisma's advisory lock)\n"
 	"  resolve --applied NAME     record NAME as applied (you applied it by hand, or baseline)\n"
 	"  resolve --rolled-back NAME record a failed NAME as rolled back, so deploy runs it again\n"
+	"  serve                      run the daemon: HTTP API, jobs, journal (see README)\n"
+	"  journal check|repair       inspect or repair the daemon's job journal (--state-dir)\n"
 	"\n"
 	"Options:\n"
 	"  --migrations DIR           migrations folder (default prisma/migrations)\n"
@@ -56,6 +61,9 @@ static const char usage_text[] =
 	"  --lock-wait DURATION       wait for the migration lock (default 10s)\n"
 	"  --config FILE              config file (default " MD_DEFAULT_CONFIG_FILE " if present)\n"
 	"  --log-level LEVEL          error, warning, info, debug\n"
+	"  --listen ADDRESS           serve: 127.0.0.1:8080, [::1]:8080 or unix:/path\n"
+	"  --state-dir DIR            serve, journal: journal and state (default /var/lib/migrated)\n"
+	"  --token-file FILE          serve: API tokens, lines NAME ROLE SECRET\n"
 	"  -h, --help                 this help\n"
 	"  -V, --version              version\n"
 	"\n"
@@ -344,6 +352,24 @@ out:
 	return rc;
 }
 
+static int cmd_journal(struct cli *c)
+{
+	struct md_error err = {0};
+	char path[4096];
+	int r;
+
+	snprintf(path, sizeof path, "%s/journal.jsonl", c->cfg->state_dir);
+	if (strcmp(c->subcommand, "check") == 0)
+		r = md_journal_check(path, stdout, &err);
+	else
+		r = md_journal_repair(path, stdout, &err);
+	if (r < 0) {
+		md_report_error_text(stderr, &err);
+		return exit_code_for(err.code);
+	}
+	return MD_EXIT_OK;
+}
+
 static int parse(struct cli *c, int argc, char **argv)
 {
 	int opt;
@@ -376,6 +402,8 @@ static int parse(struct cli *c, int argc, char **argv)
 	if (optind >= argc)
 		return usage_error("%s", "no command given (status, deploy or resolve)");
 	c->command = argv[optind++];
+	if (strcmp(c->command, "journal") == 0 && optind < argc)
+		c->subcommand = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (strcmp(c->command, "help") == 0) {
@@ -396,8 +424,15 @@ int md_cli_main(int argc, char **argv)
 		return MD_EXIT_OK;
 	if (r != 0)
 		return r;
-	if (strcmp(c.command, "status") != 0 && strcmp(c.command, "deploy") != 0 && strcmp(c.command, "resolve") != 0)
-		return usage_error("unknown command \"%s\" (status, deploy or resolve)", c.command);
+	static const char *const commands[] = {"status", "deploy", "resolve", "serve", "journal"};
+	bool known = false;
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		known = known || strcmp(c.command, commands[i]) == 0;
+	if (!known)
+		return usage_error("unknown command \"%s\" (status, deploy, resolve, serve or journal)", c.command);
+	if (strcmp(c.command, "journal") == 0 &&
+	    (!c.subcommand || (strcmp(c.subcommand, "check") != 0 && strcmp(c.subcommand, "repair") != 0)))
+		return usage_error("%s", "journal needs check or repair");
 	if ((c.resolve_applied || c.resolve_rolled_back) && strcmp(c.command, "resolve") != 0)
 		return usage_error("%s", "--applied and --rolled-back go with resolve");
 	r = md_config_load(&c.flags, &c.cfg, &err);
@@ -408,6 +443,10 @@ int md_cli_main(int argc, char **argv)
 		rc = cmd_status(&c);
 	else if (strcmp(c.command, "deploy") == 0)
 		rc = cmd_deploy(&c);
+	else if (strcmp(c.command, "serve") == 0)
+		rc = md_serve(c.cfg);
+	else if (strcmp(c.command, "journal") == 0)
+		rc = cmd_journal(&c);
 	else
 		rc = cmd_resolve(&c);
 	md_config_free(c.cfg);

@@ -159,6 +159,14 @@ static int refuse_failed(const struct md_plan *plan, int server_version_num, str
 	return MD_E_FAILED_EXISTS;
 }
 
+int md_deploy_check_failed(const struct md_plan *plan, int server_version_num, struct md_error *err)
+{
+	for (size_t i = 0; i < plan->n; i++)
+		if (plan->items[i].state == MD_MIG_FAILED && !recoverable(&plan->items[i], server_version_num))
+			return refuse_failed(plan, server_version_num, err);
+	return 0;
+}
+
 /* Checks every pending file and splits it; fills scripts[] and the planned list. */
 static int check_pending(const struct md_plan *plan, int server_version_num, struct md_sqlscript *scripts,
 			 struct md_deploy_report *rep, struct md_error *err)
@@ -321,10 +329,9 @@ static int analyse(struct md_db *db, const struct md_catalog *cat, bool locked, 
 		if (it->state == MD_MIG_MISSING && push_name(&rep->missing, &rep->n_missing, it->name) < 0)
 			return md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < a->plan->n; i++)
-		if (a->plan->items[i].state == MD_MIG_FAILED &&
-		    !recoverable(&a->plan->items[i], db->server_version_num))
-			return refuse_failed(a->plan, db->server_version_num, err);
+	r = md_deploy_check_failed(a->plan, db->server_version_num, err);
+	if (r < 0)
+		return r;
 	for (size_t i = 0; i < a->plan->n; i++) {
 		struct md_plan_item *it = &a->plan->items[i];
 		if (it->state != MD_MIG_FAILED)

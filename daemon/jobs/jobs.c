@@ -555,6 +555,19 @@ json_t *md_jobs_list(struct md_jobs *jobs, size_t limit)
 	return json_pack("{s:o}", "jobs", list);
 }
 
+json_t *md_jobs_find_key(struct md_jobs *jobs, const char *key)
+{
+	json_t *found = NULL;
+	pthread_mutex_lock(&jobs->lock);
+	for (size_t i = jobs->n; key && i-- > 0;)
+		if (jobs->list[i]->idempotency_key && strcmp(jobs->list[i]->idempotency_key, key) == 0) {
+			found = jobs_render(jobs, jobs->list[i], false);
+			break;
+		}
+	pthread_mutex_unlock(&jobs->lock);
+	return found;
+}
+
 bool md_jobs_active(struct md_jobs *jobs, char *ret_id, size_t idsz)
 {
 	bool busy;
@@ -684,7 +697,11 @@ int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void
 		pthread_mutex_unlock(&jobs->lock);
 		return MD_E_NOT_FOUND;
 	}
-	if (job->last_seq > after_seq || ended(job->state) || jobs->shutting_down) {
+	if (jobs->shutting_down) {
+		pthread_mutex_unlock(&jobs->lock);
+		return 2;
+	}
+	if (job->last_seq > after_seq || ended(job->state)) {
 		pthread_mutex_unlock(&jobs->lock);
 		return 0;
 	}

@@ -12,6 +12,7 @@
 struct md_db;
 struct md_catalog;
 struct md_error;
+struct md_plan;
 
 struct md_deploy_options {
 	struct md_apply_options apply;
@@ -51,6 +52,11 @@ struct md_deploy_report {
 int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_deploy_options *opts,
 	      const struct md_apply_hooks *hooks, struct md_deploy_report *ret, struct md_error *err);
 void md_deploy_report_free(struct md_deploy_report *r);
+
+/* md_deploy_check_failed: whether a plan has a failed migration that blocks deploys (one that
+ * is not an interrupted transactional migration deploy would recover): MD_E_FAILED_EXISTS
+ * with Prisma's P3009 text and the next step in err, or 0. */
+int md_deploy_check_failed(const struct md_plan *plan, int server_version_num, struct md_error *err);
 
 /* md_logs_summary: one line from a `logs` text ("42P01 relation ... does not exist"). */
 void md_logs_summary(const char *logs, char *out, size_t outsz);

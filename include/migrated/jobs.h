@@ -54,6 +54,8 @@ json_t *md_jobs_list(struct md_jobs *jobs, size_t limit);
 /* md_jobs_cancel: a queued job is cancelled at once; a running one has its statement cancelled
  * on the server and ends cancelled. MD_E_NOT_FOUND; MD_E_BUSY when the job already ended. */
 int md_jobs_cancel(struct md_jobs *jobs, const char *id, const char *actor, json_t **ret_job, struct md_error *err);
+/* md_jobs_find_key: the job created with this Idempotency-Key, or NULL. */
+json_t *md_jobs_find_key(struct md_jobs *jobs, const char *idempotency_key);
 /* md_jobs_active: the queued or running job's id, or false. */
 bool md_jobs_active(struct md_jobs *jobs, char *ret_id, size_t idsz);
 
@@ -63,7 +65,8 @@ int md_jobs_events(struct md_jobs *jobs, const char *id, uint64_t after_seq, jso
 		   struct md_error *err);
 /* md_jobs_watch: when the job has nothing after after_seq and is still running, remember fn to
  * be called once (from the worker) when it has; returns 1 and a watch id. Returns 0 when there
- * is something to read already (fn is not kept), MD_E_NOT_FOUND otherwise. */
+ * is something to read already, 2 when the daemon is shutting down (fn is not kept in either
+ * case), MD_E_NOT_FOUND when there is no such job. */
 int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void (*fn)(void *ctx), void *ctx,
 		  uint64_t *ret_watch);
 /* md_jobs_unwatch: forget a watch (its connection went away). Safe after it fired. */

@@ -1,0 +1,123 @@
+/* api_internal.h - shared by the files of api/: the request context, the route table's shape,
+ * and the helpers that build responses. Not a public header (include/migrated/api.h is). */
+#ifndef MIGRATED_API_INTERNAL_H
+#define MIGRATED_API_INTERNAL_H
+
+#include "migrated/api.h"
+#include "migrated/error.h"
+#include "migrated/jobs.h"
+#include "migrated/tokens.h"
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct md_taskq;
+struct md_request;
+
+/* A handler answers now (returns a response to queue) or suspends the connection and answers
+ * later through api_resume() (returns NULL with req->suspended set). */
+typedef struct MHD_Response *(*md_handler_fn)(struct md_request *req, unsigned *ret_status);
+
+enum route_flags {
+	ROUTE_BODY = 1 << 0,          /* takes a JSON body */
+	ROUTE_BODY_REQUIRED = 1 << 1, /* ... and cannot do without one (411 when absent) */
+};
+
+struct route {
+	const char *method;
+	const char *pattern; /* "/v1/jobs/{id}/events": {id} is one path segment */
+	enum md_role role;   /* least role needed; MD_ROLE_NONE = open */
+	unsigned flags;
+	md_handler_fn handler;
+};
+
+struct md_api {
+	struct MHD_Daemon *mhd;
+	struct md_api_deps deps;
+	struct md_taskq *tasks;
+	int listen_fd;
+	char address[300];
+	char *unix_path; /* unlinked on stop */
+	bool read_auth;
+	size_t max_body;
+	int status_cache_ms;
+	struct MHD_Response *health; /* shared, built once */
+	char *database_url;          /* for GET /v1/plan */
+	char *migrations_dir;
+	int connect_timeout_s;
+};
+
+struct md_request {
+	struct md_api *api;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	char param[80];    /* the {id} of the path */
+	enum md_role role; /* of the presented token */
+	char actor[64];    /* the token's name, "" when none */
+	bool pretty;       /* ?pretty, or a curl client */
+	bool want_text;    /* Accept: text/plain */
+	char *body;
+	size_t body_len, body_cap;
+	bool body_too_large;
+	json_t *json;  /* the parsed body */
+	bool answered; /* a response was queued */
+	bool suspended;
+	struct MHD_Response *pending; /* set by a task, queued when resumed */
+	unsigned pending_status;
+};
+
+/* Route table (routes.c). */
+const struct route *api_route_find(const char *method, const char *url, char *param, size_t paramsz, char *allow,
+				   size_t allowsz, bool *ret_path_known);
+
+/* Responses (server.c). */
+struct MHD_Response *api_json(struct md_request *req, json_t *body /* taken */);
+struct MHD_Response *api_text(const char *text, size_t len, bool copy);
+struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail /* taken */,
+			       unsigned *ret_status);
+/* api_error_from: an md_error as a response with the status its code calls for. */
+struct MHD_Response *api_error_from(const struct md_error *err, unsigned *ret_status);
+/* api_suspend: suspend req's connection and run fn(req) on the task queue; fn must end with
+ * api_resume(). Returns false (and answers 503) when the queue is full. */
+bool api_suspend(struct md_request *req, void (*fn)(struct md_request *req), struct MHD_Response **ret_now,
+		 unsigned *ret_status);
+void api_resume(struct md_request *req, struct MHD_Response *resp, unsigned status);
+const char *api_query(struct md_request *req, const char *key);
+const char *api_header(struct md_request *req, const char *name);
+
+/* Request bodies (body.c). */
+enum md_field_type { MD_FIELD_BOOL, MD_FIELD_STRING };
+struct md_body_field {
+	const char *name;
+	enum md_field_type type;
+	bool required;
+	size_t max_len; /* strings */
+};
+/* md_body_parse: an empty body is {}; anything else must be a JSON object whose fields are all
+ * in fields[] with the right types. MD_E_USAGE with a message naming the field or position. */
+int md_body_parse(const char *buf, size_t len, const struct md_body_field *fields, size_t n, json_t **ret,
+		  struct md_error *err);
+
+struct md_snapshot_view;
+/* api_status_response: the status answer for a view (status.c). */
+struct MHD_Response *api_status_response(struct md_request *req, struct md_snapshot_view *v, unsigned *status);
+
+/* api_submit: record a job and answer 202 (200 for a known Idempotency-Key), 409, 503
+ * (deploy.c); api_key_ok: an Idempotency-Key is acceptable. */
+struct MHD_Response *api_submit(struct md_request *req, enum md_job_kind kind, json_t *request, unsigned *status);
+bool api_key_ok(const char *key);
+
+/* Handlers. */
+struct MHD_Response *api_health(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_status(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_resolve(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_plan(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_jobs_list(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_job_get(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_job_cancel(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_job_events(struct md_request *req, unsigned *ret_status);
+
+#endif

@@ -1,0 +1,111 @@
+/* deploy.c - POST /v1/deploy: starts a deploy job. 202 Accepted with Location: /v1/jobs/{id};
+ * 200 with the same job for a repeated Idempotency-Key (also after a restart); 409 naming the
+ * running job, or with Prisma's P3009 when a failed migration blocks; 503 when the database
+ * does not answer. The decision uses a status snapshot no older than status_cache, and
+ * recording the job (a synced journal write) happens on the task queue, never on an HTTP
+ * thread. Body: {"dry_run": bool}, all optional. */
+#include "api_internal.h"
+#include "migrated/jobs.h"
+#include "migrated/snapshot.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct md_body_field deploy_fields[] = {
+	{"dry_run", MD_FIELD_BOOL, false, 0},
+};
+
+static struct MHD_Response *with_location(struct MHD_Response *r, json_t *job)
+{
+	char loc[128];
+	if (r) {
+		snprintf(loc, sizeof loc, "/v1/jobs/%s", json_string_value(json_object_get(job, "id")));
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, loc);
+	}
+	return r;
+}
+
+/* Shared with resolve.c: record the job and answer. */
+struct MHD_Response *api_submit(struct md_request *req, enum md_job_kind kind, json_t *request, unsigned *status)
+{
+	const char *key = api_header(req, "Idempotency-Key");
+	struct md_error err = {0};
+	json_t *job = NULL;
+	bool created;
+	int r;
+
+	r = md_jobs_submit(req->api->deps.jobs, kind, request, key, req->actor[0] ? req->actor : NULL, &job, &created,
+			   &err);
+	if (r == MD_E_BUSY) {
+		json_t *detail = json_pack("{s:O}", "job", job);
+		struct MHD_Response *resp = api_error(MHD_HTTP_CONFLICT, "conflict", err.message, detail, status);
+		with_location(resp, job);
+		json_decref(job);
+		return resp;
+	}
+	if (r < 0)
+		return api_error_from(&err, status);
+	*status = created ? MHD_HTTP_ACCEPTED : MHD_HTTP_OK;
+	json_t *ref = json_incref(job);
+	struct MHD_Response *resp = with_location(api_json(req, job), ref);
+	json_decref(ref);
+	return resp;
+}
+
+static void deploy_task(struct md_request *req)
+{
+	unsigned status;
+	struct MHD_Response *r;
+	bool dry_run = json_is_true(json_object_get(req->json, "dry_run"));
+	struct md_snapshot_view *v = md_snapshot_refresh(req->api->deps.snapshot, req->api->status_cache_ms);
+
+	if (!v)
+		r = api_error(500, "internal", "out of memory", NULL, &status);
+	else if (!v->ok)
+		r = api_error_from(&v->error, &status);
+	else if (v->blocked && !dry_run)
+		r = api_error_from(&v->block, &status);
+	else
+		r = api_submit(req, MD_JOB_DEPLOY, json_incref(req->json), &status);
+	md_snapshot_view_unref(v);
+	api_resume(req, r, status);
+}
+
+/* Idempotency-Key: 1 to 200 printable ASCII characters. */
+bool api_key_ok(const char *key)
+{
+	size_t n = key ? strlen(key) : 0;
+	if (!key)
+		return true;
+	if (n == 0 || n > 200)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (key[i] < 0x21 || key[i] > 0x7e)
+			return false;
+	return true;
+}
+
+struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status)
+{
+	struct md_error err = {0};
+	struct MHD_Response *r;
+	const char *key = api_header(req, "Idempotency-Key");
+
+	if (md_body_parse(req->body, req->body_len, deploy_fields, 1, &req->json, &err) < 0)
+		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request", err.message, NULL, ret_status);
+	if (!api_key_ok(key))
+		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request",
+				 "Idempotency-Key must be 1 to 200 printable ASCII characters", NULL, ret_status);
+	if (key) {
+		json_t *job = md_jobs_find_key(req->api->deps.jobs, key);
+		if (job) {
+			*ret_status = MHD_HTTP_OK;
+			json_t *ref = json_incref(job);
+			r = with_location(api_json(req, job), ref);
+			json_decref(ref);
+			return r;
+		}
+	}
+	api_suspend(req, deploy_task, &r, ret_status);
+	return r;
+}

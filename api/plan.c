@@ -1,0 +1,57 @@
+/* plan.c - GET /v1/plan: what a deploy would do now, changing nothing: every pending
+ * migration in order with how it would run (transaction, single statement, statement by
+ * statement, own transactions) and why, or the refusal a deploy would meet (P3009, P3005, a
+ * broken file). A dry-run deploy on its own connection, on the task queue. */
+#include "api_internal.h"
+#include "migrated/catalog.h"
+#include "migrated/db.h"
+#include "migrated/dburl.h"
+#include "migrated/deploy.h"
+#include "migrated/report.h"
+
+static void plan_task(struct md_request *req)
+{
+	struct md_api *api = req->api;
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_dburl *url = NULL;
+	struct md_db *db = NULL;
+	struct md_deploy_report rep = {0};
+	struct md_deploy_options opts = {.dry_run = true};
+	struct MHD_Response *r;
+	unsigned status;
+	int rc;
+
+	md_apply_options_default(&opts.apply);
+	rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
+	if (rc == 0 && !api->database_url)
+		rc = md_error_set(&err, MD_E_CONFIG, "no database configured: set DATABASE_URL");
+	if (rc == 0)
+		rc = md_dburl_parse(api->database_url, "migrated", api->connect_timeout_s, &url, &err);
+	if (rc == 0)
+		rc = md_db_open(url, &db, &err);
+	if (rc == 0)
+		rc = md_deploy(db, cat, &opts, NULL, &rep, &err);
+	if (rc == 0 || rc == MD_E_FAILED_EXISTS || rc == MD_E_NOT_EMPTY || rc == MD_E_CATALOG) {
+		json_t *body = md_report_deploy_json(&rep, rc, &err);
+		json_object_del(body, "applied");
+		json_object_del(body, "failure");
+		json_object_set_new(body, "would_deploy", json_boolean(rc == 0));
+		status = MHD_HTTP_OK;
+		r = api_json(req, body);
+	} else {
+		r = api_error_from(&err, &status);
+	}
+	md_deploy_report_free(&rep);
+	md_db_close(db);
+	md_dburl_free(url);
+	md_catalog_free(cat);
+	api_resume(req, r, status);
+}
+
+struct MHD_Response *api_plan(struct md_request *req, unsigned *ret_status)
+{
+	struct MHD_Response *r;
+	api_suspend(req, plan_task, &r, ret_status);
+	return r;
+}

@@ -1,0 +1,68 @@
+/* routes.c - the one route table: every URL the API answers appears here and nowhere else. */
+#include "api_internal.h"
+#include "migrated/macro.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct route routes[] = {
+	{"GET", "/v1/health", MD_ROLE_NONE, 0, api_health},
+	{"GET", "/v1/status", MD_ROLE_READ, 0, api_status},
+	{"GET", "/v1/plan", MD_ROLE_READ, 0, api_plan},
+	{"POST", "/v1/deploy", MD_ROLE_DEPLOY, ROUTE_BODY, api_deploy},
+	{"POST", "/v1/resolve", MD_ROLE_ADMIN, ROUTE_BODY | ROUTE_BODY_REQUIRED, api_resolve},
+	{"GET", "/v1/jobs", MD_ROLE_READ, 0, api_jobs_list},
+	{"GET", "/v1/jobs/{id}", MD_ROLE_READ, 0, api_job_get},
+	{"GET", "/v1/jobs/{id}/events", MD_ROLE_READ, 0, api_job_events},
+	{"POST", "/v1/jobs/{id}/cancel", MD_ROLE_DEPLOY, 0, api_job_cancel},
+};
+
+/* Matches url against pattern; {id} takes one non-empty segment of safe characters. */
+static bool match(const char *pattern, const char *url, char *param, size_t paramsz)
+{
+	const char *p = pattern, *u = url;
+	while (*p) {
+		if (strncmp(p, "{id}", 4) == 0) {
+			size_t n = strcspn(u, "/");
+			if (n == 0 || n >= paramsz)
+				return false;
+			for (size_t i = 0; i < n; i++) {
+				char c = u[i];
+				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+				      c == '-' || c == '_'))
+					return false;
+			}
+			memcpy(param, u, n);
+			param[n] = '\0';
+			u += n;
+			p += 4;
+		} else if (*p++ != *u++) {
+			return false;
+		}
+	}
+	return *u == '\0' || (*u == '/' && u[1] == '\0');
+}
+
+const struct route *api_route_find(const char *method, const char *url, char *param, size_t paramsz, char *allow,
+				   size_t allowsz, bool *ret_path_known)
+{
+	char tmp[80];
+	size_t used = 0;
+
+	*ret_path_known = false;
+	allow[0] = '\0';
+	for (size_t i = 0; i < MD_ARRAY_SIZE(routes); i++) {
+		if (!match(routes[i].pattern, url, tmp, sizeof tmp))
+			continue;
+		*ret_path_known = true;
+		if (strcmp(routes[i].method, method) == 0) {
+			snprintf(param, paramsz, "%s", tmp);
+			return &routes[i];
+		}
+		used += (size_t)snprintf(allow + used, used < allowsz ? allowsz - used : 0, "%s%s", used ? ", " : "",
+					 routes[i].method);
+		if (strcmp(routes[i].method, "GET") == 0)
+			used += (size_t)snprintf(allow + used, used < allowsz ? allowsz - used : 0, ", HEAD");
+	}
+	return NULL;
+}

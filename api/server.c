@@ -1,0 +1,519 @@
+/* server.c - the HTTP server: listening socket, libmicrohttpd setup and the life of a request
+ * (see api.h for the thread model).
+ *
+ * libmicrohttpd calls the access handler several times per request. First call: route,
+ * method, token, Content-Length and Content-Type are checked, and a refusal (404, 405, 401,
+ * 403, 411, 413, 415) is answered at once. A response queued on the first call closes the
+ * connection (libmicrohttpd 0.9.75), which is right for refusals and wrong for normal
+ * answers, so those wait for the next call. Then the body arrives in pieces, buffered up to
+ * max_body. Last call (no more data): the JSON body is parsed and the handler answers, or
+ * suspends the connection and answers from a task (api_resume), after which libmicrohttpd
+ * calls once more and the prepared response is queued. */
+#include "api_internal.h"
+#include "migrated/config.h"
+#include "migrated/log.h"
+#include "migrated/macro.h"
+#include "migrated/taskq.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static const char health_body[] = "{\"status\":\"ok\",\"checks\":[{\"name\":\"process\",\"status\":\"ok\"}]}\n";
+
+/* ---- responses ---- */
+
+static struct MHD_Response *with_json_headers(struct MHD_Response *r)
+{
+	if (r) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	}
+	return r;
+}
+
+struct MHD_Response *api_json(struct md_request *req, json_t *body)
+{
+	char *s = json_dumps(body, (req && req->pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *t = realloc(s, n + 2);
+	if (!t) {
+		free(s);
+		return NULL;
+	}
+	t[n] = '\n';
+	t[n + 1] = '\0';
+	return with_json_headers(MHD_create_response_from_buffer(n + 1, t, MHD_RESPMEM_MUST_FREE));
+}
+
+struct MHD_Response *api_text(const char *text, size_t len, bool copy)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text,
+								 copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
+	if (r) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	}
+	return r;
+}
+
+struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail,
+			       unsigned *ret_status)
+{
+	char clean[2048];
+	md_redact(message, clean, sizeof clean);
+	json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", clean, "detail",
+				 detail ? detail : json_object());
+	*ret_status = status;
+	return api_json(NULL, body);
+}
+
+static unsigned status_for(int code)
+{
+	switch (code) {
+	case MD_E_USAGE: return MHD_HTTP_BAD_REQUEST;
+	case MD_E_NOT_FOUND: return MHD_HTTP_NOT_FOUND;
+	case MD_E_BUSY:
+	case MD_E_FAILED_EXISTS:
+	case MD_E_LOCK_TIMEOUT: return MHD_HTTP_CONFLICT;
+	case MD_E_CATALOG:
+	case MD_E_NOT_EMPTY:
+	case MD_E_RESOLVE: return MHD_HTTP_UNPROCESSABLE_CONTENT;
+	case MD_E_CONNECT:
+	case MD_E_UNAVAILABLE: return MHD_HTTP_SERVICE_UNAVAILABLE;
+	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+struct MHD_Response *api_error_from(const struct md_error *err, unsigned *ret_status)
+{
+	json_t *detail = json_object();
+	if (err->prisma_code[0])
+		json_object_set_new(detail, "prisma_code", json_string(err->prisma_code));
+	if (err->sqlstate[0])
+		json_object_set_new(detail, "sqlstate", json_string(err->sqlstate));
+	if (err->code == MD_E_CONNECT && err->conn_failure)
+		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
+	if (err->hint[0]) {
+		char hint[sizeof err->hint];
+		md_redact(err->hint, hint, sizeof hint);
+		json_object_set_new(detail, "hint", json_string(hint));
+	}
+	return api_error(status_for(err->code), md_error_code_name(err->code), err->message, detail, ret_status);
+}
+
+const char *api_query(struct md_request *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *api_header(struct md_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+/* ---- suspend and resume ---- */
+
+struct task {
+	struct md_request *req;
+	void (*fn)(struct md_request *req);
+};
+
+static void run_task(void *ctx)
+{
+	struct task *t = ctx;
+	t->fn(t->req);
+	free(t);
+}
+
+void api_resume(struct md_request *req, struct MHD_Response *resp, unsigned status)
+{
+	struct MHD_Connection *conn = req->conn;
+	req->pending = resp;
+	req->pending_status = status;
+	/* After this call the request may be answered and freed by another thread. */
+	MHD_resume_connection(conn);
+}
+
+bool api_suspend(struct md_request *req, void (*fn)(struct md_request *req), struct MHD_Response **ret_now,
+		 unsigned *ret_status)
+{
+	struct task *t = malloc(sizeof *t);
+	*ret_now = NULL;
+	if (!t) {
+		*ret_now = api_error(503, "unavailable", "out of memory", NULL, ret_status);
+		return false;
+	}
+	t->req = req;
+	t->fn = fn;
+	req->suspended = true;
+	MHD_suspend_connection(req->conn);
+	if (md_taskq_post(req->api->tasks, run_task, t) < 0) {
+		free(t);
+		unsigned st;
+		struct MHD_Response *r = api_error(
+			503, "unavailable", "too many requests are waiting for the database; retry shortly", NULL, &st);
+		api_resume(req, r, st);
+	}
+	return true;
+}
+
+/* ---- the request life ---- */
+
+static bool is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+	return ct && strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static enum md_role required_role(const struct md_api *api, const struct route *route)
+{
+	if (route->role == MD_ROLE_READ && (!api->read_auth || md_tokens_count(api->deps.tokens) == 0))
+		return MD_ROLE_NONE;
+	return route->role;
+}
+
+/* Decides everything the headers can decide. Returns a refusal, or NULL to go on. */
+static struct MHD_Response *first_call(struct md_request *req, const char *url, const char *method, unsigned *status)
+{
+	struct md_api *api = req->api;
+	char allow[64];
+	bool path_known;
+	const char *auth, *q;
+
+	req->route = api_route_find(strcmp(method, "HEAD") == 0 ? "GET" : method, url, req->param, sizeof req->param,
+				    allow, sizeof allow, &path_known);
+	q = api_query(req, "pretty");
+	const char *ua = api_header(req, MHD_HTTP_HEADER_USER_AGENT);
+	req->pretty = (q && strcmp(q, "0") != 0 && strcmp(q, "false") != 0) || (ua && strncmp(ua, "curl/", 5) == 0);
+	const char *accept = api_header(req, MHD_HTTP_HEADER_ACCEPT);
+	req->want_text = accept && strstr(accept, "text/plain") && !strstr(accept, "application/json");
+	if (!req->route) {
+		if (!path_known) {
+			char msg[400];
+			snprintf(msg, sizeof msg, "no route %.300s (see GET /v1/status, /v1/jobs, /v1/health)", url);
+			return api_error(MHD_HTTP_NOT_FOUND, "not_found", msg, NULL, status);
+		}
+		char msg[300];
+		snprintf(msg, sizeof msg, "%.16s is not allowed on %.150s (allowed: %.64s)", method, url, allow);
+		struct MHD_Response *r =
+			api_error(MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg, NULL, status);
+		if (r)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+		return r;
+	}
+	auth = api_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
+		req->role = md_tokens_check(api->deps.tokens, auth + 7, req->actor, sizeof req->actor);
+	enum md_role need = required_role(api, req->route);
+	if (req->role < need) {
+		struct MHD_Response *r;
+		if (req->role == MD_ROLE_NONE && md_tokens_count(api->deps.tokens) == 0)
+			r = api_error(MHD_HTTP_UNAUTHORIZED, "unauthorized",
+				      "no API tokens are configured, so this route is closed: start migrated with "
+				      "--token-file (lines: NAME ROLE SECRET)",
+				      NULL, status);
+		else if (req->role == MD_ROLE_NONE)
+			r = api_error(MHD_HTTP_UNAUTHORIZED, "unauthorized",
+				      auth ? "the bearer token is not valid"
+					   : "this route needs a bearer token (Authorization: Bearer TOKEN)",
+				      json_pack("{s:s}", "required_role", md_role_name(need)), status);
+		else
+			r = api_error(MHD_HTTP_FORBIDDEN, "forbidden", "this token's role may not do this",
+				      json_pack("{s:s, s:s}", "role", md_role_name(req->role), "required_role",
+						md_role_name(need)),
+				      status);
+		if (r && req->role == MD_ROLE_NONE)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"migrated\"");
+		return r;
+	}
+	if (req->route->flags & ROUTE_BODY) {
+		const char *cl = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *te = api_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+		const char *ct = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
+		unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
+		if (!cl && !te && (req->route->flags & ROUTE_BODY_REQUIRED))
+			return api_error(MHD_HTTP_LENGTH_REQUIRED, "length_required",
+					 "this route needs a JSON body with a Content-Length", NULL, status);
+		if (cl && len > api->max_body) {
+			char msg[160];
+			snprintf(msg, sizeof msg, "the body is %llu bytes; the limit is %zu (max_body)", len,
+				 api->max_body);
+			return api_error(413, "payload_too_large", msg, NULL, status);
+		}
+		if ((len > 0 || te) && !is_json_type(ct))
+			return api_error(MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+					 "the body must be JSON (Content-Type: application/json)", NULL, status);
+	}
+	return NULL;
+}
+
+static enum MHD_Result queue(struct md_request *req, struct MHD_Response *r, unsigned status)
+{
+	enum MHD_Result ret;
+	if (!r)
+		return MHD_NO;
+	req->answered = true;
+	ret = MHD_queue_response(req->conn, status, r);
+	if (r != req->api->health)
+		MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct md_api *api = cls;
+	struct md_request *req = *con_cls;
+	struct MHD_Response *r;
+	unsigned status = MHD_HTTP_OK;
+	(void)version;
+
+	if (!req) {
+		req = calloc(1, sizeof *req);
+		if (!req)
+			return MHD_NO;
+		req->api = api;
+		req->conn = conn;
+		*con_cls = req;
+		r = first_call(req, url, method, &status);
+		if (r)
+			return queue(req, r, status); /* a refusal: closing the connection is fine */
+		return MHD_YES;
+	}
+	if (req->answered) {
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (req->body_too_large || req->body_len + n > api->max_body) {
+			req->body_too_large = true; /* keep reading, answer 413 at the end */
+			return MHD_YES;
+		}
+		if (req->body_len + n + 1 > req->body_cap) {
+			size_t cap = req->body_cap ? req->body_cap : 1024;
+			while (cap < req->body_len + n + 1)
+				cap *= 2;
+			char *b = realloc(req->body, cap);
+			if (!b)
+				return MHD_NO;
+			req->body = b;
+			req->body_cap = cap;
+		}
+		memcpy(req->body + req->body_len, upload_data, n);
+		req->body_len += n;
+		req->body[req->body_len] = '\0';
+		return MHD_YES;
+	}
+	if (req->suspended) {
+		req->suspended = false;
+		if (req->pending)
+			return queue(req, req->pending, req->pending_status);
+		return queue(req, api_error(500, "internal", "resumed without an answer", NULL, &status), status);
+	}
+	if (req->body_too_large) {
+		char msg[120];
+		snprintf(msg, sizeof msg, "the body is larger than %zu bytes (max_body)", api->max_body);
+		return queue(req, api_error(413, "payload_too_large", msg, NULL, &status), status);
+	}
+	r = req->route->handler(req, &status);
+	if (!r)
+		return req->suspended ? MHD_YES : MHD_NO;
+	return queue(req, r, status);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	struct md_request *req = *con_cls;
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	if (!req)
+		return;
+	free(req->body);
+	json_decref(req->json);
+	free(req);
+	*con_cls = NULL;
+}
+
+static void mhd_logger(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	(void)cls;
+	vsnprintf(line, sizeof line, fmt, ap);
+	line[strcspn(line, "\n")] = '\0';
+	md_log(MD_LOG_DEBUG, "http: %s", line);
+}
+
+/* ---- the listening socket ---- */
+
+static int listen_unix(struct md_api *api, const char *path, struct md_error *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return md_error_set(err, MD_E_CONFIG, "unix socket path %s is too long", path);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path); /* a stale socket from a previous run */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || chmod(path, 0660) < 0 || listen(fd, 128) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return md_error_set(err, MD_E_CONFIG, "cannot listen on unix:%s: %s", path, strerror(e));
+	}
+	api->unix_path = strdup(path);
+	snprintf(api->address, sizeof api->address, "unix:%s", path);
+	return fd;
+}
+
+static int listen_tcp(struct md_api *api, const char *spec, struct md_error *err)
+{
+	char host[256], port[16];
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV}, *res = NULL;
+	const char *colon;
+	int fd, one = 1, e;
+
+	if (spec[0] == '[') {
+		const char *end = strchr(spec, ']');
+		if (!end || end[1] != ':')
+			return md_error_set(err, MD_E_CONFIG, "listen address %s: expected [IPv6]:PORT", spec);
+		snprintf(host, sizeof host, "%.*s", (int)(end - spec - 1), spec + 1);
+		colon = end + 1;
+	} else {
+		colon = strrchr(spec, ':');
+		if (!colon)
+			return md_error_set(err, MD_E_CONFIG, "listen address %s: expected HOST:PORT or unix:/path",
+					    spec);
+		snprintf(host, sizeof host, "%.*s", (int)(colon - spec), spec);
+	}
+	snprintf(port, sizeof port, "%s", colon + 1);
+	if ((e = getaddrinfo(host[0] ? host : NULL, port, &hints, &res)) != 0)
+		return md_error_set(err, MD_E_CONFIG, "listen address %s: %s", spec, gai_strerror(e));
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		md_error_hint(err, "choose another --listen address, or stop what listens there");
+		return md_error_set(err, MD_E_CONFIG, "cannot listen on %s: %s", spec, strerror(e));
+	}
+	freeaddrinfo(res);
+	snprintf(api->address, sizeof api->address, "%s", spec);
+	return fd;
+}
+
+int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, int listen_fd, struct md_api **ret,
+		 struct md_error *err)
+{
+	struct md_api *api = calloc(1, sizeof *api);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+	int fd, r;
+
+	if (!api)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	api->deps = *deps;
+	api->read_auth = cfg->read_auth;
+	api->max_body = (size_t)cfg->max_body_bytes;
+	api->status_cache_ms = cfg->status_cache_ms;
+	api->migrations_dir = strdup(cfg->migrations_dir);
+	api->database_url = cfg->database_url && *cfg->database_url ? strdup(cfg->database_url)
+			    : cfg->direct_url                       ? strdup(cfg->direct_url)
+								    : NULL;
+	api->connect_timeout_s = cfg->connect_timeout_s;
+	api->listen_fd = -1;
+	api->tasks = md_taskq_start(2, (size_t)cfg->max_connections + 16);
+	api->health = with_json_headers(
+		MHD_create_response_from_buffer(sizeof health_body - 1, (void *)health_body, MHD_RESPMEM_PERSISTENT));
+	if (!api->migrations_dir || !api->tasks || !api->health) {
+		md_api_stop(api);
+		return md_error_set(err, MD_E_NOMEM, "out of memory starting the HTTP server");
+	}
+	if (listen_fd >= 0) {
+		fd = listen_fd;
+		snprintf(api->address, sizeof api->address, "socket from systemd (fd %d)", listen_fd);
+	} else if (strncmp(cfg->listen, "unix:", 5) == 0) {
+		fd = listen_unix(api, cfg->listen + 5, err);
+	} else {
+		fd = listen_tcp(api, cfg->listen, err);
+	}
+	if (fd < 0) {
+		r = fd;
+		md_api_stop(api);
+		return r;
+	}
+	api->listen_fd = fd;
+	struct MHD_OptionItem ops[] = {
+		{MHD_OPTION_LISTEN_SOCKET, fd, NULL},
+		{MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads > 0 ? cfg->http_threads : 1, NULL},
+		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_timeout_s, NULL},
+		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, api},
+		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL},
+		{api->unix_path ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
+		 NULL},
+		{MHD_OPTION_END, 0, NULL},
+	};
+	api->mhd = MHD_start_daemon(flags, 0, NULL, NULL, on_request, api, MHD_OPTION_ARRAY, ops, MHD_OPTION_END);
+	if (!api->mhd) {
+		md_api_stop(api);
+		return md_error_set(err, MD_E_INTERNAL, "libmicrohttpd would not start on %s", cfg->listen);
+	}
+	api->listen_fd = -1; /* libmicrohttpd owns it now (until md_api_quiesce hands it back) */
+	*ret = api;
+	return 0;
+}
+
+const char *md_api_address(const struct md_api *api)
+{
+	return api->address;
+}
+
+void md_api_quiesce(struct md_api *api)
+{
+	if (api && api->mhd) {
+		MHD_socket fd = MHD_quiesce_daemon(api->mhd);
+		if (fd != MHD_INVALID_SOCKET)
+			api->listen_fd = fd; /* ours to close now */
+	}
+}
+
+void md_api_stop(struct md_api *api)
+{
+	if (!api)
+		return;
+	if (api->mhd)
+		MHD_stop_daemon(api->mhd);
+	md_taskq_stop(api->tasks);
+	if (api->listen_fd >= 0)
+		close(api->listen_fd);
+	if (api->unix_path) {
+		unlink(api->unix_path);
+		free(api->unix_path);
+	}
+	if (api->health)
+		MHD_destroy_response(api->health);
+	free(api->migrations_dir);
+	free(api->database_url);
+	free(api);
+}

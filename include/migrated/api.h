@@ -1,0 +1,33 @@
+/* api.h - the HTTP control API (libmicrohttpd): routes in api/routes.c, one file per
+ * resource. Thread mode: libmicrohttpd's internal thread pool with epoll, and no callback ever
+ * blocks: work that needs the database runs on a task queue while the connection is
+ * suspended, and Server-Sent Events suspend between events. The contract is api/openapi.yaml. */
+#ifndef MIGRATED_API_H
+#define MIGRATED_API_H
+
+struct md_config;
+struct md_error;
+struct md_jobs;
+struct md_snapshot;
+struct md_tokens;
+struct md_api;
+
+struct md_api_deps {
+	struct md_jobs *jobs;
+	struct md_snapshot *snapshot;
+	struct md_tokens *tokens; /* may be empty, never NULL */
+};
+
+/* md_api_start: listen on cfg->listen ("127.0.0.1:8080", "[::1]:8080", "unix:/path") or on
+ * listen_fd when >= 0 (socket activation), and serve. MD_E_CONFIG when the address is bad or
+ * in use. */
+int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, int listen_fd, struct md_api **ret,
+		 struct md_error *err);
+/* md_api_quiesce: stop accepting new connections (SIGTERM); running requests finish. */
+void md_api_quiesce(struct md_api *api);
+/* md_api_stop: close everything (waits for running callbacks). */
+void md_api_stop(struct md_api *api);
+/* md_api_address: what it listens on, for logs ("127.0.0.1:8080"). */
+const char *md_api_address(const struct md_api *api);
+
+#endif

@@ -195,9 +195,15 @@ static struct MHD_Response *first_call(struct md_request *req, const char *url, 
 
 	req->route = api_route_find(strcmp(method, "HEAD") == 0 ? "GET" : method, url, req->param, sizeof req->param,
 				    allow, sizeof allow, &path_known);
+	/* ?pretty (no value), ?pretty=1, or a curl client: indented JSON; ?pretty=0 turns it off. */
 	q = api_query(req, "pretty");
+	bool has_pretty =
+		MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, "pretty", 6, NULL, NULL) == MHD_YES;
 	const char *ua = api_header(req, MHD_HTTP_HEADER_USER_AGENT);
-	req->pretty = (q && strcmp(q, "0") != 0 && strcmp(q, "false") != 0) || (ua && strncmp(ua, "curl/", 5) == 0);
+	if (has_pretty)
+		req->pretty = !q || (strcmp(q, "0") != 0 && strcmp(q, "false") != 0);
+	else
+		req->pretty = ua && strncmp(ua, "curl/", 5) == 0;
 	const char *accept = api_header(req, MHD_HTTP_HEADER_ACCEPT);
 	req->want_text = accept && strstr(accept, "text/plain") && !strstr(accept, "application/json");
 	if (!req->route) {
@@ -324,12 +330,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		req->suspended = false;
 		if (req->pending)
 			return queue(req, req->pending, req->pending_status);
-		return queue(req, api_error(500, "internal", "resumed without an answer", NULL, &status), status);
+		r = api_error(500, "internal", "resumed without an answer", NULL, &status);
+		return queue(req, r, status);
 	}
 	if (req->body_too_large) {
 		char msg[120];
 		snprintf(msg, sizeof msg, "the body is larger than %zu bytes (max_body)", api->max_body);
-		return queue(req, api_error(413, "payload_too_large", msg, NULL, &status), status);
+		r = api_error(413, "payload_too_large", msg, NULL, &status);
+		return queue(req, r, status); /* status is set by api_error: not in one expression */
 	}
 	r = req->route->handler(req, &status);
 	if (!r)

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <arpa/inet.h>
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -774,4 +776,282 @@ void h_report_failures(void)
 		fprintf(stderr, "===== end of %s =====\n", e[i].name);
 	}
 	free(e);
+}
+
+static int free_port(void);
+
+/* ---- the daemon ---- */
+
+static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
+{
+	struct h_http *res = ud;
+	size_t old = res->body ? strlen(res->body) : 0, add = size * n;
+	char *b = realloc(res->body, old + add + 1);
+	if (!b)
+		return 0;
+	memcpy(b + old, ptr, add);
+	b[old + add] = '\0';
+	res->body = b;
+	return add;
+}
+
+static void copy_header(char *dst, size_t dstsz, const char *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	if (len > n && strncasecmp(line, name, n) == 0) {
+		const char *v = line + n;
+		while (*v == ' ')
+			v++;
+		size_t vl = len - (size_t)(v - line);
+		while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+			vl--;
+		snprintf(dst, dstsz, "%.*s", (int)vl, v);
+	}
+}
+
+static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
+{
+	struct h_http *res = ud;
+	size_t len = size * n;
+	copy_header(res->location, sizeof res->location, ptr, len, "Location:");
+	copy_header(res->allow, sizeof res->allow, ptr, len, "Allow:");
+	copy_header(res->content_type, sizeof res->content_type, ptr, len, "Content-Type:");
+	return len;
+}
+
+void h_request(struct h_http *res, const struct h_daemon *d, const char *method, const char *path, const char *token,
+	       const char *content_type, const char *body, const char *header)
+{
+	CURL *c = curl_easy_init();
+	struct curl_slist *hdrs = NULL;
+	char url[512], line[512];
+
+	memset(res, 0, sizeof *res);
+	ck_assert_ptr_nonnull(c);
+	snprintf(url, sizeof url, "%s%s", d->base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, res);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, res);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "migrated-tests");
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (token) {
+		snprintf(line, sizeof line, "Authorization: Bearer %s", token);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (content_type) {
+		snprintf(line, sizeof line, "Content-Type: %s", content_type);
+		hdrs = curl_slist_append(hdrs, line);
+	}
+	if (header)
+		hdrs = curl_slist_append(hdrs, header);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	}
+	CURLcode rc = curl_easy_perform(c);
+	ck_assert_msg(rc == CURLE_OK, "%s %s: %s", method, path, curl_easy_strerror(rc));
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+	if (!res->body)
+		res->body = strdup("");
+	res->json = json_loads(res->body, 0, NULL);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(c);
+}
+
+void h_http_free(struct h_http *res)
+{
+	free(res->body);
+	json_decref(res->json);
+	memset(res, 0, sizeof *res);
+}
+
+const char *h_jstr(json_t *o, const char *path)
+{
+	char key[128];
+	const char *p = path;
+	while (o && *p) {
+		size_t n = strcspn(p, ".");
+		snprintf(key, sizeof key, "%.*s", (int)n, p);
+		o = json_object_get(o, key);
+		p += n;
+		if (*p == '.')
+			p++;
+	}
+	return json_string_value(o);
+}
+
+static bool health_ok(const struct h_daemon *d)
+{
+	CURL *c = curl_easy_init();
+	char url[256];
+	long code = 0;
+	snprintf(url, sizeof url, "%s/v1/health", d->base);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	return code == 200;
+}
+
+void h_daemon_start(struct h_daemon *d, const char *db, const char *migrations, ...)
+{
+	char *env[32], *argv[64], tokens[700];
+	int ne = 0, na = 0;
+	va_list ap;
+	const char *a;
+	bool in_env = true, have_url = false;
+
+	if (!d->state_dir[0]) {
+		snprintf(d->state_dir, sizeof d->state_dir, "%s/state", h_tmpdir());
+		mkdir(d->state_dir, 0700);
+	}
+	snprintf(tokens, sizeof tokens, "%s/tokens", h_tmpdir());
+	const char *tok = "ops admin " H_TOKEN_ADMIN "\nci deploy " H_TOKEN_DEPLOY "\nmon read " H_TOKEN_READ "\n";
+	h_write(tokens, tok, strlen(tok));
+	chmod(tokens, 0600);
+	snprintf(d->log_path, sizeof d->log_path, "%s/daemon.log", h_tmpdir());
+	snprintf(d->migrations, sizeof d->migrations, "%s", migrations);
+	snprintf(d->db, sizeof d->db, "%s", db ? db : "");
+	d->port = free_port();
+	snprintf(d->base, sizeof d->base, "http://127.0.0.1:%d", d->port);
+
+	va_start(ap, migrations);
+	while ((a = va_arg(ap, const char *))) {
+		if (in_env && strchr(a, '=') && a[0] != '-') {
+			env[ne++] = strdup(a);
+			have_url = have_url || strncmp(a, "DATABASE_URL=", 13) == 0;
+			continue;
+		}
+		in_env = false;
+		argv[na++] = (char *)a;
+	}
+	va_end(ap);
+	if (!have_url && db)
+		env[ne++] = h_env_url(db);
+	env[ne] = NULL;
+	char listen[64];
+	snprintf(listen, sizeof listen, "127.0.0.1:%d", d->port);
+	char *full[80];
+	int k = 0;
+	const char *wrapper = getenv("MD_TEST_WRAPPER");
+	if (wrapper && *wrapper) {
+		char *w = strdup(wrapper);
+		for (char *tokp = strtok(w, " "); tokp && k < 20; tokp = strtok(NULL, " "))
+			full[k++] = tokp;
+		if (k && strcmp(full[0], "valgrind") == 0)
+			full[0] = "/usr/bin/valgrind";
+	}
+	full[k++] = (char *)h_migrated_bin();
+	full[k++] = "serve";
+	full[k++] = "--listen";
+	full[k++] = listen;
+	full[k++] = "--migrations";
+	full[k++] = d->migrations;
+	full[k++] = "--state-dir";
+	full[k++] = d->state_dir;
+	full[k++] = "--token-file";
+	full[k++] = tokens;
+	for (int i = 0; i < na && k < 78; i++)
+		full[k++] = argv[i];
+	full[k] = NULL;
+	pid_t p = fork();
+	if (p == 0) {
+		setpgid(0, 0);
+		int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+			close(fd);
+		}
+		setenv("ASAN_OPTIONS", "exitcode=86:detect_leaks=1", 1);
+		setenv("MIGRATED_CONFIG", "/dev/null", 1);
+		unsetenv("DATABASE_URL");
+		unsetenv("DIRECT_URL");
+		for (int i = 0; env[i]; i++)
+			putenv(env[i]);
+		execv(full[0], full);
+		_exit(127);
+	}
+	setpgid(p, p);
+	d->pid = p;
+	for (int i = 0; i < 200; i++) {
+		if (health_ok(d))
+			return;
+		int st;
+		if (waitpid(p, &st, WNOHANG) == p) {
+			char *log = h_read(d->log_path, NULL);
+			d->pid = 0;
+			ck_abort_msg("the daemon exited at start:\n%s", log ? log : "");
+		}
+		h_sleep_ms(50);
+	}
+	char *log = h_read(d->log_path, NULL);
+	ck_abort_msg("the daemon did not answer /v1/health within 10 s:\n%s", log ? log : "");
+}
+
+int h_daemon_stop(struct h_daemon *d)
+{
+	int rc;
+	if (!d->pid)
+		return -1;
+	kill(d->pid, SIGTERM);
+	rc = h_wait(d->pid, 60);
+	d->pid = 0;
+	return rc;
+}
+
+void h_daemon_kill(struct h_daemon *d)
+{
+	if (!d->pid)
+		return;
+	kill(-d->pid, SIGKILL);
+	h_wait(d->pid, 10);
+	d->pid = 0;
+}
+
+char *h_daemon_log(const struct h_daemon *d)
+{
+	char *s = h_read(d->log_path, NULL);
+	return s ? s : strdup("");
+}
+
+json_t *h_wait_job(const struct h_daemon *d, const char *id, int timeout_s)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/v1/jobs/%s", id);
+	for (int i = 0; i < timeout_s * 10; i++) {
+		struct h_http r;
+		h_request(&r, d, "GET", path, H_TOKEN_READ, NULL, NULL, NULL);
+		ck_assert_msg(r.status == 200, "GET %s -> %ld %s", path, r.status, r.body);
+		const char *state = h_jstr(r.json, "state");
+		if (state && strcmp(state, "queued") != 0 && strcmp(state, "running") != 0) {
+			json_t *j = json_incref(r.json);
+			h_http_free(&r);
+			return j;
+		}
+		h_http_free(&r);
+		h_sleep_ms(100);
+	}
+	ck_abort_msg("job %s did not end within %d s", id, timeout_s);
+	return NULL;
+}
+
+char *h_post_deploy(const struct h_daemon *d, const char *body)
+{
+	struct h_http r;
+	h_request(&r, d, "POST", "/v1/deploy", H_TOKEN_ADMIN, "application/json", body ? body : "{}", NULL);
+	ck_assert_msg(r.status == 202, "POST /v1/deploy -> %ld %s", r.status, r.body);
+	char *id = strdup(h_jstr(r.json, "id"));
+	ck_assert_msg(strstr(r.location, id) != NULL, "Location %s does not name job %s", r.location, id);
+	h_http_free(&r);
+	return id;
 }

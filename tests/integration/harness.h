@@ -7,6 +7,7 @@
 #define MIGRATED_TEST_HARNESS_H
 
 #include <check.h>
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -100,3 +101,49 @@ void h_sleep_ms(int ms);
 		      (hay) ? (hay) : "(null)")
 
 #endif
+
+/* ---- the daemon and HTTP (libcurl, a real client) ---- */
+
+#define H_TOKEN_ADMIN  "test-admin-token-0123456789abcdef"
+#define H_TOKEN_DEPLOY "test-deploy-token-0123456789abcdef"
+#define H_TOKEN_READ   "test-read-token-0123456789abcdef"
+
+struct h_daemon {
+	int pid;
+	int port;
+	char base[128]; /* http://127.0.0.1:PORT */
+	char state_dir[600];
+	char log_path[600];
+	char migrations[600];
+	char db[128];
+};
+
+/* h_daemon_start: `migrated serve` on a free port for db and migrations, state in the test's
+ * folder (kept across restarts of the same test), tokens for admin, deploy and read; extra
+ * NULL-terminated arguments after the environment entries ("DATABASE_URL=..." overrides the
+ * database). Waits for /v1/health (10 s). */
+void h_daemon_start(struct h_daemon *d, const char *db, const char *migrations, ...) __attribute__((sentinel));
+/* h_daemon_stop: SIGTERM, wait (30 s); returns the exit code. */
+int h_daemon_stop(struct h_daemon *d);
+/* h_daemon_kill: SIGKILL the process group, wait. */
+void h_daemon_kill(struct h_daemon *d);
+char *h_daemon_log(const struct h_daemon *d);
+
+struct h_http {
+	long status;
+	char *body; /* malloc'd */
+	char location[256];
+	char allow[128];
+	char content_type[128];
+	json_t *json; /* parsed body, or NULL */
+};
+/* h_request: method on base+path with a bearer token (NULL: none), a body (NULL: none) sent
+ * as content_type, and one extra header line (NULL: none). */
+void h_request(struct h_http *res, const struct h_daemon *d, const char *method, const char *path, const char *token,
+	       const char *content_type, const char *body, const char *header);
+void h_http_free(struct h_http *res);
+/* h_wait_job: polls GET /v1/jobs/{id} until it ends (timeout_s); returns its final JSON. */
+json_t *h_wait_job(const struct h_daemon *d, const char *id, int timeout_s);
+/* h_post_deploy: POST /v1/deploy {} with the admin token; returns the job id (asserts 202). */
+char *h_post_deploy(const struct h_daemon *d, const char *body);
+const char *h_jstr(json_t *o, const char *path); /* "a.b.c" lookup of a string, or NULL */

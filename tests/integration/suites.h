@@ -14,5 +14,6 @@ Suite *suite_crash(void);
 Suite *suite_connect(void);
 Suite *suite_corpus(void);
 Suite *suite_prisma(void);
+Suite *suite_api(void);
 
 #endif

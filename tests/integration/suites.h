@@ -15,5 +15,6 @@ Suite *suite_connect(void);
 Suite *suite_corpus(void);
 Suite *suite_prisma(void);
 Suite *suite_api(void);
+Suite *suite_daemon(void);
 
 #endif

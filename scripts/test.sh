@@ -4,7 +4,8 @@
 #      tests against a real PostgreSQL the harness starts (make check);
 #   2. the same tests built with AddressSanitizer + UBSan (build-asan/);
 #   3. the engine's commands under valgrind (leaks and memory errors in our allocations);
-#   4. make distcheck (the release tarball builds and passes its tests);
+#   4. the libFuzzer targets (request bodies, journal lines, SQL splitter), briefly;
+#   5. make distcheck (the release tarball builds and passes its tests);
 #   and checks the C formatting against .clang-format.
 # Ends with one line "N passed, N failed" over every run. Exit 0 only when nothing failed.
 # Set MIGRATED_TEST_QUICK=1 to run step 1 only.
@@ -64,6 +65,11 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
     grep -q '^integration: [0-9]* passed, 0 failed' "$logs/valgrind-$suite.log" ||
       grep -vE '^(Running suite)' "$logs/valgrind-$suite.log" | tail -n 80
   done
+
+  echo "== fuzz: libFuzzer targets, briefly (tests/fuzz/run.sh SECONDS for longer) =="
+  bash "$top/tests/fuzz/run.sh" "${MIGRATED_FUZZ_SECONDS:-15}" | tee "$logs/fuzz.log" | sed -n '/^  fuzz/p'
+  grep -E '^fuzz: [0-9]+ passed' "$logs/fuzz.log" | sed 's/^/  /' | tee -a "$logs/summary"
+  grep -q '^fuzz: [0-9]* passed, 0 failed' "$logs/fuzz.log" || status=1
 
   echo "== make distcheck =="
   if make -C "$build" distcheck >"$logs/distcheck.log" 2>&1; then

@@ -1,0 +1,2 @@
+CREATE TABLE a (id int);
+CREATE INDEX CONCURRENTLY i ON a (id);

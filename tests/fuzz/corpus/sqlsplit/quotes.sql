@@ -1,0 +1,2 @@
+DO $$ BEGIN PERFORM 1; END $$;
+SELECT E'a\'b', "q;" /* c /* n */ */;

@@ -52,6 +52,7 @@ const struct route *api_route_find(const char *method, const char *url, char *pa
 	*ret_path_known = false;
 	allow[0] = '\0';
 	for (size_t i = 0; i < MD_ARRAY_SIZE(routes); i++) {
+		tmp[0] = '\0'; /* routes without {id} leave it empty */
 		if (!match(routes[i].pattern, url, tmp, sizeof tmp))
 			continue;
 		*ret_path_known = true;

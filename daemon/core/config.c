@@ -331,7 +331,7 @@ static int set_defaults(struct md_config *cfg)
 	cfg->connect_timeout_s = 10;
 	cfg->log_level = MD_LOG_INFO;
 	cfg->read_auth = true;
-	cfg->http_threads = 2;
+	cfg->http_threads = 1;
 	cfg->max_connections = 256;
 	cfg->max_connections_per_ip = 128;
 	cfg->http_timeout_s = 30;

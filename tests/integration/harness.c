@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -963,9 +964,14 @@ void h_daemon_start(struct h_daemon *d, const char *db, const char *migrations, 
 	for (int i = 0; i < na && k < 78; i++)
 		full[k++] = argv[i];
 	full[k] = NULL;
+	pid_t parent = getpid();
 	pid_t p = fork();
 	if (p == 0) {
 		setpgid(0, 0);
+		/* Dies with the test process, whatever ends it (a failed assertion included). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
 		int fd = open(d->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		if (fd >= 0) {
 			dup2(fd, 1);

@@ -428,6 +428,17 @@ static int listen_tcp(struct md_api *api, const char *spec, struct md_error *err
 	}
 	freeaddrinfo(res);
 	snprintf(api->address, sizeof api->address, "%s", spec);
+	if (strcmp(port, "0") == 0) {
+		/* Port 0: the kernel chose one; name it, or nobody can reach us. */
+		struct sockaddr_storage sa;
+		socklen_t salen = sizeof sa;
+		char num[NI_MAXHOST];
+		if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
+		    getnameinfo((struct sockaddr *)&sa, salen, num, sizeof num, port, sizeof port,
+				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+			snprintf(api->address, sizeof api->address, sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+				 num, port);
+	}
 	return fd;
 }
 

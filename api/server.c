@@ -487,6 +487,9 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 		{MHD_OPTION_THREAD_POOL_SIZE, cfg->http_threads > 0 ? cfg->http_threads : 1, NULL},
 		{MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
 		{MHD_OPTION_CONNECTION_TIMEOUT, cfg->http_timeout_s, NULL},
+		/* Per-connection memory for the request line and headers (431 beyond); bodies are
+		 * copied out and capped by max_body. */
+		{MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
 		{MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, api},
 		{MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL},
 		{api->unix_path ? MHD_OPTION_END : MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,

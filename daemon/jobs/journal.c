@@ -125,6 +125,7 @@ static int scan_lines(const char *buf, uint64_t base, uint64_t to, struct scan *
 			uint64_t seq = (uint64_t)json_integer_value(json_object_get(rec, "seq"));
 			if (seq <= sc->last_seq) {
 				json_decref(rec);
+				rec = NULL;
 				r = md_error_set(&perr, MD_E_IO, "seq %llu does not follow %llu",
 						 (unsigned long long)seq, (unsigned long long)sc->last_seq);
 			} else {

@@ -436,8 +436,8 @@ static int listen_tcp(struct md_api *api, const char *spec, struct md_error *err
 		if (getsockname(fd, (struct sockaddr *)&sa, &salen) == 0 &&
 		    getnameinfo((struct sockaddr *)&sa, salen, num, sizeof num, port, sizeof port,
 				NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-			snprintf(api->address, sizeof api->address, sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-				 num, port);
+			snprintf(api->address, sizeof api->address, sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", num,
+				 port);
 	}
 	return fd;
 }

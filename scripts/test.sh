@@ -80,8 +80,8 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
   fi
 fi
 
-passed=$(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed/\1/p' "$logs/summary" | paste -sd+ | bc)
-failed=$(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed/\2/p' "$logs/summary" | paste -sd+ | bc)
+passed=$(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\1/p' "$logs/summary" | paste -sd+ | bc)
+failed=$(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$logs/summary" | paste -sd+ | bc)
 [ "${failed:-0}" = 0 ] || status=1
 [ -n "$passed" ] || { passed=0; status=1; }
 echo "${passed} passed, ${failed:-0} failed"

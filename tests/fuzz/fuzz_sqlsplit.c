@@ -14,7 +14,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (md_sqlsplit((const char *)data, size, &sc, &err) == 0) {
 		size_t prev_end = 0;
 		for (size_t i = 0; i < sc.n; i++) {
-			if (sc.stmts[i].start < prev_end || sc.stmts[i].end > size || sc.stmts[i].start >= sc.stmts[i].end)
+			if (sc.stmts[i].start < prev_end || sc.stmts[i].end > size ||
+			    sc.stmts[i].start >= sc.stmts[i].end)
 				abort();
 			prev_end = sc.stmts[i].end;
 		}

@@ -6,10 +6,12 @@
 #include "migrated/api.h"
 #include "migrated/error.h"
 #include "migrated/jobs.h"
+#include "migrated/probe.h"
 #include "migrated/tokens.h"
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -43,10 +45,15 @@ struct md_api {
 	bool read_auth;
 	size_t max_body;
 	int status_cache_ms;
-	struct MHD_Response *health; /* shared, built once */
-	char *database_url;          /* for GET /v1/plan */
 	char *migrations_dir;
-	int connect_timeout_s;
+	/* Health answers, rebuilt after each probe and shared by every request (health.c). */
+	pthread_mutex_t health_lock;
+	bool health_lock_ready;
+	struct MHD_Response *health[2]; /* compact, indented */
+	unsigned health_status;
+	struct MHD_Response *ready;
+	unsigned ready_status;
+	struct MHD_Response *live; /* /healthz: constant */
 };
 
 struct md_request {
@@ -63,6 +70,7 @@ struct md_request {
 	bool body_too_large;
 	json_t *json;  /* the parsed body */
 	bool answered; /* a response was queued */
+	enum MHD_Result queue_result; /* of a response the handler queued itself (api_queue_shared) */
 	bool suspended;
 	struct MHD_Response *pending; /* set by a task, queued when resumed */
 	unsigned pending_status;
@@ -73,6 +81,7 @@ const struct route *api_route_find(const char *method, const char *url, char *pa
 				   size_t allowsz, bool *ret_path_known);
 
 /* Responses (server.c). */
+struct MHD_Response *api_with_json_headers(struct MHD_Response *r);
 struct MHD_Response *api_json(struct md_request *req, json_t *body /* taken */);
 struct MHD_Response *api_text(const char *text, size_t len, bool copy);
 struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail /* taken */,
@@ -109,8 +118,14 @@ struct MHD_Response *api_status_response(struct md_request *req, struct md_snaps
 struct MHD_Response *api_submit(struct md_request *req, enum md_job_kind kind, json_t *request, unsigned *status);
 bool api_key_ok(const char *key);
 
+/* Health answers (health.c): built at start, replaced after each probe. */
+int api_health_init(struct md_api *api);
+void api_health_free(struct md_api *api);
+
 /* Handlers. */
 struct MHD_Response *api_health(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_healthz(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_readyz(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_status(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_resolve(struct md_request *req, unsigned *ret_status);

@@ -1,12 +1,12 @@
 /* plan.c - GET /v1/plan: what a deploy would do now, changing nothing: every pending
  * migration in order with how it would run (transaction, single statement, statement by
  * statement, own transactions) and why, or the refusal a deploy would meet (P3009, P3005, a
- * broken file). A dry-run deploy on its own connection, on the task queue. */
+ * broken file). A dry-run deploy on a pooled connection, on the task queue. */
 #include "api_internal.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
-#include "migrated/dburl.h"
 #include "migrated/deploy.h"
+#include "migrated/pool.h"
 #include "migrated/report.h"
 
 static void plan_task(struct md_request *req)
@@ -14,7 +14,6 @@ static void plan_task(struct md_request *req)
 	struct md_api *api = req->api;
 	struct md_error err = {0};
 	struct md_catalog *cat = NULL;
-	struct md_dburl *url = NULL;
 	struct md_db *db = NULL;
 	struct md_deploy_report rep = {0};
 	struct md_deploy_options opts = {.dry_run = true};
@@ -24,12 +23,8 @@ static void plan_task(struct md_request *req)
 
 	md_apply_options_default(&opts.apply);
 	rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
-	if (rc == 0 && !api->database_url)
-		rc = md_error_set(&err, MD_E_CONFIG, "no database configured: set DATABASE_URL");
 	if (rc == 0)
-		rc = md_dburl_parse(api->database_url, "migrated", api->connect_timeout_s, &url, &err);
-	if (rc == 0)
-		rc = md_db_open(url, &db, &err);
+		rc = md_pool_acquire(api->deps.pool, -1, &db, &err);
 	if (rc == 0)
 		rc = md_deploy(db, cat, &opts, NULL, &rep, &err);
 	if (rc == 0 || rc == MD_E_FAILED_EXISTS || rc == MD_E_NOT_EMPTY || rc == MD_E_CATALOG) {
@@ -43,8 +38,7 @@ static void plan_task(struct md_request *req)
 		r = api_error_from(&err, &status);
 	}
 	md_deploy_report_free(&rep);
-	md_db_close(db);
-	md_dburl_free(url);
+	md_pool_release(api->deps.pool, db);
 	md_catalog_free(cat);
 	api_resume(req, r, status);
 }

@@ -7,6 +7,8 @@
 
 static const struct route routes[] = {
 	{"GET", "/v1/health", MD_ROLE_NONE, 0, api_health},
+	{"GET", "/healthz", MD_ROLE_NONE, 0, api_healthz},
+	{"GET", "/readyz", MD_ROLE_NONE, 0, api_readyz},
 	{"GET", "/v1/status", MD_ROLE_READ, 0, api_status},
 	{"GET", "/v1/plan", MD_ROLE_READ, 0, api_plan},
 	{"POST", "/v1/deploy", MD_ROLE_DEPLOY, ROUTE_BODY, api_deploy},

@@ -28,11 +28,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static const char health_body[] = "{\"status\":\"ok\",\"checks\":[{\"name\":\"process\",\"status\":\"ok\"}]}\n";
-
 /* ---- responses ---- */
 
-static struct MHD_Response *with_json_headers(struct MHD_Response *r)
+struct MHD_Response *api_with_json_headers(struct MHD_Response *r)
 {
 	if (r) {
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
@@ -55,7 +53,7 @@ struct MHD_Response *api_json(struct md_request *req, json_t *body)
 	}
 	t[n] = '\n';
 	t[n + 1] = '\0';
-	return with_json_headers(MHD_create_response_from_buffer(n + 1, t, MHD_RESPMEM_MUST_FREE));
+	return api_with_json_headers(MHD_create_response_from_buffer(n + 1, t, MHD_RESPMEM_MUST_FREE));
 }
 
 struct MHD_Response *api_text(const char *text, size_t len, bool copy)
@@ -273,8 +271,7 @@ static enum MHD_Result queue(struct md_request *req, struct MHD_Response *r, uns
 		return MHD_NO;
 	req->answered = true;
 	ret = MHD_queue_response(req->conn, status, r);
-	if (r != req->api->health)
-		MHD_destroy_response(r);
+	MHD_destroy_response(r);
 	return ret;
 }
 
@@ -341,7 +338,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	r = req->route->handler(req, &status);
 	if (!r)
-		return req->suspended ? MHD_YES : MHD_NO;
+		return req->suspended ? MHD_YES : req->answered ? req->queue_result : MHD_NO;
 	return queue(req, r, status);
 }
 
@@ -456,15 +453,9 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 	api->max_body = (size_t)cfg->max_body_bytes;
 	api->status_cache_ms = cfg->status_cache_ms;
 	api->migrations_dir = strdup(cfg->migrations_dir);
-	api->database_url = cfg->database_url && *cfg->database_url ? strdup(cfg->database_url)
-			    : cfg->direct_url                       ? strdup(cfg->direct_url)
-								    : NULL;
-	api->connect_timeout_s = cfg->connect_timeout_s;
 	api->listen_fd = -1;
 	api->tasks = md_taskq_start(2, (size_t)cfg->max_connections + 16);
-	api->health = with_json_headers(
-		MHD_create_response_from_buffer(sizeof health_body - 1, (void *)health_body, MHD_RESPMEM_PERSISTENT));
-	if (!api->migrations_dir || !api->tasks || !api->health) {
+	if (!api->migrations_dir || !api->tasks || api_health_init(api) < 0) {
 		md_api_stop(api);
 		return md_error_set(err, MD_E_NOMEM, "out of memory starting the HTTP server");
 	}
@@ -524,6 +515,8 @@ void md_api_stop(struct md_api *api)
 {
 	if (!api)
 		return;
+	if (api->deps.probe)
+		md_probe_on_update(api->deps.probe, NULL, NULL); /* waits for a round in progress */
 	if (api->mhd)
 		MHD_stop_daemon(api->mhd);
 	md_taskq_stop(api->tasks);
@@ -533,9 +526,7 @@ void md_api_stop(struct md_api *api)
 		unlink(api->unix_path);
 		free(api->unix_path);
 	}
-	if (api->health)
-		MHD_destroy_response(api->health);
+	api_health_free(api);
 	free(api->migrations_dir);
-	free(api->database_url);
 	free(api);
 }

@@ -161,14 +161,9 @@ static int open_target(const struct cli *c, struct md_db **ret, struct md_error 
 	r = md_dburl_parse(u, "migrated", c->cfg->connect_timeout_s, &url, err);
 	if (r < 0)
 		return r;
-	if (url->pgbouncer && u != c->cfg->direct_url) {
+	if (u != c->cfg->direct_url && md_dburl_require_session(url, "DATABASE_URL", err) < 0) {
 		md_dburl_free(url);
-		md_error_hint(
-			err,
-			"set DIRECT_URL to a direct (non-pooled) connection for migrations, as Prisma's directUrl");
-		return md_error_set(err, MD_E_CONFIG,
-				    "DATABASE_URL has pgbouncer=true (a transaction pooler): migrations need a session "
-				    "for the advisory lock");
+		return err->code;
 	}
 	r = md_db_open(url, ret, err);
 	md_dburl_free(url);

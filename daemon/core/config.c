@@ -52,6 +52,13 @@ static const struct key keys[] = {
 	K("shutdown_timeout", "MIGRATED_SHUTDOWN_TIMEOUT", KEY_DURATION, shutdown_timeout_ms),
 	K("journal_max_size", "MIGRATED_JOURNAL_MAX_SIZE", KEY_BYTES, journal_max_bytes),
 	K("journal_keep_jobs", "MIGRATED_JOURNAL_KEEP_JOBS", KEY_COUNT, journal_keep_jobs),
+	K("pool_size", "MIGRATED_POOL_SIZE", KEY_COUNT, pool_size),
+	K("pool_acquire_timeout", "MIGRATED_POOL_ACQUIRE_TIMEOUT", KEY_DURATION, pool_acquire_timeout_ms),
+	K("pool_idle_timeout", "MIGRATED_POOL_IDLE_TIMEOUT", KEY_DURATION, pool_idle_timeout_ms),
+	K("pool_max_lifetime", "MIGRATED_POOL_MAX_LIFETIME", KEY_DURATION, pool_max_lifetime_ms),
+	K("probe_interval", "MIGRATED_PROBE_INTERVAL", KEY_DURATION, probe_interval_ms),
+	K("ready_requires_up_to_date", "MIGRATED_READY_REQUIRES_UP_TO_DATE", KEY_BOOL, ready_requires_up_to_date),
+	K("lock_held_warning", "MIGRATED_LOCK_HELD_WARNING", KEY_DURATION, lock_held_warning_ms),
 };
 #undef K
 
@@ -340,6 +347,13 @@ static int set_defaults(struct md_config *cfg)
 	cfg->shutdown_timeout_ms = 30000;
 	cfg->journal_max_bytes = 16L * 1024 * 1024;
 	cfg->journal_keep_jobs = 200;
+	cfg->pool_size = 4;
+	cfg->pool_acquire_timeout_ms = 5000;
+	cfg->pool_idle_timeout_ms = 5 * 60000;
+	cfg->pool_max_lifetime_ms = 30 * 60000;
+	cfg->probe_interval_ms = 5000;
+	cfg->ready_requires_up_to_date = true;
+	cfg->lock_held_warning_ms = 10 * 60000;
 	return cfg->migrations_dir && cfg->state_dir && cfg->listen ? 0 : MD_E_NOMEM;
 }
 

@@ -165,7 +165,7 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 	struct md_dburl *u;
 	char *perr = NULL;
 	size_t count = 0, n = 0;
-	bool have_app = false, have_timeout = false;
+	bool have_app = false, have_timeout = false, have_keepalive = false;
 	int r = 0;
 
 	if (!url || !*url)
@@ -198,8 +198,8 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 	for (o = opts; o->keyword; o++)
 		if (o->val && *o->val)
 			count++;
-	u->keywords = calloc(count + 3, sizeof *u->keywords);
-	u->values = calloc(count + 3, sizeof *u->values);
+	u->keywords = calloc(count + 7, sizeof *u->keywords); /* + application_name, connect_timeout, 4 keepalives */
+	u->values = calloc(count + 7, sizeof *u->values);
 	if (!u->keywords || !u->values)
 		r = MD_E_NOMEM;
 	for (o = opts; r == 0 && o->keyword; o++) {
@@ -211,6 +211,8 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 			have_app = true;
 		if (strcmp(o->keyword, "connect_timeout") == 0)
 			have_timeout = true;
+		if (strncmp(o->keyword, "keepalives", 10) == 0)
+			have_keepalive = true;
 		r = add_param(u, &n, o->keyword, o->val);
 	}
 	PQconninfoFree(opts);
@@ -220,6 +222,14 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 		char buf[16];
 		snprintf(buf, sizeof buf, "%d", connect_timeout_s);
 		r = add_param(u, &n, "connect_timeout", buf);
+	}
+	/* TCP keepalives: a peer that vanished (a NAT dropped us, a host died) is noticed in about a
+	 * minute instead of the kernel's two hours. Ignored on Unix sockets. */
+	if (r == 0 && !have_keepalive) {
+		static const char *const ka[][2] = {
+			{"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"}, {"keepalives_count", "3"}};
+		for (size_t i = 0; r == 0 && i < sizeof ka / sizeof *ka; i++)
+			r = add_param(u, &n, ka[i][0], ka[i][1]);
 	}
 	if (r == 0 && !u->schema)
 		u->schema = strdup("public");
@@ -251,4 +261,19 @@ void md_dburl_free(struct md_dburl *u)
 	free(u->values);
 	free(u->schema);
 	free(u);
+}
+
+int md_dburl_require_session(const struct md_dburl *u, const char *which, struct md_error *err)
+{
+	size_t label = strcspn(u->host, ".,");
+	bool neon_pooler = label >= 7 && memmem(u->host, label, "-pooler", 7) != NULL;
+
+	if (!u->pgbouncer && !neon_pooler)
+		return 0;
+	md_error_hint(err, "set DIRECT_URL to a direct (non-pooled) connection for migrations, as Prisma's "
+			   "directUrl%s",
+		      neon_pooler ? " (on Neon: the same host without \"-pooler\")" : "");
+	return md_error_set(err, MD_E_CONFIG,
+			    "%s %s a transaction pooler: migrations need a session for the advisory lock", which,
+			    u->pgbouncer ? "has pgbouncer=true," : "points at");
 }

@@ -173,10 +173,8 @@ static int open_database(struct run *run, struct md_catalog **ret_cat, struct md
 	if (!run->jobs->migration_url)
 		return md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL (or DIRECT_URL)");
 	r = md_dburl_parse(run->jobs->migration_url, "migrated", run->jobs->connect_timeout_s, &url, err);
-	if (r == 0 && url->pgbouncer && !strstr(run->jobs->migration_url, "pgbouncer=false")) {
-		md_error_hint(err, "set DIRECT_URL to a direct (non-pooled) connection for migrations");
-		r = md_error_set(err, MD_E_CONFIG, "the migration URL has pgbouncer=true: migrations need a session");
-	}
+	if (r == 0)
+		r = md_dburl_require_session(url, "the migration URL", err);
 	if (r == 0)
 		r = md_db_open(url, &run->db, err);
 	md_dburl_free(url);

@@ -6,6 +6,8 @@
 #include "migrated/error.h"
 #include "migrated/jobs.h"
 #include "migrated/log.h"
+#include "migrated/pool.h"
+#include "migrated/probe.h"
 #include "migrated/snapshot.h"
 #include "migrated/tokens.h"
 
@@ -16,9 +18,18 @@
 #include <string.h>
 #include <unistd.h>
 
-static void invalidate_status(void *ctx)
+struct serve {
+	struct md_snapshot *snap;
+	struct md_probe *probe;
+};
+
+/* A job ended: what the status and health said may be stale. */
+static void on_job_change(void *ctx)
 {
-	md_snapshot_invalidate(ctx);
+	struct serve *sv = ctx;
+	md_snapshot_invalidate(sv->snap);
+	if (sv->probe)
+		md_probe_kick(sv->probe);
 }
 
 /* The token file: --token-file / token_file, else a systemd credential named "tokens". */
@@ -49,7 +60,10 @@ int md_serve(const struct md_config *cfg)
 	struct md_tokens *tokens = NULL;
 	struct md_jobs *jobs = NULL;
 	struct md_snapshot *snap = NULL;
+	struct md_pool *pool = NULL;
+	struct md_probe *probe = NULL;
 	struct md_api *api = NULL;
+	struct serve sv = {0};
 	struct md_api_deps deps;
 	char tokbuf[4096];
 	sigset_t stop;
@@ -76,12 +90,32 @@ int md_serve(const struct md_config *cfg)
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
 	}
-	if (md_snapshot_open(cfg, &snap, &err) < 0) {
+	struct md_pool_options po = {
+		.size = cfg->pool_size,
+		.acquire_timeout_ms = cfg->pool_acquire_timeout_ms,
+		.idle_timeout_ms = cfg->pool_idle_timeout_ms,
+		.max_lifetime_ms = cfg->pool_max_lifetime_ms,
+		.connect_timeout_s = cfg->connect_timeout_s,
+		.backoff_min_ms = 250,
+		.backoff_max_ms = 30000,
+	};
+	/* Reads and health use DATABASE_URL (a pooler is fine for them), else DIRECT_URL. */
+	const char *read_url = cfg->database_url && *cfg->database_url ? cfg->database_url : cfg->direct_url;
+	if (md_pool_open(read_url, &po, &pool, &err) < 0) {
+		rc = fail(&err, 2);
+		goto out;
+	}
+	if (md_snapshot_open(cfg, pool, &snap, &err) < 0) {
 		rc = fail(&err, 1);
 		goto out;
 	}
-	md_jobs_on_change(jobs, invalidate_status, snap);
-	deps = (struct md_api_deps){.jobs = jobs, .snapshot = snap, .tokens = tokens};
+	if (md_probe_start(cfg, pool, snap, jobs, &probe, &err) < 0) {
+		rc = fail(&err, 1);
+		goto out;
+	}
+	sv = (struct serve){.snap = snap, .probe = probe};
+	md_jobs_on_change(jobs, on_job_change, &sv);
+	deps = (struct md_api_deps){.jobs = jobs, .snapshot = snap, .tokens = tokens, .pool = pool, .probe = probe};
 	if (md_api_start(cfg, &deps, -1, &api, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
@@ -106,8 +140,12 @@ int md_serve(const struct md_config *cfg)
 	md_jobs_shutdown(jobs, cfg->shutdown_timeout_ms);
 out:
 	md_api_stop(api);
+	if (jobs)
+		md_jobs_on_change(jobs, NULL, NULL);
+	md_probe_stop(probe);
 	md_snapshot_close(snap);
 	md_jobs_close(jobs);
+	md_pool_close(pool);
 	md_tokens_free(tokens);
 	if (rc == 0)
 		md_log(MD_LOG_INFO, "stopped");

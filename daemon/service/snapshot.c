@@ -1,5 +1,5 @@
-/* snapshot.c - the cached status view (see snapshot.h). One connection for reads (DATABASE_URL,
- * or DIRECT_URL when that is all there is), reopened when it breaks; one build at a time. */
+/* snapshot.c - the cached status view (see snapshot.h). Reads go through the daemon's pool;
+ * one build at a time. */
 #include "migrated/snapshot.h"
 #include "migrated/catalog.h"
 #include "migrated/config.h"
@@ -9,6 +9,7 @@
 #include "migrated/history.h"
 #include "migrated/log.h"
 #include "migrated/plan.h"
+#include "migrated/pool.h"
 #include "migrated/report.h"
 
 #include <jansson.h>
@@ -25,9 +26,7 @@ struct md_snapshot {
 	uint64_t generation; /* bumped by invalidate */
 	uint64_t current_generation;
 	char *migrations_dir;
-	char *url;
-	int connect_timeout_s;
-	struct md_db *db;
+	struct md_pool *pool; /* borrowed */
 };
 
 static int64_t now_us(void)
@@ -37,18 +36,17 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int md_snapshot_open(const struct md_config *cfg, struct md_snapshot **ret, struct md_error *err)
+int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret,
+		     struct md_error *err)
 {
 	struct md_snapshot *s = calloc(1, sizeof *s);
-	const char *url = cfg->database_url && *cfg->database_url ? cfg->database_url : cfg->direct_url;
 
 	if (!s)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->build, NULL);
 	s->migrations_dir = strdup(cfg->migrations_dir);
-	s->url = url ? strdup(url) : NULL;
-	s->connect_timeout_s = cfg->connect_timeout_s;
+	s->pool = pool;
 	if (!s->migrations_dir) {
 		md_snapshot_close(s);
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
@@ -97,24 +95,6 @@ void md_snapshot_invalidate(struct md_snapshot *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static int connect_db(struct md_snapshot *s, struct md_error *err)
-{
-	struct md_dburl *url = NULL;
-	int r;
-
-	if (s->db && md_db_alive(s->db))
-		return 0;
-	md_db_close(s->db);
-	s->db = NULL;
-	if (!s->url)
-		return md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL");
-	r = md_dburl_parse(s->url, "migrated", s->connect_timeout_s, &url, err);
-	if (r == 0)
-		r = md_db_open(url, &s->db, err);
-	md_dburl_free(url);
-	return r;
-}
-
 static char *text_of(const struct md_plan *plan, const char *dir, size_t *ret_len)
 {
 	char *buf = NULL;
@@ -134,6 +114,7 @@ static struct md_snapshot_view *build(struct md_snapshot *s)
 	struct md_catalog *cat = NULL;
 	struct md_history *hist = NULL;
 	struct md_plan *plan = NULL;
+	struct md_db *db = NULL;
 	int r;
 
 	if (!v)
@@ -147,31 +128,36 @@ static struct md_snapshot_view *build(struct md_snapshot *s)
 	v->refs = 1;
 	r = md_catalog_load(s->migrations_dir, MD_CATALOG_PROBE_DOWN, &cat, &v->error);
 	if (r == 0)
-		r = connect_db(s, &v->error);
+		r = md_pool_acquire(s->pool, -1, &db, &v->error);
 	if (r == 0) {
-		r = md_history_load(s->db, &hist, &v->error);
-		if (r == MD_E_CONNECT) { /* the connection broke since the last build: once more */
+		r = md_history_load(db, &hist, &v->error);
+		if (r == MD_E_CONNECT) { /* the connection broke after the pool checked it: once more */
+			md_pool_release(s->pool, db);
+			db = NULL;
 			md_error_clear(&v->error);
-			r = connect_db(s, &v->error);
+			r = md_pool_acquire(s->pool, -1, &db, &v->error);
 			if (r == 0)
-				r = md_history_load(s->db, &hist, &v->error);
+				r = md_history_load(db, &hist, &v->error);
 		}
 	}
 	if (r == 0)
 		r = md_plan_build(cat, hist, &plan, &v->error);
 	if (r == 0) {
-		json_t *j = md_report_status_json(plan, s->migrations_dir, s->db);
+		json_t *j = md_report_status_json(plan, s->migrations_dir, db);
 		v->ok = true;
 		v->total = plan->n;
+		for (int i = 0; i < MD_MIG__COUNT; i++)
+			v->count[i] = plan->count[i];
 		v->pending = plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_ROLLED_BACK];
-		v->blocked = md_deploy_check_failed(plan, s->db->server_version_num, &v->block) < 0;
+		v->blocked = md_deploy_check_failed(plan, db->server_version_num, &v->block) < 0;
 		v->body[MD_SNAP_JSON] = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		v->len[MD_SNAP_JSON] = v->body[MD_SNAP_JSON] ? strlen(v->body[MD_SNAP_JSON]) : 0;
 		v->body[MD_SNAP_TEXT] = text_of(plan, s->migrations_dir, &v->len[MD_SNAP_TEXT]);
 		json_decref(j);
 	} else {
-		md_log(MD_LOG_WARNING, "status unavailable: %s", v->error.message);
+		md_log(MD_LOG_DEBUG, "status unavailable: %s", v->error.message);
 	}
+	md_pool_release(s->pool, db);
 	v->taken_us = now_us();
 	md_plan_free(plan);
 	md_history_free(hist);
@@ -243,9 +229,7 @@ void md_snapshot_close(struct md_snapshot *s)
 		return;
 	if (s->current)
 		md_snapshot_view_unref(s->current);
-	md_db_close(s->db);
 	free(s->migrations_dir);
-	free(s->url);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->build);
 	free(s);

@@ -37,6 +37,14 @@ struct md_config {
 	int shutdown_timeout_ms;    /* SIGTERM: how long the running migration may finish; default 30 s */
 	long journal_max_bytes;     /* compact the journal past this size; default 16 MiB */
 	int journal_keep_jobs;      /* jobs kept by compaction; default 200 */
+	/* The pool on DATABASE_URL (reads, health) and the health probe. */
+	int pool_size;                  /* default 4 */
+	int pool_acquire_timeout_ms;    /* wait for a free connection; default 5 s */
+	int pool_idle_timeout_ms;       /* close idle connections after; default 5 min */
+	int pool_max_lifetime_ms;       /* close connections older than; default 30 min */
+	int probe_interval_ms;          /* health probe period; default 5 s */
+	bool ready_requires_up_to_date; /* /readyz fails while migrations are pending; default true */
+	int lock_held_warning_ms;       /* health degrades when the migration lock is held longer; 10 min */
 };
 
 /* Flags given on the command line (NULL / -1 when not given). */

@@ -28,6 +28,10 @@ struct md_dburl {
 int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s, struct md_dburl **ret,
 		   struct md_error *err);
 void md_dburl_free(struct md_dburl *u);
+/* md_dburl_require_session: 0, or MD_E_CONFIG with the DIRECT_URL hint when u points at a
+ * transaction pooler, where the advisory lock (a session lock) would not hold: ?pgbouncer=true,
+ * or a Neon pooled host ("-pooler" in its first label). `which` names the URL for the message. */
+int md_dburl_require_session(const struct md_dburl *u, const char *which, struct md_error *err);
 /* md_dburl_get: value of a libpq keyword, or NULL. */
 const char *md_dburl_get(const struct md_dburl *u, const char *keyword);
 

@@ -1,7 +1,7 @@
 /* snapshot.h - the daemon's cached answer to "where do the migrations stand": the folder,
  * _prisma_migrations and the plan between them, rendered once (JSON, text) and shared by every
  * request until it is older than the cache age, so status polling at thousands of requests a
- * second costs no SQL. Refreshing blocks (catalog read, one query): call it off the HTTP
+ * second costs no SQL. Refreshing blocks (catalog read, one query on a pooled connection): call it off the HTTP
  * threads. Views are reference-counted and immutable. */
 #ifndef MIGRATED_SNAPSHOT_H
 #define MIGRATED_SNAPSHOT_H
@@ -11,8 +11,10 @@
 #include <stdint.h>
 
 #include "migrated/error.h"
+#include "migrated/plan.h"
 
 struct md_config;
+struct md_pool;
 struct md_snapshot;
 
 enum md_snapshot_format {
@@ -29,6 +31,7 @@ struct md_snapshot_view {
 	struct md_error block; /* the refusal deploy would give, when blocked */
 	size_t pending;        /* migrations a deploy would apply */
 	size_t total;
+	size_t count[MD_MIG__COUNT]; /* migrations by state (applied, pending, failed, ...) */
 	/* private below */
 	char *body[3];
 	size_t len[3];
@@ -36,7 +39,9 @@ struct md_snapshot_view {
 	void *lock;
 };
 
-int md_snapshot_open(const struct md_config *cfg, struct md_snapshot **ret, struct md_error *err);
+/* md_snapshot_open: reads go through pool (borrowed; must outlive the snapshot). */
+int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret,
+		     struct md_error *err);
 /* md_snapshot_get: the newest view if it is younger than max_age_ms (and not invalidated),
  * else NULL. The view is the caller's reference. Never blocks on the database. */
 struct md_snapshot_view *md_snapshot_get(struct md_snapshot *snap, int max_age_ms);

@@ -893,7 +893,7 @@ static bool health_ok(const struct h_daemon *d)
 	CURL *c = curl_easy_init();
 	char url[256];
 	long code = 0;
-	snprintf(url, sizeof url, "%s/v1/health", d->base);
+	snprintf(url, sizeof url, "%s/healthz", d->base);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 2L);
@@ -1001,7 +1001,7 @@ void h_daemon_start(struct h_daemon *d, const char *db, const char *migrations, 
 		h_sleep_ms(50);
 	}
 	char *log = h_read(d->log_path, NULL);
-	ck_abort_msg("the daemon did not answer /v1/health within 10 s:\n%s", log ? log : "");
+	ck_abort_msg("the daemon did not answer /healthz within 10 s:\n%s", log ? log : "");
 }
 
 int h_daemon_stop(struct h_daemon *d)

@@ -260,12 +260,25 @@ ITEST(unreachable_database_is_503_and_the_daemon_stays_up)
 	h_request(&r, &d, "POST", "/v1/deploy", H_TOKEN_ADMIN, "application/json", "{}", NULL);
 	assert_error(&r, 503, "database_unreachable", NULL);
 	h_http_free(&r);
+	/* Health says down, with the error classified; liveness holds; readiness fails. */
 	h_request(&r, &d, "GET", "/v1/health", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 503);
+	ck_assert_str_eq(h_jstr(r.json, "status"), "down");
+	h_assert_contains(r.body, "\"class\":\"refused\"");
+	h_assert_contains(r.body, "\"prisma_code\":\"P1001\"");
+	h_assert_not_contains(r.body, "Sup3rS3cretPW");
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/healthz", NULL, NULL, NULL, NULL);
 	ck_assert_int_eq(r.status, 200);
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/readyz", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 503);
+	h_assert_contains(r.body, "cannot be reached");
 	h_http_free(&r);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 	char *log = h_daemon_log(&d);
 	h_assert_not_contains(log, "Sup3rS3cretPW");
+	h_assert_contains(log, "database unreachable");
 	free(log);
 }
 

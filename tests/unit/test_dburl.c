@@ -47,6 +47,50 @@ START_TEST(url_settings_win_over_defaults)
 }
 END_TEST
 
+START_TEST(transaction_poolers_are_recognised)
+{
+	static const char *const pooled[] = {
+		"postgresql://u:p@ep-cool-darkness-123456-pooler.us-east-2.aws.neon.tech/neondb?sslmode=require",
+		"postgresql://u:p@db.example.com:6432/app?pgbouncer=true",
+	};
+	static const char *const direct[] = {
+		"postgresql://u:p@ep-cool-darkness-123456.us-east-2.aws.neon.tech/neondb?sslmode=require",
+		"postgresql://u:p@db.example.com/app?pgbouncer=false",
+		"postgresql://u:p@db.pooler-example.com/app", /* "pooler" outside the first label */
+		"host=/run/postgresql dbname=app",
+	};
+	struct md_dburl *u;
+	struct md_error err = {0};
+	for (size_t i = 0; i < sizeof pooled / sizeof *pooled; i++) {
+		ck_assert_int_eq(md_dburl_parse(pooled[i], "migrated", 10, &u, &err), 0);
+		ck_assert_int_eq(md_dburl_require_session(u, "DATABASE_URL", &err), MD_E_CONFIG);
+		ck_assert(strstr(err.message, "transaction pooler"));
+		ck_assert(strstr(err.hint, "DIRECT_URL"));
+		md_dburl_free(u);
+	}
+	for (size_t i = 0; i < sizeof direct / sizeof *direct; i++) {
+		ck_assert_int_eq(md_dburl_parse(direct[i], "migrated", 10, &u, &err), 0);
+		ck_assert_msg(md_dburl_require_session(u, "DATABASE_URL", &err) == 0, "%s", direct[i]);
+		md_dburl_free(u);
+	}
+}
+END_TEST
+
+START_TEST(tcp_keepalives_default_on_unless_the_url_sets_them)
+{
+	struct md_dburl *u;
+	struct md_error err = {0};
+	ck_assert_int_eq(md_dburl_parse("postgresql://u@h/d", "migrated", 10, &u, &err), 0);
+	ck_assert_str_eq(md_dburl_get(u, "keepalives"), "1");
+	ck_assert_str_eq(md_dburl_get(u, "keepalives_idle"), "30");
+	md_dburl_free(u);
+	ck_assert_int_eq(md_dburl_parse("postgresql://u@h/d?keepalives_idle=300", "migrated", 10, &u, &err), 0);
+	ck_assert_str_eq(md_dburl_get(u, "keepalives_idle"), "300");
+	ck_assert_ptr_null(md_dburl_get(u, "keepalives_interval"));
+	md_dburl_free(u);
+}
+END_TEST
+
 START_TEST(invalid_urls_are_explained_without_the_password)
 {
 	struct md_dburl *u = NULL;
@@ -79,6 +123,8 @@ Suite *suite_dburl(void)
 	TCase *tc = tcase_create("dburl");
 	tcase_add_test(tc, prisma_parameters_are_removed_and_schema_kept);
 	tcase_add_test(tc, url_settings_win_over_defaults);
+	tcase_add_test(tc, transaction_poolers_are_recognised);
+	tcase_add_test(tc, tcp_keepalives_default_on_unless_the_url_sets_them);
 	tcase_add_test(tc, invalid_urls_are_explained_without_the_password);
 	tcase_add_test(tc, keyword_value_strings_are_accepted);
 	suite_add_tcase(s, tc);

@@ -1,0 +1,553 @@
+/* probe.c - the health probe (see probe.h). One thread; each round takes one pooled connection
+ * for two short queries, refreshes the status snapshot, and publishes a new md_health. A round
+ * that cannot get a connection says why (the database is down, or the pool is exhausted) and
+ * keeps the last facts it knew, marked stale. */
+#include "migrated/probe.h"
+#include "migrated/config.h"
+#include "migrated/db.h"
+#include "migrated/error.h"
+#include "migrated/jobs.h"
+#include "migrated/log.h"
+#include "migrated/plan.h"
+#include "migrated/pool.h"
+#include "migrated/snapshot.h"
+
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct md_probe {
+	pthread_mutex_t lock; /* current, kicked, stopping */
+	pthread_cond_t wake;
+	pthread_cond_t done;      /* a round published */
+	pthread_mutex_t round;    /* one round at a time (thread or md_probe_now) */
+	struct md_health *current;
+	bool kicked, stopping, started;
+	pthread_t thread;
+	struct md_pool *pool;
+	struct md_snapshot *snapshot;
+	struct md_jobs *jobs;
+	int interval_ms;
+	bool ready_requires_up_to_date;
+	int lock_held_warning_ms;
+	void (*on_update)(void *ctx, struct md_health *h);
+	void *on_update_ctx;
+	/* What the last successful query said (kept while the database is away). */
+	bool known;
+	char server_version[64];
+	int last_failure; /* conn_failure of the last round, for logging transitions */
+	bool was_up;
+	uint64_t last_pool_timeouts;
+};
+
+const char *md_health_status_name(enum md_health_status s)
+{
+	switch (s) {
+	case MD_HEALTH_OK: return "ok";
+	case MD_HEALTH_DEGRADED: return "degraded";
+	default: return "down";
+	}
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static double unix_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void iso_time(double t, char *buf, size_t sz)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	snprintf(buf, sz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)s) * 1000));
+}
+
+void md_health_ref(struct md_health *h)
+{
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
+}
+
+void md_health_unref(struct md_health *h)
+{
+	if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		free(h->json);
+		free(h->json_pretty);
+		free(h->ready_json);
+		free(h);
+	}
+}
+
+/* ---- one round ---- */
+
+static json_t *check(const char *name, enum md_health_status st, const char *message)
+{
+	return json_pack("{s:s, s:s, s:s?}", "name", name, "status", md_health_status_name(st), "message", message);
+}
+
+static json_t *error_json(const struct md_error *e)
+{
+	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?}", "code", md_error_code_name(e->code), "class",
+			 e->code == MD_E_CONNECT ? md_conn_failure_name(e->conn_failure) : NULL, "prisma_code",
+			 e->prisma_code[0] ? e->prisma_code : NULL, "sqlstate", e->sqlstate[0] ? e->sqlstate : NULL,
+			 "message", e->message, "hint", e->hint[0] ? e->hint : NULL);
+}
+
+static void worst(enum md_health_status *acc, enum md_health_status st)
+{
+	if (st > *acc)
+		*acc = st;
+}
+
+/* The database's facts, in one round trip after a SELECT 1 for the latency. */
+static int query_facts(struct md_db *db, struct md_health *h, json_t **ret_lock, struct md_error *err)
+{
+	static const char facts_sql[] =
+		"SELECT pg_is_in_recovery(), current_setting('max_connections')::int, "
+		"current_setting('superuser_reserved_connections')::int, "
+		"(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int, "
+		"h.pid, h.application_name, h.age_s, h.state "
+		"FROM (SELECT 1) one LEFT JOIN LATERAL ("
+		" SELECT a.pid, a.application_name, extract(epoch FROM now() - a.backend_start)::float8 AS age_s, a.state"
+		" FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+		" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1"
+		" LIMIT 1) h ON true";
+	_cleanup_pgresult_ PGresult *one = NULL, *res = NULL;
+	int64_t t0 = mono_us();
+	int r = md_db_query(db, "SELECT 1", 0, NULL, &one, "probing the database", err);
+	if (r < 0)
+		return r;
+	h->latency_ms = (double)(mono_us() - t0) / 1000.0;
+	r = md_db_query(db, facts_sql, 0, NULL, &res, "reading the server's state", err);
+	if (r < 0)
+		return r;
+	h->in_recovery = PQgetvalue(res, 0, 0)[0] == 't';
+	h->max_connections = atoi(PQgetvalue(res, 0, 1)) - atoi(PQgetvalue(res, 0, 2));
+	h->connections = atoi(PQgetvalue(res, 0, 3));
+	h->server_version = db->server_version_num;
+	h->lock_held = !PQgetisnull(res, 0, 4);
+	if (h->lock_held) {
+		h->lock_age_s = PQgetisnull(res, 0, 6) ? 0 : atof(PQgetvalue(res, 0, 6));
+		*ret_lock = json_pack("{s:i, s:s?, s:f, s:s?}", "pid", atoi(PQgetvalue(res, 0, 4)), "application_name",
+				      PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5), "session_age_s",
+				      h->lock_age_s, "state", PQgetisnull(res, 0, 7) ? NULL : PQgetvalue(res, 0, 7));
+	}
+	return 0;
+}
+
+static char *dump(json_t *j, size_t flags)
+{
+	char *s = json_dumps(j, flags | JSON_PRESERVE_ORDER);
+	if (s) {
+		size_t n = strlen(s);
+		char *t = realloc(s, n + 2);
+		if (!t) {
+			free(s);
+			return NULL;
+		}
+		t[n] = '\n';
+		t[n + 1] = '\0';
+		s = t;
+	}
+	return s;
+}
+
+static struct md_health *run_round(struct md_probe *p)
+{
+	struct md_health *h = calloc(1, sizeof *h);
+	struct md_error err = {0};
+	struct md_db *db = NULL;
+	struct md_pool_stats ps;
+	json_t *checks = json_array(), *lock = NULL, *reasons = json_array();
+	enum md_health_status overall = MD_HEALTH_OK;
+	char msg[512];
+	int64_t t0 = mono_us();
+	int r;
+
+	if (!h || !checks || !reasons) {
+		free(h);
+		json_decref(checks);
+		json_decref(reasons);
+		return NULL;
+	}
+	h->refs = 1;
+	json_array_append_new(checks, check("process", MD_HEALTH_OK, NULL));
+
+	/* The database. */
+	r = md_pool_acquire(p->pool, p->interval_ms < 2000 ? p->interval_ms : 2000, &db, &err);
+	if (r == 0) {
+		r = query_facts(db, h, &lock, &err);
+		if (r == MD_E_CONNECT) { /* broke after the pool checked it: a fresh one */
+			md_pool_release(p->pool, db);
+			db = NULL;
+			json_decref(lock);
+			lock = NULL;
+			md_error_clear(&err);
+			r = md_pool_acquire(p->pool, 1000, &db, &err);
+			if (r == 0)
+				r = query_facts(db, h, &lock, &err);
+		}
+		if (r == 0)
+			snprintf(p->server_version, sizeof p->server_version, "%s", db->server_version);
+	}
+	md_pool_release(p->pool, db);
+	h->db_up = r == 0;
+	if (h->db_up) {
+		json_t *c = check("database", MD_HEALTH_OK, NULL);
+		json_object_set_new(c, "latency_ms", json_real(h->latency_ms));
+		json_object_set_new(c, "server_version", json_string(p->server_version));
+		json_array_append_new(checks, c);
+		if (!p->was_up && p->known)
+			md_log(MD_LOG_INFO, "database reachable again (round trip %.1f ms)", h->latency_ms);
+		p->known = true;
+		p->was_up = true;
+		p->last_failure = 0;
+	} else if (r == MD_E_UNAVAILABLE) {
+		/* Every pooled connection is busy: the database may be fine; we cannot tell now. */
+		json_t *c = check("database", MD_HEALTH_DEGRADED, err.message);
+		json_object_set_new(c, "error", error_json(&err));
+		json_array_append_new(checks, c);
+		worst(&overall, MD_HEALTH_DEGRADED);
+		h->db_up = p->was_up;
+		json_array_append_new(reasons, json_string("the database could not be probed: the pool is exhausted"));
+	} else {
+		json_t *c = check("database", MD_HEALTH_DOWN, err.message);
+		h->conn_failure = err.code == MD_E_CONNECT ? err.conn_failure : 0;
+		json_object_set_new(c, "error", error_json(&err));
+		json_array_append_new(checks, c);
+		worst(&overall, MD_HEALTH_DOWN);
+		json_array_append_new(reasons, json_string("the database cannot be reached"));
+		if (p->was_up || !p->known || p->last_failure != h->conn_failure + 1)
+			md_log(MD_LOG_WARNING, "database unreachable: %s", err.message);
+		p->known = true;
+		p->was_up = false;
+		p->last_failure = h->conn_failure + 1;
+	}
+
+	if (r == 0) {
+		/* A standby: reads work, migrations cannot. */
+		if (h->in_recovery) {
+			json_array_append_new(checks,
+					      check("read_only", MD_HEALTH_DEGRADED,
+						    "the database is a read-only standby (pg_is_in_recovery): migrations "
+						    "cannot run; point DATABASE_URL/DIRECT_URL at the primary"));
+			worst(&overall, MD_HEALTH_DEGRADED);
+			json_array_append_new(reasons, json_string("the database is a read-only standby"));
+		} else {
+			json_array_append_new(checks, check("read_only", MD_HEALTH_OK, NULL));
+		}
+		/* Connection slots: "too many connections" is the runbook's most common outage. */
+		enum md_health_status cs = MD_HEALTH_OK;
+		msg[0] = '\0';
+		if (h->max_connections > 0 && h->connections * 10 >= h->max_connections * 9) {
+			cs = MD_HEALTH_DEGRADED;
+			snprintf(msg, sizeof msg,
+				 "%d of %d connection slots in use: new connections (a deploy's too) will soon fail "
+				 "with \"too many connections\"; use a pooled DATABASE_URL for the application",
+				 h->connections, h->max_connections);
+		}
+		json_t *c = check("connections", cs, msg[0] ? msg : NULL);
+		json_object_set_new(c, "in_use", json_integer(h->connections));
+		json_object_set_new(c, "max", json_integer(h->max_connections));
+		json_array_append_new(checks, c);
+		worst(&overall, cs);
+		/* The migration lock. */
+		enum md_health_status ls = MD_HEALTH_OK;
+		msg[0] = '\0';
+		if (h->lock_held && h->lock_age_s * 1000 > p->lock_held_warning_ms) {
+			ls = MD_HEALTH_DEGRADED;
+			snprintf(msg, sizeof msg,
+				 "the migration lock has been held by pid %lld for %.0f s: a long migration, or a stuck "
+				 "session (SELECT pg_terminate_backend(pid) ends it)",
+				 json_integer_value(json_object_get(lock, "pid")), h->lock_age_s);
+		}
+		c = check("migration_lock", ls, msg[0] ? msg : NULL);
+		json_object_set_new(c, "held", json_boolean(h->lock_held));
+		if (lock)
+			json_object_set(c, "holder", lock);
+		json_array_append_new(checks, c);
+		worst(&overall, ls);
+	}
+	json_decref(lock);
+
+	/* The pool. */
+	md_pool_stats(p->pool, &ps);
+	{
+		enum md_health_status st = MD_HEALTH_OK;
+		msg[0] = '\0';
+		if (ps.timeouts > p->last_pool_timeouts) {
+			st = MD_HEALTH_DEGRADED;
+			snprintf(msg, sizeof msg, "%llu request%s found no free connection since the last probe",
+				 (unsigned long long)(ps.timeouts - p->last_pool_timeouts),
+				 ps.timeouts - p->last_pool_timeouts == 1 ? "" : "s");
+		}
+		p->last_pool_timeouts = ps.timeouts;
+		json_t *c = check("pool", st, msg[0] ? msg : NULL);
+		json_object_set_new(c, "size", json_integer(ps.size));
+		json_object_set_new(c, "open", json_integer(ps.open));
+		json_object_set_new(c, "in_use", json_integer(ps.in_use));
+		json_object_set_new(c, "waiting", json_integer(ps.waiting));
+		json_object_set_new(c, "connect_failures", json_integer((json_int_t)ps.connect_failures));
+		json_object_set_new(c, "timeouts", json_integer((json_int_t)ps.timeouts));
+		json_array_append_new(checks, c);
+		worst(&overall, st);
+	}
+
+	/* The migrations, from the status snapshot (refreshed at most once a round). */
+	if (r == 0) {
+		struct md_snapshot_view *v = md_snapshot_refresh(p->snapshot, p->interval_ms / 2);
+		if (v && v->ok) {
+			enum md_health_status st = MD_HEALTH_OK;
+			h->snapshot_ok = true;
+			for (int i = 0; i < MD_MIG__COUNT && i < 6; i++)
+				h->migrations[i] = v->count[i];
+			msg[0] = '\0';
+			if (v->count[MD_MIG_FAILED]) {
+				st = MD_HEALTH_DEGRADED;
+				snprintf(msg, sizeof msg,
+					 "%zu failed migration%s block deploys (P3009): fix the file, POST /v1/resolve "
+					 "{\"as\": \"rolled-back\"}, deploy again",
+					 v->count[MD_MIG_FAILED], v->count[MD_MIG_FAILED] == 1 ? "" : "s");
+				json_array_append_new(reasons, json_string("a migration failed"));
+			} else if (v->count[MD_MIG_MODIFIED]) {
+				st = MD_HEALTH_DEGRADED;
+				snprintf(msg, sizeof msg,
+					 "%zu applied migration%s changed on disk since (checksum mismatch): restore the "
+					 "file from version control",
+					 v->count[MD_MIG_MODIFIED], v->count[MD_MIG_MODIFIED] == 1 ? "" : "s");
+				json_array_append_new(reasons, json_string("an applied migration was edited"));
+			} else if (v->count[MD_MIG_MISSING]) {
+				st = MD_HEALTH_DEGRADED;
+				snprintf(msg, sizeof msg,
+					 "the database has %zu migration%s this folder lacks: an older checkout?",
+					 v->count[MD_MIG_MISSING], v->count[MD_MIG_MISSING] == 1 ? "" : "s");
+			}
+			if (v->pending && p->ready_requires_up_to_date)
+				json_array_append_new(reasons, json_string("migrations are pending"));
+			json_t *c = check("migrations", st, msg[0] ? msg : NULL);
+			json_object_set_new(c, "total", json_integer((json_int_t)v->total));
+			for (int i = 0; i < MD_MIG__COUNT; i++)
+				json_object_set_new(c, md_mig_state_name(i), json_integer((json_int_t)v->count[i]));
+			json_array_append_new(checks, c);
+			worst(&overall, st);
+		} else if (v) {
+			json_t *c = check("migrations", MD_HEALTH_DEGRADED, v->error.message);
+			json_object_set_new(c, "error", error_json(&v->error));
+			json_array_append_new(checks, c);
+			worst(&overall, MD_HEALTH_DEGRADED);
+			json_array_append_new(reasons, json_string("the migrations could not be read"));
+		}
+		md_snapshot_view_unref(v);
+	}
+
+	/* The last job. */
+	{
+		json_t *list = md_jobs_list(p->jobs, 1);
+		json_t *job = json_array_get(json_object_get(list, "jobs"), 0);
+		const char *state = json_string_value(json_object_get(job, "state"));
+		enum md_health_status st = MD_HEALTH_OK;
+		if (state && (strcmp(state, "failed") == 0 || strcmp(state, "interrupted") == 0)) {
+			st = MD_HEALTH_DEGRADED;
+			snprintf(msg, sizeof msg, "the last job %s: GET /v1/jobs/%s says why", state,
+				 json_string_value(json_object_get(job, "id")));
+		}
+		json_t *c = check("last_job", st, st == MD_HEALTH_OK ? NULL : msg);
+		if (job) {
+			json_t *keep = json_pack("{s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(job, "id"), "kind",
+						 json_object_get(job, "kind"), "state", json_object_get(job, "state"),
+						 "finished_at", json_object_get(job, "finished_at"));
+			json_object_set_new(c, "job", keep);
+		}
+		json_array_append_new(checks, c);
+		worst(&overall, st);
+		json_decref(list);
+	}
+
+	h->status = overall;
+	h->ready = overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
+		   !h->migrations[MD_MIG_MODIFIED] && !h->in_recovery &&
+		   !(p->ready_requires_up_to_date &&
+		     (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
+	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
+	h->taken_us = mono_us();
+	h->taken_unix = unix_now();
+
+	char when[64];
+	iso_time(h->taken_unix, when, sizeof when);
+	json_t *doc = json_pack("{s:s, s:b, s:s, s:f, s:o}", "status", md_health_status_name(overall), "ready", h->ready,
+				"probed_at", when, "probe_ms", h->duration_ms, "checks", checks);
+	h->json = dump(doc, JSON_COMPACT);
+	h->json_pretty = dump(doc, JSON_INDENT(2));
+	json_decref(doc);
+	json_t *rd = json_pack("{s:b, s:s, s:o}", "ready", h->ready, "probed_at", when, "reasons", reasons);
+	h->ready_json = dump(rd, JSON_COMPACT);
+	json_decref(rd);
+	if (!h->json || !h->json_pretty || !h->ready_json) {
+		md_health_unref(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* Runs a round and publishes it. Caller holds p->round. */
+static struct md_health *probe_once(struct md_probe *p)
+{
+	struct md_health *h = run_round(p);
+	if (!h)
+		return NULL;
+	md_pool_maintain(p->pool);
+	pthread_mutex_lock(&p->lock);
+	if (p->current)
+		md_health_unref(p->current);
+	p->current = h;
+	md_health_ref(h); /* the publication's */
+	pthread_cond_broadcast(&p->done);
+	pthread_mutex_unlock(&p->lock);
+	if (p->on_update)
+		p->on_update(p->on_update_ctx, h);
+	return h;
+}
+
+static void *probe_thread(void *arg)
+{
+	struct md_probe *p = arg;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (;;) {
+		pthread_mutex_lock(&p->round);
+		md_health_unref(probe_once(p));
+		pthread_mutex_unlock(&p->round);
+
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += p->interval_ms / 1000;
+		until.tv_nsec += (long)(p->interval_ms % 1000) * 1000000;
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&p->lock);
+		while (!p->kicked && !p->stopping)
+			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) != 0)
+				break;
+		p->kicked = false;
+		bool stop = p->stopping;
+		pthread_mutex_unlock(&p->lock);
+		if (stop)
+			return NULL;
+	}
+}
+
+int md_probe_start(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot *snapshot,
+		   struct md_jobs *jobs, struct md_probe **ret, struct md_error *err)
+{
+	struct md_probe *p = calloc(1, sizeof *p);
+	pthread_condattr_t ca;
+
+	if (!p)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	p->pool = pool;
+	p->snapshot = snapshot;
+	p->jobs = jobs;
+	p->interval_ms = cfg->probe_interval_ms < 100 ? 100 : cfg->probe_interval_ms;
+	p->ready_requires_up_to_date = cfg->ready_requires_up_to_date;
+	p->lock_held_warning_ms = cfg->lock_held_warning_ms;
+	p->was_up = true;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->round, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &ca);
+	pthread_cond_init(&p->done, &ca);
+	pthread_condattr_destroy(&ca);
+	if (pthread_create(&p->thread, NULL, probe_thread, p) != 0) {
+		md_probe_stop(p);
+		return md_error_set(err, MD_E_INTERNAL, "cannot start the health probe thread");
+	}
+	p->started = true;
+
+	/* Wait (a little) for the first result. */
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += 1;
+	pthread_mutex_lock(&p->lock);
+	while (!p->current)
+		if (pthread_cond_timedwait(&p->done, &p->lock, &until) != 0)
+			break;
+	pthread_mutex_unlock(&p->lock);
+	*ret = p;
+	return 0;
+}
+
+struct md_health *md_probe_get(struct md_probe *p)
+{
+	struct md_health *h;
+	pthread_mutex_lock(&p->lock);
+	h = p->current;
+	if (h)
+		md_health_ref(h);
+	pthread_mutex_unlock(&p->lock);
+	return h;
+}
+
+struct md_health *md_probe_now(struct md_probe *p, int max_age_ms)
+{
+	struct md_health *h;
+	pthread_mutex_lock(&p->round);
+	h = md_probe_get(p); /* a round may have ended while this caller waited */
+	if (!h || mono_us() - h->taken_us > (int64_t)max_age_ms * 1000) {
+		md_health_unref(h);
+		h = probe_once(p);
+	}
+	pthread_mutex_unlock(&p->round);
+	return h;
+}
+
+void md_probe_kick(struct md_probe *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->kicked = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void md_probe_on_update(struct md_probe *p, void (*fn)(void *ctx, struct md_health *h), void *ctx)
+{
+	pthread_mutex_lock(&p->round); /* not while a round publishes */
+	p->on_update = fn;
+	p->on_update_ctx = ctx;
+	pthread_mutex_unlock(&p->round);
+}
+
+void md_probe_stop(struct md_probe *p)
+{
+	if (!p)
+		return;
+	if (p->started) {
+		pthread_mutex_lock(&p->lock);
+		p->stopping = true;
+		pthread_cond_signal(&p->wake);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+	}
+	md_health_unref(p->current);
+	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->round);
+	pthread_cond_destroy(&p->wake);
+	pthread_cond_destroy(&p->done);
+	free(p);
+}

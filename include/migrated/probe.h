@@ -1,0 +1,72 @@
+/* probe.h - the health probe: a background thread that, every probe_interval, asks the
+ * database what monitoring needs to know (reachable, round-trip time, server version, read-only
+ * standby, connections in use against max_connections, who holds the migration lock and for how
+ * long), refreshes the status snapshot (pending, failed, edited, missing migrations) and reads
+ * the pool and the last job; then renders one immutable md_health that every health request
+ * shares. Health polling therefore never reaches the database, at any rate. */
+#ifndef MIGRATED_PROBE_H
+#define MIGRATED_PROBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct md_config;
+struct md_error;
+struct md_jobs;
+struct md_pool;
+struct md_probe;
+struct md_snapshot;
+
+enum md_health_status {
+	MD_HEALTH_OK = 0,   /* everything answers and nothing needs a human */
+	MD_HEALTH_DEGRADED, /* up, but something needs attention (failed migration, standby, ...) */
+	MD_HEALTH_DOWN,     /* the database cannot be reached */
+};
+
+const char *md_health_status_name(enum md_health_status s);
+
+/* One probe's result. Immutable once published; reference counted. */
+struct md_health {
+	enum md_health_status status;
+	bool ready;           /* /readyz: reachable, nothing failed or edited, up to date (configurable) */
+	int64_t taken_us;     /* CLOCK_MONOTONIC microseconds at the end of the probe */
+	double taken_unix;    /* wall clock of the same moment */
+	double duration_ms;   /* how long the probe took */
+	bool db_up;           /* a query answered */
+	double latency_ms;    /* round trip of SELECT 1, when db_up */
+	int conn_failure;     /* enum md_conn_failure when !db_up */
+	int server_version;   /* 150018 */
+	bool in_recovery;     /* a read-only standby */
+	int connections;      /* client backends on the server */
+	int max_connections;  /* max_connections - superuser_reserved_connections */
+	bool lock_held;       /* someone holds the migration lock */
+	double lock_age_s;    /* age of the holder's session */
+	bool snapshot_ok;     /* the folder and _prisma_migrations were read */
+	size_t migrations[6]; /* by enum md_mig_state: applied, pending, failed, rolled back, modified, missing */
+	char *json;           /* the GET /v1/health document, compact */
+	char *json_pretty;    /* the same, indented */
+	char *ready_json;     /* the GET /readyz document */
+	/* private */
+	int refs;
+};
+
+/* md_probe_start: start the probe thread. It probes at once; start waits up to a second for that
+ * first result so the daemon seldom serves "starting". */
+int md_probe_start(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot *snapshot,
+		   struct md_jobs *jobs, struct md_probe **ret, struct md_error *err);
+/* md_probe_get: the newest result (the caller's reference). Never blocks on the database. */
+struct md_health *md_probe_get(struct md_probe *probe);
+/* md_probe_now: a result no older than max_age_ms, probing now if needed (blocks; concurrent
+ * callers share one probe). For ?live=1. */
+struct md_health *md_probe_now(struct md_probe *probe, int max_age_ms);
+/* md_probe_kick: probe soon (a job ended; the schema changed). Does not block. */
+void md_probe_kick(struct md_probe *probe);
+/* md_probe_on_update: fn(ctx, health) after each new result, on the probe thread (health is
+ * borrowed for the call). */
+void md_probe_on_update(struct md_probe *probe, void (*fn)(void *ctx, struct md_health *h), void *ctx);
+void md_health_ref(struct md_health *h);
+void md_health_unref(struct md_health *h);
+void md_probe_stop(struct md_probe *probe);
+
+#endif

@@ -68,8 +68,8 @@ struct md_request {
 	char *body;
 	size_t body_len, body_cap;
 	bool body_too_large;
-	json_t *json;  /* the parsed body */
-	bool answered; /* a response was queued */
+	json_t *json;                 /* the parsed body */
+	bool answered;                /* a response was queued */
 	enum MHD_Result queue_result; /* of a response the handler queued itself (api_queue_shared) */
 	bool suspended;
 	struct MHD_Response *pending; /* set by a task, queued when resumed */

@@ -13,7 +13,8 @@ static const char live_body[] = "{\"status\":\"ok\"}\n";
 static const char starting_body[] =
 	"{\"status\":\"degraded\",\"ready\":false,\"checks\":[{\"name\":\"process\",\"status\":\"ok\"},"
 	"{\"name\":\"probe\",\"status\":\"degraded\",\"message\":\"the first health probe has not finished yet\"}]}\n";
-static const char starting_ready[] = "{\"ready\":false,\"reasons\":[\"the first health probe has not finished yet\"]}\n";
+static const char starting_ready[] =
+	"{\"ready\":false,\"reasons\":[\"the first health probe has not finished yet\"]}\n";
 static const char no_probe_body[] = "{\"status\":\"ok\",\"checks\":[{\"name\":\"process\",\"status\":\"ok\"}]}\n";
 
 static struct MHD_Response *copy_json(const char *s)
@@ -113,7 +114,7 @@ static struct MHD_Response *queue_shared(struct md_request *req, struct MHD_Resp
 
 static void live_task(struct md_request *req)
 {
-	struct md_health *h = md_probe_now(req->api->deps.probe, 1000);
+	struct md_health *h = md_probe_now(req->api->deps.probe, 100);
 	unsigned status;
 	struct MHD_Response *r;
 
@@ -132,7 +133,7 @@ struct MHD_Response *api_health(struct md_request *req, unsigned *ret_status)
 	const char *live = api_query(req, "live");
 	(void)ret_status;
 	if (live && strcmp(live, "0") != 0 && strcmp(live, "false") != 0 && req->api->deps.probe) {
-		/* A probe now, shared with concurrent ?live callers and at most one a second. */
+		/* A probe now, shared with concurrent ?live callers (at most ten a second). */
 		struct MHD_Response *r;
 		api_suspend(req, live_task, &r, ret_status);
 		return r;

@@ -24,7 +24,7 @@ static void plan_task(struct md_request *req)
 	md_apply_options_default(&opts.apply);
 	rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
 	if (rc == 0)
-		rc = md_pool_acquire(api->deps.pool, -1, &db, &err);
+		rc = md_pool_acquire(api->deps.pool, -1, 0, &db, &err);
 	if (rc == 0)
 		rc = md_deploy(db, cat, &opts, NULL, &rep, &err);
 	if (rc == 0 || rc == MD_E_FAILED_EXISTS || rc == MD_E_NOT_EMPTY || rc == MD_E_CATALOG) {

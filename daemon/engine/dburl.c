@@ -226,8 +226,10 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 	/* TCP keepalives: a peer that vanished (a NAT dropped us, a host died) is noticed in about a
 	 * minute instead of the kernel's two hours. Ignored on Unix sockets. */
 	if (r == 0 && !have_keepalive) {
-		static const char *const ka[][2] = {
-			{"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"}, {"keepalives_count", "3"}};
+		static const char *const ka[][2] = {{"keepalives", "1"},
+						    {"keepalives_idle", "30"},
+						    {"keepalives_interval", "10"},
+						    {"keepalives_count", "3"}};
 		for (size_t i = 0; r == 0 && i < sizeof ka / sizeof *ka; i++)
 			r = add_param(u, &n, ka[i][0], ka[i][1]);
 	}
@@ -270,8 +272,9 @@ int md_dburl_require_session(const struct md_dburl *u, const char *which, struct
 
 	if (!u->pgbouncer && !neon_pooler)
 		return 0;
-	md_error_hint(err, "set DIRECT_URL to a direct (non-pooled) connection for migrations, as Prisma's "
-			   "directUrl%s",
+	md_error_hint(err,
+		      "set DIRECT_URL to a direct (non-pooled) connection for migrations, as Prisma's "
+		      "directUrl%s",
 		      neon_pooler ? " (on Neon: the same host without \"-pooler\")" : "");
 	return md_error_set(err, MD_E_CONFIG,
 			    "%s %s a transaction pooler: migrations need a session for the advisory lock", which,

@@ -137,7 +137,24 @@ static int backed_off(struct md_pool *p, int64_t now, struct md_error *err)
 	return err->code ? err->code : MD_E_CONNECT;
 }
 
-int md_pool_acquire(struct md_pool *p, int timeout_ms, struct md_db **ret, struct md_error *err)
+/* Opens a connection with the pool's session settings. */
+static int connect_one(struct md_pool *p, struct md_db **ret, struct md_error *err)
+{
+	int r = md_db_open(p->url, ret, err);
+	if (r == 0 && p->o.statement_timeout_ms > 0 && !p->url->pgbouncer) {
+		/* Session settings would leak to other clients through a transaction pooler. */
+		char sql[96];
+		snprintf(sql, sizeof sql, "SET statement_timeout = %d", p->o.statement_timeout_ms);
+		r = md_db_exec(*ret, sql, "setting statement_timeout", err);
+		if (r < 0) {
+			md_db_close(*ret);
+			*ret = NULL;
+		}
+	}
+	return r;
+}
+
+int md_pool_acquire(struct md_pool *p, int timeout_ms, unsigned flags, struct md_db **ret, struct md_error *err)
 {
 	int64_t start = now_ms(), deadline = start + (timeout_ms < 0 ? p->o.acquire_timeout_ms : timeout_ms);
 	struct md_db *db = NULL;
@@ -163,14 +180,14 @@ int md_pool_acquire(struct md_pool *p, int timeout_ms, struct md_db **ret, struc
 			continue;
 		}
 		if (open_count(p) < p->o.size) {
-			if (now < p->next_connect_ms) {
+			if (now < p->next_connect_ms && !(flags & MD_POOL_IGNORE_BACKOFF)) {
 				r = backed_off(p, now, err);
 				pthread_mutex_unlock(&p->lock);
 				return r;
 			}
 			p->connecting++;
 			pthread_mutex_unlock(&p->lock);
-			r = md_db_open(p->url, &db, err);
+			r = connect_one(p, &db, err);
 			pthread_mutex_lock(&p->lock);
 			p->connecting--;
 			if (r == 0) {

@@ -23,8 +23,8 @@
 struct md_probe {
 	pthread_mutex_t lock; /* current, kicked, stopping */
 	pthread_cond_t wake;
-	pthread_cond_t done;      /* a round published */
-	pthread_mutex_t round;    /* one round at a time (thread or md_probe_now) */
+	pthread_cond_t done;   /* a round published */
+	pthread_mutex_t round; /* one round at a time (thread or md_probe_now) */
 	struct md_health *current;
 	bool kicked, stopping, started;
 	pthread_t thread;
@@ -121,9 +121,11 @@ static int query_facts(struct md_db *db, struct md_health *h, json_t **ret_lock,
 		"(SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')::int, "
 		"h.pid, h.application_name, h.age_s, h.state "
 		"FROM (SELECT 1) one LEFT JOIN LATERAL ("
-		" SELECT a.pid, a.application_name, extract(epoch FROM now() - a.backend_start)::float8 AS age_s, a.state"
+		" SELECT a.pid, a.application_name, extract(epoch FROM now() - a.backend_start)::float8 AS age_s, "
+		"a.state"
 		" FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-		" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid = 1"
+		" WHERE l.locktype = 'advisory' AND l.granted AND l.classid = 0 AND l.objid = 72707369 AND l.objsubid "
+		"= 1"
 		" LIMIT 1) h ON true";
 	_cleanup_pgresult_ PGresult *one = NULL, *res = NULL;
 	int64_t t0 = mono_us();
@@ -184,10 +186,11 @@ static struct md_health *run_round(struct md_probe *p)
 		return NULL;
 	}
 	h->refs = 1;
+	h->started_us = t0;
 	json_array_append_new(checks, check("process", MD_HEALTH_OK, NULL));
 
 	/* The database. */
-	r = md_pool_acquire(p->pool, p->interval_ms < 2000 ? p->interval_ms : 2000, &db, &err);
+	r = md_pool_acquire(p->pool, p->interval_ms < 2000 ? p->interval_ms : 2000, MD_POOL_IGNORE_BACKOFF, &db, &err);
 	if (r == 0) {
 		r = query_facts(db, h, &lock, &err);
 		if (r == MD_E_CONNECT) { /* broke after the pool checked it: a fresh one */
@@ -196,7 +199,7 @@ static struct md_health *run_round(struct md_probe *p)
 			json_decref(lock);
 			lock = NULL;
 			md_error_clear(&err);
-			r = md_pool_acquire(p->pool, 1000, &db, &err);
+			r = md_pool_acquire(p->pool, 1000, MD_POOL_IGNORE_BACKOFF, &db, &err);
 			if (r == 0)
 				r = query_facts(db, h, &lock, &err);
 		}
@@ -232,6 +235,8 @@ static struct md_health *run_round(struct md_probe *p)
 		json_array_append_new(reasons, json_string("the database cannot be reached"));
 		if (p->was_up || !p->known || p->last_failure != h->conn_failure + 1)
 			md_log(MD_LOG_WARNING, "database unreachable: %s", err.message);
+		/* What the status cache knew is stale: a deploy now gets this error, not a job. */
+		md_snapshot_invalidate(p->snapshot);
 		p->known = true;
 		p->was_up = false;
 		p->last_failure = h->conn_failure + 1;
@@ -240,10 +245,10 @@ static struct md_health *run_round(struct md_probe *p)
 	if (r == 0) {
 		/* A standby: reads work, migrations cannot. */
 		if (h->in_recovery) {
-			json_array_append_new(checks,
-					      check("read_only", MD_HEALTH_DEGRADED,
-						    "the database is a read-only standby (pg_is_in_recovery): migrations "
-						    "cannot run; point DATABASE_URL/DIRECT_URL at the primary"));
+			json_array_append_new(
+				checks, check("read_only", MD_HEALTH_DEGRADED,
+					      "the database is a read-only standby (pg_is_in_recovery): migrations "
+					      "cannot run; point DATABASE_URL/DIRECT_URL at the primary"));
 			worst(&overall, MD_HEALTH_DEGRADED);
 			json_array_append_new(reasons, json_string("the database is a read-only standby"));
 		} else {
@@ -269,10 +274,11 @@ static struct md_health *run_round(struct md_probe *p)
 		msg[0] = '\0';
 		if (h->lock_held && h->lock_age_s * 1000 > p->lock_held_warning_ms) {
 			ls = MD_HEALTH_DEGRADED;
-			snprintf(msg, sizeof msg,
-				 "the migration lock has been held by pid %lld for %.0f s: a long migration, or a stuck "
-				 "session (SELECT pg_terminate_backend(pid) ends it)",
-				 json_integer_value(json_object_get(lock, "pid")), h->lock_age_s);
+			snprintf(
+				msg, sizeof msg,
+				"the migration lock has been held by pid %lld for %.0f s: a long migration, or a stuck "
+				"session (SELECT pg_terminate_backend(pid) ends it)",
+				json_integer_value(json_object_get(lock, "pid")), h->lock_age_s);
 		}
 		c = check("migration_lock", ls, msg[0] ? msg : NULL);
 		json_object_set_new(c, "held", json_boolean(h->lock_held));
@@ -308,7 +314,7 @@ static struct md_health *run_round(struct md_probe *p)
 
 	/* The migrations, from the status snapshot (refreshed at most once a round). */
 	if (r == 0) {
-		struct md_snapshot_view *v = md_snapshot_refresh(p->snapshot, p->interval_ms / 2);
+		struct md_snapshot_view *v = md_snapshot_try_refresh(p->snapshot, p->interval_ms / 2);
 		if (v && v->ok) {
 			enum md_health_status st = MD_HEALTH_OK;
 			h->snapshot_ok = true;
@@ -325,7 +331,8 @@ static struct md_health *run_round(struct md_probe *p)
 			} else if (v->count[MD_MIG_MODIFIED]) {
 				st = MD_HEALTH_DEGRADED;
 				snprintf(msg, sizeof msg,
-					 "%zu applied migration%s changed on disk since (checksum mismatch): restore the "
+					 "%zu applied migration%s changed on disk since (checksum mismatch): restore "
+					 "the "
 					 "file from version control",
 					 v->count[MD_MIG_MODIFIED], v->count[MD_MIG_MODIFIED] == 1 ? "" : "s");
 				json_array_append_new(reasons, json_string("an applied migration was edited"));
@@ -377,18 +384,18 @@ static struct md_health *run_round(struct md_probe *p)
 	}
 
 	h->status = overall;
-	h->ready = overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
-		   !h->migrations[MD_MIG_MODIFIED] && !h->in_recovery &&
-		   !(p->ready_requires_up_to_date &&
-		     (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
+	h->ready =
+		overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
+		!h->migrations[MD_MIG_MODIFIED] && !h->in_recovery &&
+		!(p->ready_requires_up_to_date && (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
 	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
 	h->taken_us = mono_us();
 	h->taken_unix = unix_now();
 
 	char when[64];
 	iso_time(h->taken_unix, when, sizeof when);
-	json_t *doc = json_pack("{s:s, s:b, s:s, s:f, s:o}", "status", md_health_status_name(overall), "ready", h->ready,
-				"probed_at", when, "probe_ms", h->duration_ms, "checks", checks);
+	json_t *doc = json_pack("{s:s, s:b, s:s, s:f, s:o}", "status", md_health_status_name(overall), "ready",
+				h->ready, "probed_at", when, "probe_ms", h->duration_ms, "checks", checks);
 	h->json = dump(doc, JSON_COMPACT);
 	h->json_pretty = dump(doc, JSON_INDENT(2));
 	json_decref(doc);
@@ -504,13 +511,21 @@ struct md_health *md_probe_get(struct md_probe *p)
 	return h;
 }
 
-struct md_health *md_probe_now(struct md_probe *p, int max_age_ms)
+struct md_health *md_probe_now(struct md_probe *p, int min_gap_ms)
 {
 	struct md_health *h;
+	int64_t arrived = mono_us();
 	pthread_mutex_lock(&p->round);
-	h = md_probe_get(p); /* a round may have ended while this caller waited */
-	if (!h || mono_us() - h->taken_us > (int64_t)max_age_ms * 1000) {
+	h = md_probe_get(p);
+	/* A round that started after this caller arrived is as live as one it would run; callers that
+	 * queue behind this one get the round it runs. */
+	if (!h || h->started_us < arrived) {
+		int64_t wait_us = h ? h->taken_us + (int64_t)min_gap_ms * 1000 - mono_us() : 0;
 		md_health_unref(h);
+		if (wait_us > 0) {
+			struct timespec ts = {.tv_sec = wait_us / 1000000, .tv_nsec = (long)(wait_us % 1000000) * 1000};
+			nanosleep(&ts, NULL);
+		}
 		h = probe_once(p);
 	}
 	pthread_mutex_unlock(&p->round);

@@ -98,6 +98,7 @@ int md_serve(const struct md_config *cfg)
 		.connect_timeout_s = cfg->connect_timeout_s,
 		.backoff_min_ms = 250,
 		.backoff_max_ms = 30000,
+		.statement_timeout_ms = 30000,
 	};
 	/* Reads and health use DATABASE_URL (a pooler is fine for them), else DIRECT_URL. */
 	const char *read_url = cfg->database_url && *cfg->database_url ? cfg->database_url : cfg->direct_url;

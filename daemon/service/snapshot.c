@@ -36,8 +36,7 @@ static int64_t now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret,
-		     struct md_error *err)
+int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret, struct md_error *err)
 {
 	struct md_snapshot *s = calloc(1, sizeof *s);
 
@@ -128,14 +127,14 @@ static struct md_snapshot_view *build(struct md_snapshot *s)
 	v->refs = 1;
 	r = md_catalog_load(s->migrations_dir, MD_CATALOG_PROBE_DOWN, &cat, &v->error);
 	if (r == 0)
-		r = md_pool_acquire(s->pool, -1, &db, &v->error);
+		r = md_pool_acquire(s->pool, -1, 0, &db, &v->error);
 	if (r == 0) {
 		r = md_history_load(db, &hist, &v->error);
 		if (r == MD_E_CONNECT) { /* the connection broke after the pool checked it: once more */
 			md_pool_release(s->pool, db);
 			db = NULL;
 			md_error_clear(&v->error);
-			r = md_pool_acquire(s->pool, -1, &db, &v->error);
+			r = md_pool_acquire(s->pool, -1, 0, &db, &v->error);
 			if (r == 0)
 				r = md_history_load(db, &hist, &v->error);
 		}
@@ -165,12 +164,34 @@ static struct md_snapshot_view *build(struct md_snapshot *s)
 	return v;
 }
 
+static struct md_snapshot_view *refresh_locked(struct md_snapshot *s, int max_age_ms);
+
 struct md_snapshot_view *md_snapshot_refresh(struct md_snapshot *s, int max_age_ms)
+{
+	pthread_mutex_lock(&s->build);
+	return refresh_locked(s, max_age_ms);
+}
+
+struct md_snapshot_view *md_snapshot_try_refresh(struct md_snapshot *s, int max_age_ms)
+{
+	struct md_snapshot_view *v;
+	if (pthread_mutex_trylock(&s->build) == 0)
+		return refresh_locked(s, max_age_ms);
+	/* Someone is building (perhaps stuck behind a lock): the last view, however old. */
+	pthread_mutex_lock(&s->lock);
+	v = s->current;
+	if (v)
+		md_snapshot_view_ref(v);
+	pthread_mutex_unlock(&s->lock);
+	return v;
+}
+
+/* Called with s->build held; releases it. */
+static struct md_snapshot_view *refresh_locked(struct md_snapshot *s, int max_age_ms)
 {
 	struct md_snapshot_view *v;
 	uint64_t gen;
 
-	pthread_mutex_lock(&s->build);
 	/* Another caller may have built one while this one waited. */
 	v = md_snapshot_get(s, max_age_ms);
 	if (v) {

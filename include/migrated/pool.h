@@ -25,6 +25,11 @@ struct md_pool_options {
 	int connect_timeout_s;  /* when the URL has none */
 	int backoff_min_ms;     /* first wait after a failed connect; doubles up to backoff_max_ms */
 	int backoff_max_ms;
+	int statement_timeout_ms; /* set on every pooled connection (0: none): a read never hangs */
+};
+
+enum md_pool_flags {
+	MD_POOL_IGNORE_BACKOFF = 1 << 0, /* connect even while backed off (the health probe, at its own pace) */
 };
 
 struct md_pool_stats {
@@ -47,8 +52,9 @@ int md_pool_open(const char *url, const struct md_pool_options *opts, struct md_
 /* md_pool_acquire: a connection for the caller's exclusive use until md_pool_release. Waits up to
  * timeout_ms (< 0: the pool's acquire timeout) when all are in use: then MD_E_UNAVAILABLE.
  * Connect failures are MD_E_CONNECT with the classified error of md_db_open; while backed off,
- * the last such error comes back at once with "retrying in N s" appended. */
-int md_pool_acquire(struct md_pool *pool, int timeout_ms, struct md_db **ret, struct md_error *err);
+ * the last such error comes back at once with "retrying in N s" appended (unless flags has
+ * MD_POOL_IGNORE_BACKOFF). */
+int md_pool_acquire(struct md_pool *pool, int timeout_ms, unsigned flags, struct md_db **ret, struct md_error *err);
 /* md_pool_release: give a connection back (NULL is fine). A broken connection, one in an unknown
  * state or past its lifetime is closed; an open transaction is rolled back. */
 void md_pool_release(struct md_pool *pool, struct md_db *db);

@@ -30,7 +30,8 @@ const char *md_health_status_name(enum md_health_status s);
 struct md_health {
 	enum md_health_status status;
 	bool ready;           /* /readyz: reachable, nothing failed or edited, up to date (configurable) */
-	int64_t taken_us;     /* CLOCK_MONOTONIC microseconds at the end of the probe */
+	int64_t started_us;   /* CLOCK_MONOTONIC microseconds at the start of the probe */
+	int64_t taken_us;     /* ... and at its end */
 	double taken_unix;    /* wall clock of the same moment */
 	double duration_ms;   /* how long the probe took */
 	bool db_up;           /* a query answered */
@@ -57,9 +58,9 @@ int md_probe_start(const struct md_config *cfg, struct md_pool *pool, struct md_
 		   struct md_jobs *jobs, struct md_probe **ret, struct md_error *err);
 /* md_probe_get: the newest result (the caller's reference). Never blocks on the database. */
 struct md_health *md_probe_get(struct md_probe *probe);
-/* md_probe_now: a result no older than max_age_ms, probing now if needed (blocks; concurrent
- * callers share one probe). For ?live=1. */
-struct md_health *md_probe_now(struct md_probe *probe, int max_age_ms);
+/* md_probe_now: a probe that started after the call (blocks; concurrent callers share one, and
+ * rounds are at least min_gap_ms apart, so ?live=1 cannot be used to flood the database). */
+struct md_health *md_probe_now(struct md_probe *probe, int min_gap_ms);
 /* md_probe_kick: probe soon (a job ended; the schema changed). Does not block. */
 void md_probe_kick(struct md_probe *probe);
 /* md_probe_on_update: fn(ctx, health) after each new result, on the probe thread (health is

@@ -40,8 +40,7 @@ struct md_snapshot_view {
 };
 
 /* md_snapshot_open: reads go through pool (borrowed; must outlive the snapshot). */
-int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret,
-		     struct md_error *err);
+int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret, struct md_error *err);
 /* md_snapshot_get: the newest view if it is younger than max_age_ms (and not invalidated),
  * else NULL. The view is the caller's reference. Never blocks on the database. */
 struct md_snapshot_view *md_snapshot_get(struct md_snapshot *snap, int max_age_ms);
@@ -49,6 +48,9 @@ struct md_snapshot_view *md_snapshot_get(struct md_snapshot *snap, int max_age_m
  * concurrent callers share one build). Never NULL except out of memory; a view of a database
  * that does not answer has ok = false. */
 struct md_snapshot_view *md_snapshot_refresh(struct md_snapshot *snap, int max_age_ms);
+/* md_snapshot_try_refresh: as refresh, unless another caller is building one: then the last
+ * view, however old (NULL if none yet). For the health probe, which must not stall. */
+struct md_snapshot_view *md_snapshot_try_refresh(struct md_snapshot *snap, int max_age_ms);
 /* md_snapshot_invalidate: the next get() returns NULL (a job changed the history). */
 void md_snapshot_invalidate(struct md_snapshot *snap);
 /* md_snapshot_body: the view rendered in format (built on first use, then kept). */

@@ -622,9 +622,26 @@ static void write_hba(void)
 	chown_to_server_user(path);
 }
 
+/* Starts the cluster in base_dir on `port`; 0 when it runs. */
+static int server_start(void)
+{
+	char data[300], log[300], bin[512], opts[512], ctl_log[320];
+	snprintf(data, sizeof data, "%s/data", base_dir);
+	snprintf(log, sizeof log, "%s/server.log", base_dir);
+	snprintf(bin, sizeof bin, "%s/pg_ctl", h_pg_bindir());
+	snprintf(opts, sizeof opts,
+		 "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
+		 "-c full_page_writes=off -c max_connections=120 -c log_min_messages=warning "
+		 "-c log_statement=none -c log_line_prefix='%%m [%%p] %%a: '",
+		 port, base_dir);
+	char *start[] = {bin, "-D", data, "-w", "-t", "60", "-o", opts, "-l", log, "start", NULL};
+	snprintf(ctl_log, sizeof ctl_log, "%s/pg_ctl.log", base_dir);
+	return run_as_server_user(start, ctl_log);
+}
+
 int h_cluster_start(void)
 {
-	char data[300], log[300], bin[512], opts[512], portbuf[16];
+	char data[300], log[300], bin[512], portbuf[16];
 	const char *tmp = getenv("TMPDIR");
 
 	snprintf(base_dir, sizeof base_dir, "%s/migrated-it-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -642,26 +659,46 @@ int h_cluster_start(void)
 	if (run_as_server_user(initdb, initlog) != 0)
 		die("initdb failed (see %s)", initlog);
 	write_hba();
-	snprintf(bin, sizeof bin, "%s/pg_ctl", h_pg_bindir());
 	for (int attempt = 0; attempt < 5; attempt++) {
 		port = free_port();
-		snprintf(portbuf, sizeof portbuf, "%d", port);
-		snprintf(opts, sizeof opts,
-			 "-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-			 "-c full_page_writes=off -c max_connections=120 -c log_min_messages=warning "
-			 "-c log_statement=none -c log_line_prefix='%%m [%%p] %%a: '",
-			 port, base_dir);
-		char *start[] = {bin, "-D", data, "-w", "-t", "60", "-o", opts, "-l", log, "start", NULL};
-		char ctl_log[320];
-		snprintf(ctl_log, sizeof ctl_log, "%s/pg_ctl.log", base_dir);
-		if (run_as_server_user(start, ctl_log) == 0) {
+		if (server_start() == 0) {
+			snprintf(portbuf, sizeof portbuf, "%d", port);
 			setenv("PGHOST", "127.0.0.1", 1);
 			setenv("PGPORT", portbuf, 1);
 			setenv("PGUSER", "postgres", 1);
 			return 0;
 		}
 	}
+	snprintf(log, sizeof log, "%s/server.log", base_dir);
 	die("could not start PostgreSQL (see %s)", log);
+}
+
+/* A marker that the server was stopped on purpose (h_server_stop): the next test restarts it
+ * even when the test that stopped it failed before it could. */
+static void down_marker(char *buf, size_t sz)
+{
+	snprintf(buf, sz, "%s/server-stopped", base_dir);
+}
+
+void h_server_stop(void)
+{
+	char bin[512], data[300], marker[320];
+	snprintf(bin, sizeof bin, "%s/pg_ctl", h_pg_bindir());
+	snprintf(data, sizeof data, "%s/data", base_dir);
+	down_marker(marker, sizeof marker);
+	close(open(marker, O_WRONLY | O_CREAT, 0644));
+	char *stop[] = {bin, "-D", data, "-m", "fast", "-w", "stop", NULL};
+	if (run_as_server_user(stop, "/dev/null") != 0)
+		ck_abort_msg("pg_ctl stop failed");
+}
+
+void h_server_start(void)
+{
+	char marker[320];
+	down_marker(marker, sizeof marker);
+	if (server_start() != 0)
+		ck_abort_msg("PostgreSQL did not start again on port %d", port);
+	unlink(marker);
 }
 
 void h_cluster_stop(bool keep)
@@ -706,6 +743,10 @@ void h_test_begin(const char *name)
 	rm_rf(test_dir);
 	mkdir_p(test_dir);
 	db_counter = 0;
+	char marker[320];
+	down_marker(marker, sizeof marker);
+	if (access(marker, F_OK) == 0) /* an earlier test stopped the server and failed */
+		h_server_start();
 	progress("BEGIN", name, server_log_size());
 }
 

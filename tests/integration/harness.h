@@ -30,6 +30,11 @@ void h_test_passed(void);
 /* The cluster (started once by the runner before any suite). */
 int h_cluster_start(void);
 void h_cluster_stop(bool keep);
+/* h_server_stop / h_server_start: stop the shared server (fast shutdown: sessions are ended)
+ * and start it again on the same port. A test that stops it must start it; if it fails first,
+ * the next test starts it. */
+void h_server_stop(void);
+void h_server_start(void);
 int h_port(void);
 const char *h_base_dir(void);
 void h_report_failures(void);

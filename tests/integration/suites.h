@@ -16,5 +16,6 @@ Suite *suite_corpus(void);
 Suite *suite_prisma(void);
 Suite *suite_api(void);
 Suite *suite_daemon(void);
+Suite *suite_service(void);
 
 #endif

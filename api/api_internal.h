@@ -35,6 +35,10 @@ struct route {
 	md_handler_fn handler;
 };
 
+/* HTTP answers counted per route (plus one slot for unmatched URLs) and status. */
+#define API_MAX_ROUTES 32
+#define API_N_CODES    14 /* see api_code_slot() */
+
 struct md_api {
 	struct MHD_Daemon *mhd;
 	struct md_api_deps deps;
@@ -53,7 +57,9 @@ struct md_api {
 	unsigned health_status;
 	struct MHD_Response *ready;
 	unsigned ready_status;
-	struct MHD_Response *live; /* /healthz: constant */
+	struct MHD_Response *live;                             /* /healthz: constant */
+	uint64_t http_counts[API_MAX_ROUTES + 1][API_N_CODES]; /* relaxed atomics */
+	double started_unix;
 };
 
 struct md_request {
@@ -76,7 +82,10 @@ struct md_request {
 	unsigned pending_status;
 };
 
-/* Route table (routes.c). */
+/* Route table (routes.c). api_route_index: a route's position, api_route_count() for NULL. */
+size_t api_route_count(void);
+const struct route *api_route_at(size_t i);
+size_t api_route_index(const struct route *r);
 const struct route *api_route_find(const char *method, const char *url, char *param, size_t paramsz, char *allow,
 				   size_t allowsz, bool *ret_path_known);
 
@@ -118,6 +127,12 @@ struct MHD_Response *api_status_response(struct md_request *req, struct md_snaps
 struct MHD_Response *api_submit(struct md_request *req, enum md_job_kind kind, json_t *request, unsigned *status);
 bool api_key_ok(const char *key);
 
+/* api_count: one answer with this status (server.c); api_code_slot/api_slot_code map statuses
+ * to counter slots. */
+void api_count(struct md_request *req, unsigned status);
+size_t api_code_slot(unsigned status);
+unsigned api_slot_code(size_t slot); /* 0 for the "other" slot */
+
 /* Health answers (health.c): built at start, replaced after each probe. */
 int api_health_init(struct md_api *api);
 void api_health_free(struct md_api *api);
@@ -126,6 +141,7 @@ void api_health_free(struct md_api *api);
 struct MHD_Response *api_health(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_healthz(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_readyz(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_metrics(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_status(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_resolve(struct md_request *req, unsigned *ret_status);

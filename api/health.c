@@ -105,10 +105,13 @@ void api_health_free(struct md_api *api)
 static struct MHD_Response *queue_shared(struct md_request *req, struct MHD_Response **which, unsigned *status_of)
 {
 	struct md_api *api = req->api;
+	unsigned status;
 	pthread_mutex_lock(&api->health_lock);
-	req->queue_result = MHD_queue_response(req->conn, *status_of, *which);
+	status = *status_of;
+	req->queue_result = MHD_queue_response(req->conn, status, *which);
 	pthread_mutex_unlock(&api->health_lock);
 	req->answered = true;
+	api_count(req, status);
 	return NULL;
 }
 

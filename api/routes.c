@@ -17,7 +17,23 @@ static const struct route routes[] = {
 	{"GET", "/v1/jobs/{id}", MD_ROLE_READ, 0, api_job_get},
 	{"GET", "/v1/jobs/{id}/events", MD_ROLE_READ, 0, api_job_events},
 	{"POST", "/v1/jobs/{id}/cancel", MD_ROLE_DEPLOY, 0, api_job_cancel},
+	{"GET", "/metrics", MD_ROLE_READ, 0, api_metrics},
 };
+
+size_t api_route_count(void)
+{
+	return MD_ARRAY_SIZE(routes);
+}
+
+const struct route *api_route_at(size_t i)
+{
+	return i < MD_ARRAY_SIZE(routes) ? &routes[i] : NULL;
+}
+
+size_t api_route_index(const struct route *r)
+{
+	return r && r >= routes && r < routes + MD_ARRAY_SIZE(routes) ? (size_t)(r - routes) : MD_ARRAY_SIZE(routes);
+}
 
 /* Matches url against pattern; {id} takes one non-empty segment of safe characters. */
 static bool match(const char *pattern, const char *url, char *param, size_t paramsz)

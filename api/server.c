@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- responses ---- */
@@ -264,12 +265,37 @@ static struct MHD_Response *first_call(struct md_request *req, const char *url, 
 	return NULL;
 }
 
+static const unsigned counted_codes[API_N_CODES - 1] = {200, 202, 400, 401, 403, 404, 405,
+							409, 411, 413, 415, 500, 503};
+
+size_t api_code_slot(unsigned status)
+{
+	for (size_t i = 0; i < MD_ARRAY_SIZE(counted_codes); i++)
+		if (counted_codes[i] == status)
+			return i;
+	return API_N_CODES - 1;
+}
+
+unsigned api_slot_code(size_t slot)
+{
+	return slot < MD_ARRAY_SIZE(counted_codes) ? counted_codes[slot] : 0;
+}
+
+void api_count(struct md_request *req, unsigned status)
+{
+	size_t route = api_route_index(req->route);
+	if (route > API_MAX_ROUTES)
+		route = API_MAX_ROUTES;
+	__atomic_add_fetch(&req->api->http_counts[route][api_code_slot(status)], 1, __ATOMIC_RELAXED);
+}
+
 static enum MHD_Result queue(struct md_request *req, struct MHD_Response *r, unsigned status)
 {
 	enum MHD_Result ret;
 	if (!r)
 		return MHD_NO;
 	req->answered = true;
+	api_count(req, status);
 	ret = MHD_queue_response(req->conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -449,6 +475,7 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 	if (!api)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	api->deps = *deps;
+	api->started_unix = (double)time(NULL);
 	api->read_auth = cfg->read_auth;
 	api->max_body = (size_t)cfg->max_body_bytes;
 	api->status_cache_ms = cfg->status_cache_ms;

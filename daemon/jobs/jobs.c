@@ -7,6 +7,7 @@
 #include "migrated/history.h"
 #include "migrated/journal.h"
 #include "migrated/log.h"
+#include "migrated/metrics.h"
 #include "migrated/macro.h"
 
 #include <errno.h>
@@ -131,6 +132,19 @@ static void copy_ts(char dst[32], const json_t *rec)
 	snprintf(dst, 32, "%s", ts ? ts : "");
 }
 
+/* "2026-11-24T08:27:33.604482Z" as Unix time (0 when it does not parse). */
+static double iso_to_unix(const char *ts)
+{
+	struct tm tm = {0};
+	const char *rest = strptime(ts, "%Y-%m-%dT%H:%M:%S", &tm);
+	double frac = 0;
+	if (!rest)
+		return 0;
+	if (*rest == '.')
+		frac = strtod(rest, NULL);
+	return (double)timegm(&tm) + frac;
+}
+
 /* Applies one record to the table: the only way a job changes. Caller holds jobs->lock. */
 static int apply_record(struct md_jobs *jobs, json_t *rec, uint64_t offset)
 {
@@ -188,6 +202,9 @@ static int apply_record(struct md_jobs *jobs, json_t *rec, uint64_t offset)
 		if (!ended(job->state))
 			job->state = MD_JOB_FAILED;
 		copy_ts(job->finished_at, rec);
+		if (job->kind == MD_JOB_DEPLOY && job->state == MD_JOB_SUCCEEDED &&
+		    !json_is_true(json_object_get(job->request, "dry_run")))
+			md_metrics_deploy_succeeded(iso_to_unix(job->finished_at));
 		json_decref(job->error);
 		json_decref(job->result);
 		job->error = json_incref(json_object_get(rec, "error"));

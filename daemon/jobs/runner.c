@@ -13,6 +13,7 @@
 #include "migrated/history.h"
 #include "migrated/journal.h"
 #include "migrated/log.h"
+#include "migrated/metrics.h"
 #include "migrated/macro.h"
 #include "migrated/plan.h"
 #include "migrated/report.h"
@@ -130,7 +131,10 @@ static void deploy_event(void *ctx, const struct md_apply_event *ev)
 			 ev->wait_ms / 1000.0, who);
 		log_line(run, "warning", msg);
 		break;
-	case MD_EV_LOCKED: step_end(run, "succeeded", NULL, json_pack("{s:f}", "wait_ms", ev->duration_ms)); break;
+	case MD_EV_LOCKED:
+		md_metrics_lock_waited(ev->duration_ms / 1000.0);
+		step_end(run, "succeeded", NULL, json_pack("{s:f}", "wait_ms", ev->duration_ms));
+		break;
 	case MD_EV_RECOVERED:
 		snprintf(msg, sizeof msg, "%s: %s", ev->migration, ev->message);
 		log_line(run, "warning", msg);
@@ -141,10 +145,14 @@ static void deploy_event(void *ctx, const struct md_apply_event *ev)
 				     ev->mode_reason, "statements", (json_int_t)ev->statements));
 		break;
 	case MD_EV_RETRY:
+		md_metrics_lock_retry();
 		snprintf(msg, sizeof msg, "%s: %s", ev->migration, ev->message);
 		log_line(run, "warning", msg);
 		break;
-	case MD_EV_MIGRATION_DONE: step_end(run, "succeeded", NULL, NULL); break;
+	case MD_EV_MIGRATION_DONE:
+		md_metrics_migration_applied(ev->duration_ms / 1000.0);
+		step_end(run, "succeeded", NULL, NULL);
+		break;
 	case MD_EV_STATEMENT:
 	case MD_EV_MIGRATION_FAILED: /* recorded from the failure after md_deploy returns */ break;
 	}
@@ -543,6 +551,7 @@ void *jobs_worker(void *arg)
 		reconcile_pending(jobs);
 		run_job(jobs, job);
 		pthread_mutex_lock(&jobs->lock);
+		md_metrics_job_ended(job->kind, job->state, json_is_true(json_object_get(job->request, "dry_run")));
 		jobs->active = NULL;
 		void (*fn)(void *) = jobs->on_change;
 		void *ctx = jobs->on_change_ctx;

@@ -95,7 +95,7 @@ void md_health_unref(struct md_health *h)
 
 static json_t *check(const char *name, enum md_health_status st, const char *message)
 {
-	return json_pack("{s:s, s:s, s:s?}", "name", name, "status", md_health_status_name(st), "message", message);
+	return json_pack("{s:s, s:s, s:s*}", "name", name, "status", md_health_status_name(st), "message", message);
 }
 
 static json_t *error_json(const struct md_error *e)
@@ -152,7 +152,7 @@ static int query_facts(struct md_db *db, struct md_health *h, json_t **ret_lock,
 
 static char *dump(json_t *j, size_t flags)
 {
-	char *s = json_dumps(j, flags | JSON_PRESERVE_ORDER);
+	char *s = json_dumps(j, flags | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	if (s) {
 		size_t n = strlen(s);
 		char *t = realloc(s, n + 2);

@@ -276,6 +276,70 @@ ITEST(pooled_connections_terminated_by_the_server_are_replaced)
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 }
 
+/* The value of one sample line "name{labels} value" in a scrape, or -1. */
+static double sample(const char *scrape, const char *series)
+{
+	size_t n = strlen(series);
+	for (const char *p = scrape; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return atof(p + n + 1);
+	return -1;
+}
+
+ITEST(metrics_pass_promtool_and_count_what_happened)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	struct h_result pr;
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
+	h_mig(dir, "20240102000000_b", "CREATE TABLE b (id int);");
+	h_daemon_start(&d, db, dir, "MIGRATED_PROBE_INTERVAL=200ms", NULL);
+	char *id = h_post_deploy(&d, "{}");
+	json_decref(h_wait_job(&d, id, 60));
+	free(id);
+	wait_health(&d, "ok", 5);
+	h_request(&r, &d, "GET", "/v1/nope", NULL, NULL, NULL, NULL);
+	h_http_free(&r);
+
+	h_request(&r, &d, "GET", "/metrics", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 401); /* reads need a token unless read_auth = false */
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/metrics", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	h_assert_contains(r.content_type, "text/plain; version=0.0.4");
+	const char *m = r.body;
+	ck_assert_double_eq(sample(m, "migrated_migrations{state=\"applied\"}"), 2);
+	ck_assert_double_eq(sample(m, "migrated_migrations{state=\"pending\"}"), 0);
+	ck_assert_double_eq(sample(m, "migrated_jobs_total{kind=\"deploy\",outcome=\"succeeded\",dry_run=\"false\"}"),
+			    1);
+	ck_assert_double_eq(sample(m, "migrated_migration_apply_duration_seconds_count"), 2);
+	ck_assert_double_eq(sample(m, "migrated_advisory_lock_wait_seconds_count"), 1);
+	ck_assert(sample(m, "migrated_last_successful_deploy_timestamp_seconds") > 1.7e9);
+	ck_assert_double_eq(sample(m, "migrated_database_up"), 1);
+	ck_assert(sample(m, "migrated_database_latency_seconds") > 0);
+	ck_assert_double_eq(sample(m, "migrated_health_status{status=\"ok\"}"), 1);
+	ck_assert_double_eq(sample(m, "migrated_http_requests_total{route=\"POST /v1/deploy\",code=\"202\"}"), 1);
+	ck_assert_double_eq(sample(m, "migrated_http_requests_total{route=\"unmatched\",code=\"404\"}"), 1);
+	ck_assert(sample(m, "migrated_pool_connections_opened_total") >= 1);
+	ck_assert_double_eq(sample(m, "migrated_build_info{version=\"" PACKAGE_VERSION "\"}"), 1);
+	h_assert_not_contains(m, H_TOKEN_READ);
+
+	/* promtool, the Prometheus project's own checker, reads it from stdin. */
+	char path[600];
+	snprintf(path, sizeof path, "%s/metrics.txt", h_tmpdir());
+	h_write(path, m, strlen(m));
+	char cmd[800];
+	snprintf(cmd, sizeof cmd, "promtool check metrics < '%s'", path);
+	char *const argv[] = {"/bin/sh", "-c", cmd, NULL};
+	h_run_argv(&pr, argv, NULL, 60);
+	ck_assert_msg(pr.rc == 0, "promtool check metrics failed (%d):\n%s%s", pr.rc, pr.out, pr.err);
+	h_result_free(&pr);
+	h_http_free(&r);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
 Suite *suite_service(void)
 {
 	Suite *s = suite_create("service");
@@ -285,6 +349,7 @@ Suite *suite_service(void)
 	tcase_add_test(tc, health_reports_the_checks_and_readiness_follows_the_schema);
 	tcase_add_test(tc, an_exhausted_pool_answers_503_after_a_bounded_wait_never_hangs);
 	tcase_add_test(tc, pooled_connections_terminated_by_the_server_are_replaced);
+	tcase_add_test(tc, metrics_pass_promtool_and_count_what_happened);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -45,7 +45,8 @@ struct md_api {
 	struct md_taskq *tasks;
 	int listen_fd;
 	char address[300];
-	char *unix_path; /* unlinked on stop */
+	char *unix_path;              /* unlinked on stop */
+	pthread_rwlock_t tokens_lock; /* deps.tokens and read_auth (swapped on SIGHUP) */
 	bool read_auth;
 	size_t max_body;
 	int status_cache_ms;

@@ -57,7 +57,8 @@ static void deploy_task(struct md_request *req)
 	unsigned status;
 	struct MHD_Response *r;
 	bool dry_run = json_is_true(json_object_get(req->json, "dry_run"));
-	struct md_snapshot_view *v = md_snapshot_refresh(req->api->deps.snapshot, req->api->status_cache_ms);
+	struct md_snapshot_view *v = md_snapshot_refresh(req->api->deps.snapshot,
+							 __atomic_load_n(&req->api->status_cache_ms, __ATOMIC_RELAXED));
 
 	if (!v)
 		r = api_error(500, "internal", "out of memory", NULL, &status);

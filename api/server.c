@@ -220,12 +220,16 @@ static struct MHD_Response *first_call(struct md_request *req, const char *url, 
 		return r;
 	}
 	auth = api_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
+	/* The tokens and read_auth change on SIGHUP: read them together. */
+	pthread_rwlock_rdlock(&api->tokens_lock);
 	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
 		req->role = md_tokens_check(api->deps.tokens, auth + 7, req->actor, sizeof req->actor);
 	enum md_role need = required_role(api, req->route);
+	bool no_tokens = md_tokens_count(api->deps.tokens) == 0;
+	pthread_rwlock_unlock(&api->tokens_lock);
 	if (req->role < need) {
 		struct MHD_Response *r;
-		if (req->role == MD_ROLE_NONE && md_tokens_count(api->deps.tokens) == 0)
+		if (req->role == MD_ROLE_NONE && no_tokens)
 			r = api_error(MHD_HTTP_UNAUTHORIZED, "unauthorized",
 				      "no API tokens are configured, so this route is closed: start migrated with "
 				      "--token-file (lines: NAME ROLE SECRET)",
@@ -252,10 +256,10 @@ static struct MHD_Response *first_call(struct md_request *req, const char *url, 
 		if (!cl && !te && (req->route->flags & ROUTE_BODY_REQUIRED))
 			return api_error(MHD_HTTP_LENGTH_REQUIRED, "length_required",
 					 "this route needs a JSON body with a Content-Length", NULL, status);
-		if (cl && len > api->max_body) {
+		size_t max_body = __atomic_load_n(&api->max_body, __ATOMIC_RELAXED);
+		if (cl && len > max_body) {
 			char msg[160];
-			snprintf(msg, sizeof msg, "the body is %llu bytes; the limit is %zu (max_body)", len,
-				 api->max_body);
+			snprintf(msg, sizeof msg, "the body is %llu bytes; the limit is %zu (max_body)", len, max_body);
 			return api_error(413, "payload_too_large", msg, NULL, status);
 		}
 		if ((len > 0 || te) && !is_json_type(ct))
@@ -330,7 +334,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
-		if (req->body_too_large || req->body_len + n > api->max_body) {
+		if (req->body_too_large || req->body_len + n > __atomic_load_n(&api->max_body, __ATOMIC_RELAXED)) {
 			req->body_too_large = true; /* keep reading, answer 413 at the end */
 			return MHD_YES;
 		}
@@ -358,7 +362,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (req->body_too_large) {
 		char msg[120];
-		snprintf(msg, sizeof msg, "the body is larger than %zu bytes (max_body)", api->max_body);
+		snprintf(msg, sizeof msg, "the body is larger than %zu bytes (max_body)",
+			 __atomic_load_n(&api->max_body, __ATOMIC_RELAXED));
 		r = api_error(413, "payload_too_large", msg, NULL, &status);
 		return queue(req, r, status); /* status is set by api_error: not in one expression */
 	}
@@ -476,6 +481,7 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	api->deps = *deps;
 	api->started_unix = (double)time(NULL);
+	pthread_rwlock_init(&api->tokens_lock, NULL);
 	api->read_auth = cfg->read_auth;
 	api->max_body = (size_t)cfg->max_body_bytes;
 	api->status_cache_ms = cfg->status_cache_ms;
@@ -524,6 +530,19 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 	return 0;
 }
 
+struct md_tokens *md_api_reconfigure(struct md_api *api, const struct md_config *cfg, struct md_tokens *tokens)
+{
+	struct md_tokens *old;
+	pthread_rwlock_wrlock(&api->tokens_lock);
+	old = api->deps.tokens;
+	api->deps.tokens = tokens;
+	api->read_auth = cfg->read_auth;
+	pthread_rwlock_unlock(&api->tokens_lock);
+	__atomic_store_n(&api->max_body, (size_t)cfg->max_body_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&api->status_cache_ms, cfg->status_cache_ms, __ATOMIC_RELAXED);
+	return old;
+}
+
 const char *md_api_address(const struct md_api *api)
 {
 	return api->address;
@@ -554,6 +573,7 @@ void md_api_stop(struct md_api *api)
 		free(api->unix_path);
 	}
 	api_health_free(api);
+	pthread_rwlock_destroy(&api->tokens_lock);
 	free(api->migrations_dir);
 	free(api);
 }

@@ -439,7 +439,7 @@ int md_cli_main(int argc, char **argv)
 	else if (strcmp(c.command, "deploy") == 0)
 		rc = cmd_deploy(&c);
 	else if (strcmp(c.command, "serve") == 0)
-		rc = md_serve(c.cfg);
+		rc = md_serve(c.cfg, &c.flags);
 	else if (strcmp(c.command, "journal") == 0)
 		rc = cmd_journal(&c);
 	else

@@ -16,13 +16,26 @@
 #define MAX_SECRETS 64
 
 static int log_level = MD_LOG_INFO;
+static md_log_sink_fn sink;
+static __thread char ctx_job[64], ctx_migration[256];
 static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *secrets[MAX_SECRETS];
 static size_t n_secrets;
 
 void md_log_set_level(int level)
 {
-	log_level = level;
+	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+}
+
+void md_log_set_sink(md_log_sink_fn fn)
+{
+	sink = fn;
+}
+
+void md_log_context(const char *job_id, const char *migration)
+{
+	snprintf(ctx_job, sizeof ctx_job, "%s", job_id ? job_id : "");
+	snprintf(ctx_migration, sizeof ctx_migration, "%s", migration ? migration : "");
 }
 
 int md_log_level_parse(const char *name, int *ret_level)
@@ -163,21 +176,39 @@ static const char *level_name(int level)
 	}
 }
 
-void md_log(int level, const char *fmt, ...)
+static void vlog(int level, const char *sqlstate, const char *fmt, va_list ap)
 {
 	char raw[4096], clean[4096], stamp[32];
 	struct timespec ts;
 	struct tm tm;
-	va_list ap;
 
-	if (level > log_level)
+	if (level > __atomic_load_n(&log_level, __ATOMIC_RELAXED))
 		return;
-	va_start(ap, fmt);
 	vsnprintf(raw, sizeof raw, fmt, ap);
-	va_end(ap);
 	md_redact(raw, clean, sizeof clean);
+	if (sink) {
+		struct md_log_fields f = {ctx_job, ctx_migration, sqlstate ? sqlstate : ""};
+		sink(level, clean, &f);
+		return;
+	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ %s: %s\n", stamp, ts.tv_nsec / 1000000, level_name(level), clean);
+}
+
+void md_log(int level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void md_log_sql(int level, const char *sqlstate, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vlog(level, sqlstate, fmt, ap);
+	va_end(ap);
 }

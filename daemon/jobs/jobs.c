@@ -11,6 +11,7 @@
 #include "migrated/macro.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,6 +428,16 @@ static int mark_interrupted(struct md_jobs *jobs, struct md_error *err)
 	return 0;
 }
 
+static void settings_from(struct md_apply_options *o, const struct md_config *cfg)
+{
+	md_apply_options_default(o);
+	o->lock_timeout_ms = cfg->lock_timeout_ms;
+	o->statement_timeout_ms = cfg->statement_timeout_ms;
+	o->lock_retries = cfg->lock_retries;
+	o->retry_backoff_ms = cfg->lock_retry_backoff_ms;
+	o->advisory_lock_wait_ms = cfg->advisory_lock_wait_ms;
+}
+
 int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_error *err)
 {
 	struct md_jobs *jobs = calloc(1, sizeof *jobs);
@@ -443,12 +454,7 @@ int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_er
 	jobs->migrations_dir = strdup(cfg->migrations_dir);
 	jobs->migration_url = url ? strdup(url) : NULL;
 	jobs->connect_timeout_s = cfg->connect_timeout_s;
-	md_apply_options_default(&jobs->apply);
-	jobs->apply.lock_timeout_ms = cfg->lock_timeout_ms;
-	jobs->apply.statement_timeout_ms = cfg->statement_timeout_ms;
-	jobs->apply.lock_retries = cfg->lock_retries;
-	jobs->apply.retry_backoff_ms = cfg->lock_retry_backoff_ms;
-	jobs->apply.advisory_lock_wait_ms = cfg->advisory_lock_wait_ms;
+	settings_from(&jobs->apply, cfg);
 	jobs->journal_max_bytes = cfg->journal_max_bytes;
 	jobs->journal_keep_jobs = cfg->journal_keep_jobs > 0 ? cfg->journal_keep_jobs : 1;
 	if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) {
@@ -482,6 +488,62 @@ int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_er
 fail:
 	md_jobs_close(jobs);
 	return r;
+}
+
+/* ---- settings and progress ---- */
+
+void jobs_settings(struct md_jobs *jobs, struct job_settings *ret)
+{
+	pthread_mutex_lock(&jobs->lock);
+	ret->migration_url = jobs->migration_url ? strdup(jobs->migration_url) : NULL;
+	ret->connect_timeout_s = jobs->connect_timeout_s;
+	ret->apply = jobs->apply;
+	pthread_mutex_unlock(&jobs->lock);
+}
+
+void jobs_settings_free(struct job_settings *s)
+{
+	free(s->migration_url);
+	s->migration_url = NULL;
+}
+
+void jobs_set_progress(struct md_jobs *jobs, const char *fmt, ...)
+{
+	va_list ap;
+	pthread_mutex_lock(&jobs->lock);
+	if (fmt) {
+		va_start(ap, fmt);
+		vsnprintf(jobs->progress, sizeof jobs->progress, fmt, ap);
+		va_end(ap);
+	} else {
+		jobs->progress[0] = '\0';
+	}
+	pthread_mutex_unlock(&jobs->lock);
+}
+
+bool md_jobs_progress(struct md_jobs *jobs, char *buf, size_t sz)
+{
+	bool active;
+	pthread_mutex_lock(&jobs->lock);
+	active = jobs->active != NULL && jobs->active->state == MD_JOB_RUNNING;
+	snprintf(buf, sz, "%s", active ? jobs->progress : "");
+	pthread_mutex_unlock(&jobs->lock);
+	return active;
+}
+
+int md_jobs_reconfigure(struct md_jobs *jobs, const struct md_config *cfg, struct md_error *err)
+{
+	const char *url = md_config_migration_url(cfg);
+	char *copy = url ? strdup(url) : NULL;
+	if (url && !copy)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	pthread_mutex_lock(&jobs->lock);
+	free(jobs->migration_url);
+	jobs->migration_url = copy;
+	jobs->connect_timeout_s = cfg->connect_timeout_s;
+	settings_from(&jobs->apply, cfg);
+	pthread_mutex_unlock(&jobs->lock);
+	return 0;
 }
 
 /* ---- requests ---- */

@@ -68,7 +68,9 @@ struct md_jobs {
 	size_t n_reconcile;
 	void (*on_change)(void *ctx);
 	void *on_change_ctx;
-	/* configuration, copied */
+	char progress[320]; /* what the running job does now, for STATUS= ("" when idle) */
+	/* configuration, copied; migration_url, connect_timeout_s and apply change on reload
+	 * (under lock): a job copies them when it starts (jobs_settings) */
 	char *migrations_dir;
 	char *migration_url;
 	int connect_timeout_s;
@@ -76,6 +78,17 @@ struct md_jobs {
 	long journal_max_bytes;
 	int journal_keep_jobs;
 };
+
+/* The settings a job runs with, copied under the lock when it starts. */
+struct job_settings {
+	char *migration_url; /* owned, may be NULL */
+	int connect_timeout_s;
+	struct md_apply_options apply;
+};
+void jobs_settings(struct md_jobs *jobs, struct job_settings *ret);
+void jobs_settings_free(struct job_settings *s);
+/* jobs_set_progress: what the worker does now (printf-style; NULL fmt clears). */
+void jobs_set_progress(struct md_jobs *jobs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* jobs_emit: append a record of job (its "type" set by the caller) to the journal, then apply
  * it to the table and wake the job's watchers. When the journal cannot be written and

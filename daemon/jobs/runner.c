@@ -34,6 +34,7 @@ struct run {
 	double step_t0;
 	struct md_db *db;
 	bool journal_failed;
+	struct job_settings set; /* copied when the job starts */
 };
 
 static double now_ms(void)
@@ -123,6 +124,7 @@ static void deploy_event(void *ctx, const struct md_apply_event *ev)
 		step_end(run, "succeeded", NULL, json_pack("{s:I}", "pending", (json_int_t)ev->total));
 		break;
 	case MD_EV_LOCKING:
+		jobs_set_progress(run->jobs, "deploying: taking the migration lock");
 		step_start(run, "lock", "lock", json_pack("{s:I}", "key", (json_int_t)MD_PRISMA_LOCK_KEY));
 		break;
 	case MD_EV_LOCK_WAIT:
@@ -130,6 +132,8 @@ static void deploy_event(void *ctx, const struct md_apply_event *ev)
 		snprintf(msg, sizeof msg, "waiting up to %.1f s for the migration lock, held by %s",
 			 ev->wait_ms / 1000.0, who);
 		log_line(run, "warning", msg);
+		md_log(MD_LOG_WARNING, "job %s: %s", run->id, msg);
+		jobs_set_progress(run->jobs, "deploying: waiting for the migration lock held by %.200s", who);
 		break;
 	case MD_EV_LOCKED:
 		md_metrics_lock_waited(ev->duration_ms / 1000.0);
@@ -140,6 +144,8 @@ static void deploy_event(void *ctx, const struct md_apply_event *ev)
 		log_line(run, "warning", msg);
 		break;
 	case MD_EV_MIGRATION_START:
+		md_log_context(run->id, ev->migration);
+		jobs_set_progress(run->jobs, "deploying %zu/%zu %s", ev->index, ev->total, ev->migration);
 		step_start(run, ev->migration, "migration",
 			   json_pack("{s:s, s:s?, s:I}", "mode", md_apply_mode_name(ev->mode), "mode_reason",
 				     ev->mode_reason, "statements", (json_int_t)ev->statements));
@@ -148,9 +154,13 @@ static void deploy_event(void *ctx, const struct md_apply_event *ev)
 		md_metrics_lock_retry();
 		snprintf(msg, sizeof msg, "%s: %s", ev->migration, ev->message);
 		log_line(run, "warning", msg);
+		md_log(MD_LOG_WARNING, "job %s: %s", run->id, msg);
 		break;
 	case MD_EV_MIGRATION_DONE:
 		md_metrics_migration_applied(ev->duration_ms / 1000.0);
+		md_log(MD_LOG_INFO, "job %s: %s applied in %.0f ms (%s)", run->id, ev->migration, ev->duration_ms,
+		       md_apply_mode_name(ev->mode));
+		md_log_context(run->id, NULL);
 		step_end(run, "succeeded", NULL, NULL);
 		break;
 	case MD_EV_STATEMENT:
@@ -178,9 +188,9 @@ static int open_database(struct run *run, struct md_catalog **ret_cat, struct md
 	int r = md_catalog_load(run->jobs->migrations_dir, 0, ret_cat, err);
 	if (r < 0)
 		return r;
-	if (!run->jobs->migration_url)
+	if (!run->set.migration_url)
 		return md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL (or DIRECT_URL)");
-	r = md_dburl_parse(run->jobs->migration_url, "migrated", run->jobs->connect_timeout_s, &url, err);
+	r = md_dburl_parse(run->set.migration_url, "migrated", run->set.connect_timeout_s, &url, err);
 	if (r == 0)
 		r = md_dburl_require_session(url, "the migration URL", err);
 	if (r == 0)
@@ -251,7 +261,7 @@ static void run_deploy(struct run *run, json_t *request)
 	json_t *result, *error = NULL;
 	int r;
 
-	opts.apply = run->jobs->apply;
+	opts.apply = run->set.apply;
 	opts.dry_run = json_is_true(json_object_get(request, "dry_run"));
 	step_start(run, "preflight", "preflight", NULL);
 	r = open_database(run, &cat, &err);
@@ -259,11 +269,16 @@ static void run_deploy(struct run *run, json_t *request)
 		r = md_deploy(run->db, cat, &opts, &hooks, &rep, &err);
 	if (r < 0) {
 		const char *state = strcmp(end_state(run, r), "succeeded") ? end_state(run, r) : "failed";
+		if (rep.failure.present)
+			md_log_context(run->id, rep.failure.migration);
+		md_log_sql(MD_LOG_ERROR, err.sqlstate[0] ? err.sqlstate : rep.failure.sqlstate, "job %s: %s", run->id,
+			   err.message);
 		error = error_json(&err);
 		if (rep.failure.present)
 			json_object_set_new(error, "failure", md_report_failure_json(&rep.failure));
 		step_end(run, state, json_deep_copy(error), NULL);
 	} else if (!opts.dry_run && rep.n_applied > 0) {
+		jobs_set_progress(run->jobs, "deploying: verifying");
 		r = verify(run, cat, &err);
 		if (r < 0)
 			error = error_json(&err);
@@ -311,7 +326,7 @@ static void run_resolve(struct run *run, json_t *request)
 		step_start(run, name ? name : "?", "resolve", json_pack("{s:s?}", "as", as));
 		r = md_resolve(run->db, cat, name ? name : "",
 			       as && strcmp(as, "applied") == 0 ? MD_RESOLVE_APPLIED : MD_RESOLVE_ROLLED_BACK,
-			       run->jobs->apply.advisory_lock_wait_ms, &res, &err);
+			       run->set.apply.advisory_lock_wait_ms, &res, &err);
 	}
 	if (r < 0)
 		error = error_json(&err);
@@ -365,18 +380,26 @@ static void reconcile_pending(struct md_jobs *jobs)
 	struct md_dburl *url = NULL;
 	struct md_db *db = NULL;
 
+	struct job_settings set;
+
 	pthread_mutex_lock(&jobs->lock);
 	size_t n = jobs->n_reconcile;
 	pthread_mutex_unlock(&jobs->lock);
-	if (n == 0 || !jobs->migration_url)
+	if (n == 0)
 		return;
-	if (md_dburl_parse(jobs->migration_url, "migrated", jobs->connect_timeout_s, &url, &err) < 0 ||
+	jobs_settings(jobs, &set);
+	if (!set.migration_url ||
+	    md_dburl_parse(set.migration_url, "migrated", set.connect_timeout_s, &url, &err) < 0 ||
 	    md_db_open(url, &db, &err) < 0) {
-		md_log(MD_LOG_WARNING, "interrupted jobs not yet checked against _prisma_migrations: %s", err.message);
+		if (set.migration_url)
+			md_log(MD_LOG_WARNING, "interrupted jobs not yet checked against _prisma_migrations: %s",
+			       err.message);
 		md_dburl_free(url);
+		jobs_settings_free(&set);
 		return;
 	}
 	md_dburl_free(url);
+	jobs_settings_free(&set);
 	for (;;) {
 		pthread_mutex_lock(&jobs->lock);
 		if (jobs->n_reconcile == 0) {
@@ -507,6 +530,8 @@ static void run_job(struct md_jobs *jobs, struct job *job)
 	bool cancelled_early = job->cancel_requested, shutting = jobs->shutting_down;
 	pthread_mutex_unlock(&jobs->lock);
 
+	jobs_settings(jobs, &run.set);
+	md_log_context(run.id, NULL);
 	if (cancelled_early || shutting) {
 		emit(&run,
 		     json_pack("{s:s, s:s, s:{s:s, s:s}, s:n}", "type", "end", "state",
@@ -518,11 +543,26 @@ static void run_job(struct md_jobs *jobs, struct job *job)
 		     true);
 	} else {
 		emit(&run, json_pack("{s:s, s:s}", "type", "state", "state", "running"), true);
-		if (kind == MD_JOB_RESOLVE)
+		md_log(MD_LOG_INFO, "job %s: %s%s started", run.id, md_job_kind_name(kind),
+		       json_is_true(json_object_get(request, "dry_run")) ? " (dry run)" : "");
+		if (kind == MD_JOB_RESOLVE) {
+			jobs_set_progress(jobs, "resolving %.200s",
+					  json_string_value(json_object_get(request, "migration")));
 			run_resolve(&run, request);
-		else
+		} else {
+			jobs_set_progress(jobs, "deploying: checking the migrations");
 			run_deploy(&run, request);
+		}
 	}
+	jobs_set_progress(jobs, NULL);
+	pthread_mutex_lock(&jobs->lock);
+	enum md_job_state final = job->state;
+	pthread_mutex_unlock(&jobs->lock);
+	md_log_context(run.id, NULL);
+	md_log(final == MD_JOB_SUCCEEDED ? MD_LOG_INFO : MD_LOG_WARNING, "job %s: %s %s", run.id,
+	       md_job_kind_name(kind), md_job_state_name(final));
+	md_log_context(NULL, NULL);
+	jobs_settings_free(&run.set);
 	json_decref(request);
 	json_decref(run.step);
 }

@@ -19,20 +19,25 @@ struct idle {
 	struct md_db *db;
 	int64_t created_ms;
 	int64_t idle_since_ms;
+	unsigned generation;
 };
 
-/* What the pool remembers of a connection it handed out: when it was opened. */
+/* What the pool remembers of a connection it handed out: when it was opened, on which URL. */
 struct lent {
 	struct md_db *db;
 	int64_t created_ms;
+	unsigned generation;
 };
 
 struct md_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t freed; /* a connection or a slot came free */
 	struct md_pool_options o;
-	struct md_dburl *url; /* NULL: no database configured */
-	struct idle *idle;    /* stack, [0, n_idle) */
+	struct md_dburl *url;      /* NULL: no database configured */
+	unsigned generation;       /* bumped when the URL changes: older connections are closed */
+	struct md_dburl **retired; /* earlier URLs, freed at close (a connect may still use one) */
+	size_t n_retired;
+	struct idle *idle; /* stack, [0, n_idle) */
 	int n_idle;
 	struct lent *lent; /* [0, n_lent) */
 	int n_lent;
@@ -102,9 +107,9 @@ static int open_count(const struct md_pool *p)
 	return p->n_idle + p->n_lent + p->connecting;
 }
 
-static void lend(struct md_pool *p, struct md_db *db, int64_t created_ms)
+static void lend(struct md_pool *p, struct md_db *db, int64_t created_ms, unsigned generation)
 {
-	p->lent[p->n_lent++] = (struct lent){db, created_ms};
+	p->lent[p->n_lent++] = (struct lent){db, created_ms, generation};
 }
 
 /* Whether an idle connection can still be used: reads what the server sent meanwhile (a
@@ -137,11 +142,11 @@ static int backed_off(struct md_pool *p, int64_t now, struct md_error *err)
 	return err->code ? err->code : MD_E_CONNECT;
 }
 
-/* Opens a connection with the pool's session settings. */
-static int connect_one(struct md_pool *p, struct md_db **ret, struct md_error *err)
+/* Opens a connection on url with the pool's session settings. */
+static int connect_one(struct md_pool *p, const struct md_dburl *url, struct md_db **ret, struct md_error *err)
 {
-	int r = md_db_open(p->url, ret, err);
-	if (r == 0 && p->o.statement_timeout_ms > 0 && !p->url->pgbouncer) {
+	int r = md_db_open(url, ret, err);
+	if (r == 0 && p->o.statement_timeout_ms > 0 && !url->pgbouncer) {
 		/* Session settings would leak to other clients through a transaction pooler. */
 		char sql[96];
 		snprintf(sql, sizeof sql, "SET statement_timeout = %d", p->o.statement_timeout_ms);
@@ -160,15 +165,23 @@ int md_pool_acquire(struct md_pool *p, int timeout_ms, unsigned flags, struct md
 	struct md_db *db = NULL;
 	int r;
 
-	if (!p->url)
-		return md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL");
 	pthread_mutex_lock(&p->lock);
+	if (!p->url) {
+		pthread_mutex_unlock(&p->lock);
+		return md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL");
+	}
 	for (;;) {
 		int64_t now = now_ms();
 		if (p->n_idle > 0) {
 			struct idle it = p->idle[--p->n_idle];
-			lend(p, it.db, it.created_ms);
+			bool current = it.generation == p->generation;
+			lend(p, it.db, it.created_ms, it.generation);
 			pthread_mutex_unlock(&p->lock);
+			if (!current) { /* opened on an earlier URL */
+				md_pool_release(p, it.db);
+				pthread_mutex_lock(&p->lock);
+				continue;
+			}
 			if (usable(it.db)) {
 				*ret = it.db;
 				return 0;
@@ -186,15 +199,17 @@ int md_pool_acquire(struct md_pool *p, int timeout_ms, unsigned flags, struct md
 				return r;
 			}
 			p->connecting++;
+			const struct md_dburl *url = p->url;
+			unsigned gen = p->generation;
 			pthread_mutex_unlock(&p->lock);
-			r = connect_one(p, &db, err);
+			r = connect_one(p, url, &db, err);
 			pthread_mutex_lock(&p->lock);
 			p->connecting--;
 			if (r == 0) {
 				p->st.opened++;
 				p->st.consecutive_failures = 0;
 				p->next_connect_ms = 0;
-				lend(p, db, now_ms());
+				lend(p, db, now_ms(), gen);
 				pthread_mutex_unlock(&p->lock);
 				*ret = db;
 				return 0;
@@ -240,6 +255,7 @@ int md_pool_acquire(struct md_pool *p, int timeout_ms, unsigned flags, struct md
 void md_pool_release(struct md_pool *p, struct md_db *db)
 {
 	int64_t created = 0, now = now_ms();
+	unsigned gen = 0;
 	bool keep;
 
 	if (!db)
@@ -248,9 +264,11 @@ void md_pool_release(struct md_pool *p, struct md_db *db)
 	for (int i = 0; i < p->n_lent; i++)
 		if (p->lent[i].db == db) {
 			created = p->lent[i].created_ms;
+			gen = p->lent[i].generation;
 			p->lent[i] = p->lent[--p->n_lent];
 			break;
 		}
+	bool current = gen == p->generation;
 	pthread_mutex_unlock(&p->lock);
 
 	/* Reset: only an idle connection goes back; a transaction left open is rolled back. */
@@ -268,10 +286,12 @@ void md_pool_release(struct md_pool *p, struct md_db *db)
 	bool broken = !keep;
 	if (keep && p->o.max_lifetime_ms > 0 && now - created >= p->o.max_lifetime_ms)
 		keep = false;
+	if (!current)
+		keep = false;
 
 	pthread_mutex_lock(&p->lock);
 	if (keep && p->n_idle < p->o.size) {
-		p->idle[p->n_idle++] = (struct idle){db, created, now};
+		p->idle[p->n_idle++] = (struct idle){db, created, now, gen};
 		db = NULL;
 	}
 	pthread_cond_signal(&p->freed);
@@ -286,11 +306,10 @@ void md_pool_maintain(struct md_pool *p)
 	int n = 0;
 	int64_t now = now_ms();
 
-	if (p->o.idle_timeout_ms <= 0)
-		return;
 	pthread_mutex_lock(&p->lock);
 	for (int i = 0; i < p->n_idle && n < (int)(sizeof drop / sizeof *drop);) {
-		if (now - p->idle[i].idle_since_ms >= p->o.idle_timeout_ms) {
+		if ((p->o.idle_timeout_ms > 0 && now - p->idle[i].idle_since_ms >= p->o.idle_timeout_ms) ||
+		    p->idle[i].generation != p->generation) {
 			drop[n++] = p->idle[i].db;
 			memmove(&p->idle[i], &p->idle[i + 1], (size_t)(p->n_idle - i - 1) * sizeof *p->idle);
 			p->n_idle--;
@@ -301,6 +320,33 @@ void md_pool_maintain(struct md_pool *p)
 	pthread_mutex_unlock(&p->lock);
 	for (int i = 0; i < n; i++)
 		close_db(p, drop[i], false);
+}
+
+int md_pool_set_url(struct md_pool *p, const char *url, struct md_error *err)
+{
+	struct md_dburl *u = NULL;
+	int r;
+
+	if (url && *url && (r = md_dburl_parse(url, "migrated", p->o.connect_timeout_s, &u, err)) < 0)
+		return r;
+	pthread_mutex_lock(&p->lock);
+	struct md_dburl **more = realloc(p->retired, (p->n_retired + 1) * sizeof *more);
+	if (!more) {
+		pthread_mutex_unlock(&p->lock);
+		md_dburl_free(u);
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	p->retired = more;
+	if (p->url)
+		p->retired[p->n_retired++] = p->url;
+	p->url = u;
+	p->generation++;
+	/* New credentials deserve a try now, not after the old ones' backoff. */
+	p->next_connect_ms = 0;
+	p->st.consecutive_failures = 0;
+	pthread_mutex_unlock(&p->lock);
+	md_pool_maintain(p); /* closes idle connections of the old URL */
+	return 0;
 }
 
 void md_pool_stats(struct md_pool *p, struct md_pool_stats *ret)
@@ -329,6 +375,9 @@ void md_pool_close(struct md_pool *p)
 		pthread_cond_destroy(&p->freed);
 	}
 	md_dburl_free(p->url);
+	for (size_t i = 0; i < p->n_retired; i++)
+		md_dburl_free(p->retired[i]);
+	free(p->retired);
 	free(p->idle);
 	free(p->lent);
 	free(p);

@@ -31,9 +31,11 @@ struct md_probe {
 	struct md_pool *pool;
 	struct md_snapshot *snapshot;
 	struct md_jobs *jobs;
+	/* Settings: changed by md_probe_reconfigure under lock, read by the thread under lock. */
 	int interval_ms;
 	bool ready_requires_up_to_date;
 	int lock_held_warning_ms;
+	int64_t beat_us; /* the thread's last sign of life (atomic) */
 	void (*on_update)(void *ctx, struct md_health *h);
 	void *on_update_ctx;
 	/* What the last successful query said (kept while the database is away). */
@@ -169,6 +171,10 @@ static char *dump(json_t *j, size_t flags)
 
 static struct md_health *run_round(struct md_probe *p)
 {
+	pthread_mutex_lock(&p->lock);
+	const int interval_ms = p->interval_ms, lock_held_warning_ms = p->lock_held_warning_ms;
+	const bool ready_requires_up_to_date = p->ready_requires_up_to_date;
+	pthread_mutex_unlock(&p->lock);
 	struct md_health *h = calloc(1, sizeof *h);
 	struct md_error err = {0};
 	struct md_db *db = NULL;
@@ -190,7 +196,7 @@ static struct md_health *run_round(struct md_probe *p)
 	json_array_append_new(checks, check("process", MD_HEALTH_OK, NULL));
 
 	/* The database. */
-	r = md_pool_acquire(p->pool, p->interval_ms < 2000 ? p->interval_ms : 2000, MD_POOL_IGNORE_BACKOFF, &db, &err);
+	r = md_pool_acquire(p->pool, interval_ms < 2000 ? interval_ms : 2000, MD_POOL_IGNORE_BACKOFF, &db, &err);
 	if (r == 0) {
 		r = query_facts(db, h, &lock, &err);
 		if (r == MD_E_CONNECT) { /* broke after the pool checked it: a fresh one */
@@ -272,7 +278,7 @@ static struct md_health *run_round(struct md_probe *p)
 		/* The migration lock. */
 		enum md_health_status ls = MD_HEALTH_OK;
 		msg[0] = '\0';
-		if (h->lock_held && h->lock_age_s * 1000 > p->lock_held_warning_ms) {
+		if (h->lock_held && h->lock_age_s * 1000 > lock_held_warning_ms) {
 			ls = MD_HEALTH_DEGRADED;
 			snprintf(
 				msg, sizeof msg,
@@ -314,7 +320,7 @@ static struct md_health *run_round(struct md_probe *p)
 
 	/* The migrations, from the status snapshot (refreshed at most once a round). */
 	if (r == 0) {
-		struct md_snapshot_view *v = md_snapshot_try_refresh(p->snapshot, p->interval_ms / 2);
+		struct md_snapshot_view *v = md_snapshot_try_refresh(p->snapshot, interval_ms / 2);
 		if (v && v->ok) {
 			enum md_health_status st = MD_HEALTH_OK;
 			h->snapshot_ok = true;
@@ -342,7 +348,7 @@ static struct md_health *run_round(struct md_probe *p)
 					 "the database has %zu migration%s this folder lacks: an older checkout?",
 					 v->count[MD_MIG_MISSING], v->count[MD_MIG_MISSING] == 1 ? "" : "s");
 			}
-			if (v->pending && p->ready_requires_up_to_date)
+			if (v->pending && ready_requires_up_to_date)
 				json_array_append_new(reasons, json_string("migrations are pending"));
 			json_t *c = check("migrations", st, msg[0] ? msg : NULL);
 			json_object_set_new(c, "total", json_integer((json_int_t)v->total));
@@ -384,10 +390,9 @@ static struct md_health *run_round(struct md_probe *p)
 	}
 
 	h->status = overall;
-	h->ready =
-		overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
-		!h->migrations[MD_MIG_MODIFIED] && !h->in_recovery &&
-		!(p->ready_requires_up_to_date && (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
+	h->ready = overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
+		   !h->migrations[MD_MIG_MODIFIED] && !h->in_recovery &&
+		   !(ready_requires_up_to_date && (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
 	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
 	h->taken_us = mono_us();
 	h->taken_unix = unix_now();
@@ -435,22 +440,29 @@ static void *probe_thread(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
+		__atomic_store_n(&p->beat_us, mono_us(), __ATOMIC_RELAXED);
 		pthread_mutex_lock(&p->round);
 		md_health_unref(probe_once(p));
 		pthread_mutex_unlock(&p->round);
+		__atomic_store_n(&p->beat_us, mono_us(), __ATOMIC_RELAXED);
 
 		struct timespec until;
+		pthread_mutex_lock(&p->lock);
+		int interval_ms = p->interval_ms;
+		pthread_mutex_unlock(&p->lock);
 		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += p->interval_ms / 1000;
-		until.tv_nsec += (long)(p->interval_ms % 1000) * 1000000;
+		until.tv_sec += interval_ms / 1000;
+		until.tv_nsec += (long)(interval_ms % 1000) * 1000000;
 		if (until.tv_nsec >= 1000000000) {
 			until.tv_sec++;
 			until.tv_nsec -= 1000000000;
 		}
 		pthread_mutex_lock(&p->lock);
-		while (!p->kicked && !p->stopping)
+		while (!p->kicked && !p->stopping) {
 			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) != 0)
 				break;
+			__atomic_store_n(&p->beat_us, mono_us(), __ATOMIC_RELAXED);
+		}
 		p->kicked = false;
 		bool stop = p->stopping;
 		pthread_mutex_unlock(&p->lock);
@@ -474,6 +486,7 @@ int md_probe_start(const struct md_config *cfg, struct md_pool *pool, struct md_
 	p->ready_requires_up_to_date = cfg->ready_requires_up_to_date;
 	p->lock_held_warning_ms = cfg->lock_held_warning_ms;
 	p->was_up = true;
+	p->beat_us = mono_us();
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->round, NULL);
 	pthread_condattr_init(&ca);
@@ -530,6 +543,23 @@ struct md_health *md_probe_now(struct md_probe *p, int min_gap_ms)
 	}
 	pthread_mutex_unlock(&p->round);
 	return h;
+}
+
+void md_probe_reconfigure(struct md_probe *p, const struct md_config *cfg)
+{
+	pthread_mutex_lock(&p->lock);
+	p->interval_ms = cfg->probe_interval_ms < 100 ? 100 : cfg->probe_interval_ms;
+	p->ready_requires_up_to_date = cfg->ready_requires_up_to_date;
+	p->lock_held_warning_ms = cfg->lock_held_warning_ms;
+	p->kicked = true; /* a probe now shows the new settings' view */
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+int64_t md_probe_silent_ms(struct md_probe *p)
+{
+	int64_t beat = __atomic_load_n(&p->beat_us, __ATOMIC_RELAXED);
+	return beat ? (mono_us() - beat) / 1000 : 0;
 }
 
 void md_probe_kick(struct md_probe *p)

@@ -1,5 +1,8 @@
 /* serve.c - the daemon's main loop (see serve.h). Every thread the daemon starts inherits a
- * mask that blocks the stop signals, so only this thread receives them, through sigwait(). */
+ * mask that blocks the signals, so only this thread receives them (sigtimedwait). Between
+ * signals the loop wakes at least once a second: it tells systemd what the daemon does
+ * (STATUS=) and, when the watchdog is on, pings it only while the health probe thread shows
+ * signs of life, so a daemon stuck on the database gets restarted. */
 #include "migrated/serve.h"
 #include "migrated/api.h"
 #include "migrated/config.h"
@@ -9,18 +12,28 @@
 #include "migrated/pool.h"
 #include "migrated/probe.h"
 #include "migrated/snapshot.h"
+#include "migrated/systemd.h"
 #include "migrated/tokens.h"
 
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct serve {
+	const struct md_config_flags *flags;
+	struct md_config *cfg; /* the running configuration (owned after a reload) */
+	bool cfg_owned;
+	struct md_tokens *tokens;
+	struct md_jobs *jobs;
+	struct md_pool *pool;
 	struct md_snapshot *snap;
 	struct md_probe *probe;
+	struct md_api *api;
 };
 
 /* A job ended: what the status and health said may be stale. */
@@ -54,39 +67,137 @@ static int fail(const struct md_error *err, int code)
 	return code;
 }
 
-int md_serve(const struct md_config *cfg)
+static const char *read_url(const struct md_config *cfg)
+{
+	/* Reads and health use DATABASE_URL (a pooler is fine for them), else DIRECT_URL. */
+	return cfg->database_url && *cfg->database_url ? cfg->database_url : cfg->direct_url;
+}
+
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* STATUS=: what a job does, else why the database cannot be used, else how things stand. */
+static void update_status(struct serve *sv)
+{
+	char line[400], job[320];
+	struct md_health *h = md_probe_get(sv->probe);
+
+	if (md_jobs_progress(sv->jobs, job, sizeof job) && job[0]) {
+		snprintf(line, sizeof line, "%s", job);
+	} else if (h && !h->db_up && h->status == MD_HEALTH_DOWN) {
+		snprintf(line, sizeof line, "database unreachable: %s", md_conn_failure_name(h->conn_failure));
+	} else if (h && h->snapshot_ok) {
+		size_t pending = h->migrations[MD_MIG_PENDING] + h->migrations[MD_MIG_ROLLED_BACK];
+		int n = snprintf(line, sizeof line, "idle, %zu pending", pending);
+		if (h->migrations[MD_MIG_FAILED] && n > 0 && (size_t)n < sizeof line)
+			snprintf(line + n, sizeof line - (size_t)n, ", %zu failed", h->migrations[MD_MIG_FAILED]);
+	} else {
+		snprintf(line, sizeof line, "idle");
+	}
+	md_health_unref(h);
+	md_sd_status(line);
+}
+
+/* SIGHUP: read the configuration and the tokens again; apply what can change while running,
+ * name what needs a restart; on any error keep everything as it was. */
+static void reload(struct serve *sv)
 {
 	struct md_error err = {0};
-	struct md_tokens *tokens = NULL;
-	struct md_jobs *jobs = NULL;
-	struct md_snapshot *snap = NULL;
-	struct md_pool *pool = NULL;
-	struct md_probe *probe = NULL;
-	struct md_api *api = NULL;
-	struct serve sv = {0};
+	struct md_config *ncfg = NULL;
+	struct md_tokens *ntok = NULL, *old;
+	char tokbuf[4096], line[600];
+
+	md_sd_reloading();
+	md_log(MD_LOG_INFO, "SIGHUP: reloading the configuration and the tokens");
+	if (md_config_load(sv->flags, &ncfg, &err) < 0 ||
+	    md_tokens_load(token_path(ncfg, tokbuf, sizeof tokbuf), &ntok, &err) < 0 ||
+	    (!same(read_url(ncfg), read_url(sv->cfg)) && md_pool_set_url(sv->pool, read_url(ncfg), &err) < 0) ||
+	    md_jobs_reconfigure(sv->jobs, ncfg, &err) < 0) {
+		md_log(MD_LOG_ERROR, "reload failed, the running configuration stays: %s", err.message);
+		snprintf(line, sizeof line, "reload failed (running configuration kept): %.300s", err.message);
+		md_sd_status(line);
+		md_config_free(ncfg);
+		md_tokens_free(ntok);
+		md_sd_ready();
+		return;
+	}
+	md_log_set_level(ncfg->log_level);
+	old = md_api_reconfigure(sv->api, ncfg, ntok);
+	md_tokens_free(old);
+	sv->tokens = ntok;
+	md_probe_reconfigure(sv->probe, ncfg);
+	md_snapshot_invalidate(sv->snap);
+
+	/* What only a restart changes. */
+	const struct md_config *a = sv->cfg, *b = ncfg;
+	const struct {
+		const char *key;
+		bool changed;
+	} fixed[] = {
+		{"migrations", !same(a->migrations_dir, b->migrations_dir)},
+		{"state_dir", !same(a->state_dir, b->state_dir)},
+		{"listen", !same(a->listen, b->listen)},
+		{"http_threads", a->http_threads != b->http_threads},
+		{"max_connections", a->max_connections != b->max_connections},
+		{"max_connections_per_ip", a->max_connections_per_ip != b->max_connections_per_ip},
+		{"http_timeout", a->http_timeout_s != b->http_timeout_s},
+		{"pool_size", a->pool_size != b->pool_size},
+		{"pool_acquire_timeout", a->pool_acquire_timeout_ms != b->pool_acquire_timeout_ms},
+		{"pool_idle_timeout", a->pool_idle_timeout_ms != b->pool_idle_timeout_ms},
+		{"pool_max_lifetime", a->pool_max_lifetime_ms != b->pool_max_lifetime_ms},
+		{"shutdown_timeout", a->shutdown_timeout_ms != b->shutdown_timeout_ms},
+		{"journal_max_size", a->journal_max_bytes != b->journal_max_bytes},
+		{"journal_keep_jobs", a->journal_keep_jobs != b->journal_keep_jobs},
+	};
+	for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+		if (fixed[i].changed)
+			md_log(MD_LOG_WARNING, "reload: %s changed; it takes effect after a restart", fixed[i].key);
+	if (sv->cfg_owned)
+		md_config_free(sv->cfg);
+	sv->cfg = ncfg;
+	sv->cfg_owned = true;
+	md_log(MD_LOG_INFO, "configuration reloaded (%zu token%s)", md_tokens_count(ntok),
+	       md_tokens_count(ntok) == 1 ? "" : "s");
+	md_sd_ready();
+	update_status(sv);
+}
+
+int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
+{
+	struct md_error err = {0};
+	struct serve sv = {.flags = flags, .cfg = cfg};
 	struct md_api_deps deps;
 	char tokbuf[4096];
-	sigset_t stop;
-	int sig, rc = 0;
+	sigset_t sigs;
+	siginfo_t info;
+	int sig = 0, rc = 0, listen_fd;
+	uint64_t watchdog_usec = md_sd_watchdog_usec();
 
 	/* Few malloc arenas: memory is what a small daemon should not spend on threads. */
 	mallopt(M_ARENA_MAX, 2);
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	if (md_sd_journal_stderr())
+		md_sd_log_to_journal();
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (md_tokens_load(token_path(cfg, tokbuf, sizeof tokbuf), &tokens, &err) < 0)
+	if ((listen_fd = md_sd_listen_fd(&err)) < -1)
 		return fail(&err, 2);
-	if (md_tokens_count(tokens) == 0)
+	if (md_tokens_load(token_path(cfg, tokbuf, sizeof tokbuf), &sv.tokens, &err) < 0)
+		return fail(&err, 2);
+	if (md_tokens_count(sv.tokens) == 0)
 		md_log(MD_LOG_WARNING,
 		       "no API tokens configured (--token-file): deploy, resolve and cancel are refused; "
 		       "reads are open");
 	if (!md_config_migration_url(cfg))
 		md_log(MD_LOG_WARNING, "no DATABASE_URL or DIRECT_URL: status and deploys will fail until one is set");
-	if (md_jobs_open(cfg, &jobs, &err) < 0) {
+	md_sd_status("starting: replaying the journal");
+	if (md_jobs_open(cfg, &sv.jobs, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
 	}
@@ -100,54 +211,78 @@ int md_serve(const struct md_config *cfg)
 		.backoff_max_ms = 30000,
 		.statement_timeout_ms = 30000,
 	};
-	/* Reads and health use DATABASE_URL (a pooler is fine for them), else DIRECT_URL. */
-	const char *read_url = cfg->database_url && *cfg->database_url ? cfg->database_url : cfg->direct_url;
-	if (md_pool_open(read_url, &po, &pool, &err) < 0) {
+	if (md_pool_open(read_url(cfg), &po, &sv.pool, &err) < 0) {
 		rc = fail(&err, 2);
 		goto out;
 	}
-	if (md_snapshot_open(cfg, pool, &snap, &err) < 0) {
+	if (md_snapshot_open(cfg, sv.pool, &sv.snap, &err) < 0) {
 		rc = fail(&err, 1);
 		goto out;
 	}
-	if (md_probe_start(cfg, pool, snap, jobs, &probe, &err) < 0) {
+	md_sd_status("starting: probing the database");
+	if (md_probe_start(cfg, sv.pool, sv.snap, sv.jobs, &sv.probe, &err) < 0) {
 		rc = fail(&err, 1);
 		goto out;
 	}
-	sv = (struct serve){.snap = snap, .probe = probe};
-	md_jobs_on_change(jobs, on_job_change, &sv);
-	deps = (struct md_api_deps){.jobs = jobs, .snapshot = snap, .tokens = tokens, .pool = pool, .probe = probe};
-	if (md_api_start(cfg, &deps, -1, &api, &err) < 0) {
+	md_jobs_on_change(sv.jobs, on_job_change, &sv);
+	deps = (struct md_api_deps){
+		.jobs = sv.jobs, .snapshot = sv.snap, .tokens = sv.tokens, .pool = sv.pool, .probe = sv.probe};
+	if (md_api_start(cfg, &deps, listen_fd, &sv.api, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
 	}
 	md_log(MD_LOG_INFO, "migrated %s listening on %s (migrations %s, state %s, %zu token%s)", PACKAGE_VERSION,
-	       md_api_address(api), cfg->migrations_dir, cfg->state_dir, md_tokens_count(tokens),
-	       md_tokens_count(tokens) == 1 ? "" : "s");
+	       md_api_address(sv.api), cfg->migrations_dir, cfg->state_dir, md_tokens_count(sv.tokens),
+	       md_tokens_count(sv.tokens) == 1 ? "" : "s");
+	md_sd_ready();
+	update_status(&sv);
+
+	/* Wake at least every second, and twice per watchdog period. */
+	long tick_ms = 1000;
+	if (watchdog_usec && (long)(watchdog_usec / 2000) < tick_ms)
+		tick_ms = (long)(watchdog_usec / 2000) > 10 ? (long)(watchdog_usec / 2000) : 10;
 	for (;;) {
-		if (sigwait(&stop, &sig) != 0)
-			continue;
+		struct timespec tick = {.tv_sec = tick_ms / 1000, .tv_nsec = (tick_ms % 1000) * 1000000};
+		sig = sigtimedwait(&sigs, &info, &tick);
 		if (sig == SIGHUP) {
-			md_log(MD_LOG_WARNING,
-			       "SIGHUP: reloading the configuration is not supported yet; restart to apply "
-			       "changes");
+			reload(&sv);
 			continue;
 		}
-		break;
+		if (sig == SIGTERM || sig == SIGINT)
+			break;
+		update_status(&sv);
+		if (watchdog_usec) {
+			/* The probe thread wakes every interval; silence much longer than a round can take
+			 * (connect_timeout plus the statement timeout) means it is stuck. */
+			int64_t limit_ms = (int64_t)sv.cfg->probe_interval_ms +
+					   (int64_t)sv.cfg->connect_timeout_s * 1000 + po.statement_timeout_ms + 5000;
+			int64_t silent = md_probe_silent_ms(sv.probe);
+			if (silent <= limit_ms)
+				md_sd_watchdog();
+			else
+				md_log(MD_LOG_ERROR,
+				       "the health probe has been silent for %lld ms: not pinging the watchdog, "
+				       "systemd will restart the daemon",
+				       (long long)silent);
+		}
 	}
+	md_sd_stopping();
+	md_sd_status("stopping: letting the running migration finish");
 	md_log(MD_LOG_INFO, "%s: stopping; the running migration may finish within %.0f s", strsignal(sig),
-	       cfg->shutdown_timeout_ms / 1000.0);
-	md_api_quiesce(api);
-	md_jobs_shutdown(jobs, cfg->shutdown_timeout_ms);
+	       sv.cfg->shutdown_timeout_ms / 1000.0);
+	md_api_quiesce(sv.api);
+	md_jobs_shutdown(sv.jobs, sv.cfg->shutdown_timeout_ms);
 out:
-	md_api_stop(api);
-	if (jobs)
-		md_jobs_on_change(jobs, NULL, NULL);
-	md_probe_stop(probe);
-	md_snapshot_close(snap);
-	md_jobs_close(jobs);
-	md_pool_close(pool);
-	md_tokens_free(tokens);
+	md_api_stop(sv.api);
+	if (sv.jobs)
+		md_jobs_on_change(sv.jobs, NULL, NULL);
+	md_probe_stop(sv.probe);
+	md_snapshot_close(sv.snap);
+	md_jobs_close(sv.jobs);
+	md_pool_close(sv.pool);
+	md_tokens_free(sv.tokens);
+	if (sv.cfg_owned)
+		md_config_free(sv.cfg);
 	if (rc == 0)
 		md_log(MD_LOG_INFO, "stopped");
 	return rc;

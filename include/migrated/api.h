@@ -31,6 +31,10 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 void md_api_quiesce(struct md_api *api);
 /* md_api_stop: close everything (waits for running callbacks). */
 void md_api_stop(struct md_api *api);
+/* md_api_reconfigure: new tokens (taken over) and the reloadable settings of cfg (read_auth,
+ * max_body, status_cache) for requests from now on. Returns the old tokens for the caller to
+ * free: no request uses them any more. */
+struct md_tokens *md_api_reconfigure(struct md_api *api, const struct md_config *cfg, struct md_tokens *tokens);
 /* md_api_address: what it listens on, for logs ("127.0.0.1:8080"). */
 const char *md_api_address(const struct md_api *api);
 

@@ -76,6 +76,12 @@ void md_jobs_unwatch(struct md_jobs *jobs, uint64_t watch);
  * to forget what it knew). */
 void md_jobs_on_change(struct md_jobs *jobs, void (*fn)(void *ctx), void *ctx);
 
+/* md_jobs_progress: whether a job runs now, and what it does ("deploying 3/12 NAME"). */
+bool md_jobs_progress(struct md_jobs *jobs, char *buf, size_t sz);
+/* md_jobs_reconfigure: the migration URL, connect timeout and apply options of cfg, for jobs
+ * that start from now on (SIGHUP). */
+int md_jobs_reconfigure(struct md_jobs *jobs, const struct md_config *cfg, struct md_error *err);
+
 /* md_jobs_shutdown: refuse new jobs; let the running migration finish (grace_ms), then cancel
  * the statement; the job ends interrupted. Wakes all watchers. Returns when the worker exits. */
 void md_jobs_shutdown(struct md_jobs *jobs, int grace_ms);

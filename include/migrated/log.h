@@ -16,6 +16,23 @@ enum md_log_level {
 void md_log_set_level(int level);
 int md_log_level_parse(const char *name, int *ret_level);
 void md_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* md_log_sql: md_log with the SQLSTATE the message is about (a structured field in the journal). */
+void md_log_sql(int level, const char *sqlstate, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Structured fields of a message: the calling thread's context (md_log_context) and the
+ * SQLSTATE of md_log_sql. Empty strings when not set. */
+struct md_log_fields {
+	const char *job_id;
+	const char *migration;
+	const char *sqlstate;
+};
+/* md_log_context: what the calling thread works on, attached to its messages until changed
+ * (NULL clears). The job runner sets it; copies are kept. */
+void md_log_context(const char *job_id, const char *migration);
+/* md_log_set_sink: write messages with fn instead of to stderr (NULL: back to stderr). message
+ * is already redacted. The service module installs the systemd journal's writer. */
+typedef void (*md_log_sink_fn)(int level, const char *message, const struct md_log_fields *fields);
+void md_log_set_sink(md_log_sink_fn fn);
 
 /* md_secret_register: remember a secret (copied) so that it never appears in output. Empty
  * strings are ignored. Thread-safe. Returns 0, or MD_E_NOMEM. */

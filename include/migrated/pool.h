@@ -60,6 +60,10 @@ int md_pool_acquire(struct md_pool *pool, int timeout_ms, unsigned flags, struct
 void md_pool_release(struct md_pool *pool, struct md_db *db);
 /* md_pool_maintain: close connections idle longer than the idle timeout. Cheap; call it often. */
 void md_pool_maintain(struct md_pool *pool);
+/* md_pool_set_url: connect to url from now on (SIGHUP with a new DATABASE_URL or password):
+ * idle connections on the old one are closed, connections in use are closed when they come
+ * back. MD_E_CONFIG for an invalid URL (the pool keeps the old one). */
+int md_pool_set_url(struct md_pool *pool, const char *url, struct md_error *err);
 void md_pool_stats(struct md_pool *pool, struct md_pool_stats *ret);
 /* md_pool_close: close every idle connection and free the pool. None may be in use. */
 void md_pool_close(struct md_pool *pool);

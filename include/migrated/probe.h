@@ -66,6 +66,11 @@ void md_probe_kick(struct md_probe *probe);
 /* md_probe_on_update: fn(ctx, health) after each new result, on the probe thread (health is
  * borrowed for the call). */
 void md_probe_on_update(struct md_probe *probe, void (*fn)(void *ctx, struct md_health *h), void *ctx);
+/* md_probe_reconfigure: interval, readiness rule and lock warning of cfg (SIGHUP). */
+void md_probe_reconfigure(struct md_probe *probe, const struct md_config *cfg);
+/* md_probe_silent_ms: how long the probe thread has given no sign of life (the watchdog stops
+ * when it stalls). A round blocked on the network counts as silence. */
+int64_t md_probe_silent_ms(struct md_probe *probe);
 void md_health_ref(struct md_health *h);
 void md_health_unref(struct md_health *h);
 void md_probe_stop(struct md_probe *probe);

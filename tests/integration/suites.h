@@ -17,5 +17,6 @@ Suite *suite_prisma(void);
 Suite *suite_api(void);
 Suite *suite_daemon(void);
 Suite *suite_service(void);
+Suite *suite_systemd(void);
 
 #endif

@@ -411,6 +411,63 @@ ITEST(logs_go_to_the_journal_with_job_migration_and_sqlstate_fields)
 	free(in.text);
 }
 
+/* Runs a command line through /bin/sh; returns its result (caller frees). */
+static void sh(struct h_result *r, const char *cmd)
+{
+	char *const argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+	h_run_argv(r, argv, NULL, 120);
+}
+
+ITEST(the_shipped_units_verify_and_rate_ok_in_systemd_analyze_security)
+{
+	struct h_result r;
+	char cmd[2048], bindir[600];
+	const char *tmp = h_tmpdir();
+
+	/* The unit as `make` generated it next to the binary, pointed at this build's binary. */
+	snprintf(bindir, sizeof bindir, "%s", h_migrated_bin());
+	*strrchr(bindir, '/') = '\0';
+	snprintf(cmd, sizeof cmd,
+		 "set -e; mkdir -p %s/units; sed 's|^ExecStart=.*/migrated serve|ExecStart=%s serve|' "
+		 "%s/systemd/migrated.service > %s/units/migrated.service; "
+		 "cp %s/systemd/migrated.socket %s/units/",
+		 tmp, h_migrated_bin(), bindir, tmp, MD_TEST_SRCDIR, tmp);
+	sh(&r, cmd);
+	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
+	h_result_free(&r);
+
+	snprintf(cmd, sizeof cmd, "systemd-analyze verify %s/units/migrated.service %s/units/migrated.socket", tmp,
+		 tmp);
+	sh(&r, cmd);
+	ck_assert_msg(r.rc == 0 && !r.err[0] && !r.out[0], "systemd-analyze verify (%d):\n%s%s", r.rc, r.out, r.err);
+	h_result_free(&r);
+
+	snprintf(cmd, sizeof cmd, "systemd-analyze security --offline=true %s/units/migrated.service", tmp);
+	sh(&r, cmd);
+	const char *at = strstr(r.out, "Overall exposure level for migrated.service: ");
+	ck_assert_msg(at, "no exposure level in:\n%s%s", r.out, r.err);
+	double level = atof(at + strlen("Overall exposure level for migrated.service: "));
+	ck_assert_msg(level <= 2.0, "exposure %.1f (goal <= 2.0):\n%s", level, r.out);
+	h_result_free(&r);
+
+	/* The sysusers.d and tmpfiles.d entries, applied to a scratch root. */
+	snprintf(
+		cmd, sizeof cmd,
+		"set -e; src=%s/systemd; mkdir -p %s/root/etc; "
+		"systemd-sysusers --root=%s/root $src/migrated.sysusers; "
+		"systemd-tmpfiles --root=%s/root --create $src/migrated.tmpfiles; "
+		"grep '^migrated:' %s/root/etc/passwd; uid=$(awk -F: '$1==\"migrated\"{print $3}' %s/root/etc/passwd); "
+		"[ \"$(stat -c %%u %s/root/var/lib/migrated)\" = \"$uid\" ] && echo owner-is-migrated; "
+		"stat -c 'mode %%a' %s/root/var/lib/migrated",
+		MD_TEST_SRCDIR, tmp, tmp, tmp, tmp, tmp, tmp, tmp);
+	sh(&r, cmd);
+	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
+	h_assert_contains(r.out, "migrated:x:");
+	h_assert_contains(r.out, "owner-is-migrated");
+	h_assert_contains(r.out, "mode 750");
+	h_result_free(&r);
+}
+
 Suite *suite_systemd(void)
 {
 	Suite *s = suite_create("systemd");
@@ -421,6 +478,7 @@ Suite *suite_systemd(void)
 	tcase_add_test(tc, socket_activation_serves_on_the_socket_systemd_passes);
 	tcase_add_test(tc, a_unix_socket_is_served_and_removed_at_stop);
 	tcase_add_test(tc, logs_go_to_the_journal_with_job_migration_and_sqlstate_fields);
+	tcase_add_test(tc, the_shipped_units_verify_and_rate_ok_in_systemd_analyze_security);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -3,6 +3,9 @@
 #  - GET /v1/health under `wrk -t2 -c64`: requests/s against bench/mhd_bare.c (the same bytes
 #    from a bare libmicrohttpd server), and p99 latency; then the same while a deploy of 500
 #    migrations runs in the daemon;
+#  - GET /metrics under the same load: requests/s against the bare server;
+#  - what health polling costs the database: transactions on the daemon's database during a
+#    run of /v1/health against the same time idle (the probe's own queries only, both times);
 #  - GET /v1/status on 1,000 applied migrations: requests/s;
 #  - resident memory idle, under load, and its growth over 100k+ requests.
 # DUR=10 (seconds per wrk run) by default.
@@ -24,7 +27,7 @@ daemon() {
   DATABASE_URL=$(fresh_db "$2") "$MIGRATED" serve --listen "127.0.0.1:$DPORT" --migrations "$1" --state-dir "$st" \
     --token-file "$tokens" >"$st.log" 2>&1 &
   DPID=$!; pids+=("$DPID")
-  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$DPORT/v1/health" >/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$DPORT/healthz" >/dev/null && return 0; sleep 0.1; done
   echo "daemon did not start: $(tail -n 3 "$st.log")"; exit 1
 }
 rss() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
@@ -46,6 +49,15 @@ read -r b_rps b_p99 _ <<<"$(wrk_run "http://127.0.0.1:$BPORT/v1/health")"
 read -r d_rps d_p99 d_n <<<"$(wrk_run "http://127.0.0.1:$DPORT/v1/health")"
 loaded=$(rss "$DPID")
 echo "health: migrated ${d_rps} req/s vs bare libmicrohttpd ${b_rps} req/s = $(ratio "$d_rps" "$b_rps")x (goal >= 0.8); p99 ${d_p99} ms (bare ${b_p99} ms; goal < 5)"
+read -r m_rps m_p99 _ <<<"$(wrk_run "http://127.0.0.1:$DPORT/metrics" "$READ")"
+echo "metrics: migrated ${m_rps} req/s vs bare ${b_rps} req/s = $(ratio "$m_rps" "$b_rps")x; p99 ${m_p99} ms"
+# Queries health polling causes: transactions on the daemon's database, idle vs under wrk.
+xacts() { "$PSQL" -X -At -h 127.0.0.1 -p "$BENCH_PORT" -U postgres -d postgres \
+  -c "SELECT pg_stat_clear_snapshot(); SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'bench_http'" | tail -n 1; }
+x0=$(xacts); sleep "$DUR"; x1=$(xacts)
+read -r _ _ h_n <<<"$(wrk_run "http://127.0.0.1:$DPORT/v1/health")"
+x2=$(xacts)
+echo "database transactions on the daemon's database: $((x1 - x0)) in ${DUR} s idle, $((x2 - x1)) in ${DUR} s of ${h_n} health requests (the probe's, every probe_interval; none per request)"
 # Growth: a mixed load twice; the second must not need more memory than the first.
 for round in 1 2; do
   for path in /v1/health /v1/status /v1/jobs; do wrk_run "http://127.0.0.1:$DPORT$path" "$READ" >/dev/null; done

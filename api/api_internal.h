@@ -25,6 +25,7 @@ typedef struct MHD_Response *(*md_handler_fn)(struct md_request *req, unsigned *
 enum route_flags {
 	ROUTE_BODY = 1 << 0,          /* takes a JSON body */
 	ROUTE_BODY_REQUIRED = 1 << 1, /* ... and cannot do without one (411 when absent) */
+	ROUTE_METRICS = 1 << 2,       /* open unless metrics_auth (a Prometheus scrape) */
 };
 
 struct route {
@@ -48,6 +49,7 @@ struct md_api {
 	char *unix_path;              /* unlinked on stop */
 	pthread_rwlock_t tokens_lock; /* deps.tokens and read_auth (swapped on SIGHUP) */
 	bool read_auth;
+	bool metrics_auth;
 	size_t max_body;
 	int status_cache_ms;
 	char *migrations_dir;

@@ -17,7 +17,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/jobs/{id}", MD_ROLE_READ, 0, api_job_get},
 	{"GET", "/v1/jobs/{id}/events", MD_ROLE_READ, 0, api_job_events},
 	{"POST", "/v1/jobs/{id}/cancel", MD_ROLE_DEPLOY, 0, api_job_cancel},
-	{"GET", "/metrics", MD_ROLE_READ, 0, api_metrics},
+	{"GET", "/metrics", MD_ROLE_READ, ROUTE_METRICS, api_metrics},
 };
 
 size_t api_route_count(void)

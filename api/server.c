@@ -181,6 +181,8 @@ static enum md_role required_role(const struct md_api *api, const struct route *
 {
 	if (route->role == MD_ROLE_READ && (!api->read_auth || md_tokens_count(api->deps.tokens) == 0))
 		return MD_ROLE_NONE;
+	if ((route->flags & ROUTE_METRICS) && !api->metrics_auth)
+		return MD_ROLE_NONE;
 	return route->role;
 }
 
@@ -483,6 +485,7 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 	api->started_unix = (double)time(NULL);
 	pthread_rwlock_init(&api->tokens_lock, NULL);
 	api->read_auth = cfg->read_auth;
+	api->metrics_auth = cfg->metrics_auth;
 	api->max_body = (size_t)cfg->max_body_bytes;
 	api->status_cache_ms = cfg->status_cache_ms;
 	api->migrations_dir = strdup(cfg->migrations_dir);
@@ -537,6 +540,7 @@ struct md_tokens *md_api_reconfigure(struct md_api *api, const struct md_config 
 	old = api->deps.tokens;
 	api->deps.tokens = tokens;
 	api->read_auth = cfg->read_auth;
+	api->metrics_auth = cfg->metrics_auth;
 	pthread_rwlock_unlock(&api->tokens_lock);
 	__atomic_store_n(&api->max_body, (size_t)cfg->max_body_bytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&api->status_cache_ms, cfg->status_cache_ms, __ATOMIC_RELAXED);

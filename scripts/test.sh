@@ -51,6 +51,10 @@ if [ -d .git ] && command -v clang-format >/dev/null; then
   fi
 fi
 
+echo "== contract: api/openapi.yaml against api/routes.c =="
+if python3 "$top/tests/contract/openapi_routes.py" "$top" >"$logs/contract.log" 2>&1; then :; else status=1; cat "$logs/contract.log"; fi
+grep -E '^contract: [0-9]+ passed' "$logs/contract.log" | sed 's/^/  /' | tee -a "$logs/summary"
+
 run_check plain "$build"
 
 if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then

@@ -43,6 +43,7 @@ static const struct key keys[] = {
 	K("connect_timeout", "MIGRATED_CONNECT_TIMEOUT", KEY_SECONDS, connect_timeout_s),
 	K("log_level", "MIGRATED_LOG_LEVEL", KEY_LOG_LEVEL, log_level),
 	K("read_auth", "MIGRATED_READ_AUTH", KEY_BOOL, read_auth),
+	K("metrics_auth", "MIGRATED_METRICS_AUTH", KEY_BOOL, metrics_auth),
 	K("http_threads", "MIGRATED_HTTP_THREADS", KEY_COUNT, http_threads),
 	K("max_connections", "MIGRATED_MAX_CONNECTIONS", KEY_COUNT, max_connections),
 	K("max_connections_per_ip", "MIGRATED_MAX_CONNECTIONS_PER_IP", KEY_COUNT, max_connections_per_ip),

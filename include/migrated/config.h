@@ -27,7 +27,7 @@ struct md_config {
 	int connect_timeout_s;     /* connect_timeout when the URL has none; default 10 s */
 	int log_level;             /* default info */
 	/* The daemon (migrated serve). */
-	bool read_auth;   /* reads need a token with the read role; default true */
+	bool read_auth;    /* reads need a token with the read role; default true */
 	bool metrics_auth; /* GET /metrics needs a read token too; default false (counts only, as Prometheus scrapes) */
 	int http_threads; /* libmicrohttpd thread pool; default 1 (cached answers: one thread serves ~100k req/s with the lowest tail latency on 2 cores) */
 	int max_connections;        /* default 256 */

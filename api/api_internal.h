@@ -62,6 +62,11 @@ struct md_api {
 	unsigned ready_status;
 	struct MHD_Response *live;                             /* /healthz: constant */
 	uint64_t http_counts[API_MAX_ROUTES + 1][API_N_CODES]; /* relaxed atomics */
+	/* The last /metrics scrape, answered again for metrics_cache (metrics.c). */
+	pthread_mutex_t metrics_lock;
+	struct MHD_Response *metrics;
+	double metrics_at; /* monotonic seconds */
+	int metrics_cache_ms;
 	double started_unix;
 };
 
@@ -139,6 +144,10 @@ unsigned api_slot_code(size_t slot); /* 0 for the "other" slot */
 /* Health answers (health.c): built at start, replaced after each probe. */
 int api_health_init(struct md_api *api);
 void api_health_free(struct md_api *api);
+
+/* The /metrics cache (metrics.c). */
+void api_metrics_init(struct md_api *api);
+void api_metrics_free(struct md_api *api);
 
 /* Handlers. */
 struct MHD_Response *api_health(struct md_request *req, unsigned *ret_status);

@@ -1,12 +1,15 @@
 /* metrics.c - GET /metrics: Prometheus text format, every name prefixed migrated_. Rendered
- * per scrape from memory only (the registry, the pool's counters, the last probe, this
- * server's request counters): a scrape never reaches the database. */
+ * from memory only (the registry, the pool's counters, the last probe, this server's request
+ * counters): a scrape never reaches the database. A rendering is shared by the scrapes of the
+ * next metrics_cache (1 s): Prometheus scrapes every 15 s or so, and a burst of scrapers then
+ * costs what health costs instead of a rendering each. */
 #include "api_internal.h"
 #include "migrated/metrics.h"
 #include "migrated/plan.h"
 #include "migrated/pool.h"
 
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,9 +111,8 @@ static void write_probe(FILE *out, struct md_health *h)
 	}
 }
 
-struct MHD_Response *api_metrics(struct md_request *req, unsigned *ret_status)
+static struct MHD_Response *render(struct md_api *api)
 {
-	struct md_api *api = req->api;
 	char *buf = NULL, labels[128], esc[64];
 	size_t len = 0;
 	FILE *out = open_memstream(&buf, &len);
@@ -118,7 +120,7 @@ struct MHD_Response *api_metrics(struct md_request *req, unsigned *ret_status)
 
 	if (!out) {
 		md_health_unref(h);
-		return api_error(500, "internal", "out of memory", NULL, ret_status);
+		return NULL;
 	}
 	md_metrics_family(out, "migrated_build_info", "gauge", "The running version.");
 	snprintf(labels, sizeof labels, "version=\"%s\"", md_metrics_label_escape(PACKAGE_VERSION, esc, sizeof esc));
@@ -132,7 +134,7 @@ struct MHD_Response *api_metrics(struct md_request *req, unsigned *ret_status)
 	write_http(out, api);
 	if (fclose(out) != 0 || !buf) {
 		free(buf);
-		return api_error(500, "internal", "out of memory", NULL, ret_status);
+		return NULL;
 	}
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
@@ -141,6 +143,53 @@ struct MHD_Response *api_metrics(struct md_request *req, unsigned *ret_status)
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	*ret_status = MHD_HTTP_OK;
 	return r;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void api_metrics_init(struct md_api *api)
+{
+	pthread_mutex_init(&api->metrics_lock, NULL);
+}
+
+void api_metrics_free(struct md_api *api)
+{
+	if (api->metrics)
+		MHD_destroy_response(api->metrics);
+	api->metrics = NULL;
+	pthread_mutex_destroy(&api->metrics_lock);
+}
+
+struct MHD_Response *api_metrics(struct md_request *req, unsigned *ret_status)
+{
+	struct md_api *api = req->api;
+	double now = mono_s();
+	int ttl_ms = __atomic_load_n(&api->metrics_cache_ms, __ATOMIC_RELAXED);
+
+	/* Rendering happens under the lock: concurrent scrapes wait for one rendering instead
+	 * of each making its own. MHD holds its own reference to a queued response, so the old
+	 * one can be dropped as soon as it is replaced. */
+	pthread_mutex_lock(&api->metrics_lock);
+	if (!api->metrics || (now - api->metrics_at) * 1000 >= ttl_ms) {
+		struct MHD_Response *fresh = render(api);
+		if (!fresh) {
+			pthread_mutex_unlock(&api->metrics_lock);
+			return api_error(500, "internal", "out of memory rendering the metrics", NULL, ret_status);
+		}
+		if (api->metrics)
+			MHD_destroy_response(api->metrics);
+		api->metrics = fresh;
+		api->metrics_at = now;
+	}
+	req->queue_result = MHD_queue_response(req->conn, MHD_HTTP_OK, api->metrics);
+	pthread_mutex_unlock(&api->metrics_lock);
+	req->answered = true;
+	api_count(req, MHD_HTTP_OK);
+	return NULL;
 }

@@ -488,6 +488,8 @@ int md_api_start(const struct md_config *cfg, const struct md_api_deps *deps, in
 	api->metrics_auth = cfg->metrics_auth;
 	api->max_body = (size_t)cfg->max_body_bytes;
 	api->status_cache_ms = cfg->status_cache_ms;
+	api->metrics_cache_ms = cfg->metrics_cache_ms;
+	api_metrics_init(api);
 	api->migrations_dir = strdup(cfg->migrations_dir);
 	api->listen_fd = -1;
 	api->tasks = md_taskq_start(2, (size_t)cfg->max_connections + 16);
@@ -544,6 +546,7 @@ struct md_tokens *md_api_reconfigure(struct md_api *api, const struct md_config 
 	pthread_rwlock_unlock(&api->tokens_lock);
 	__atomic_store_n(&api->max_body, (size_t)cfg->max_body_bytes, __ATOMIC_RELAXED);
 	__atomic_store_n(&api->status_cache_ms, cfg->status_cache_ms, __ATOMIC_RELAXED);
+	__atomic_store_n(&api->metrics_cache_ms, cfg->metrics_cache_ms, __ATOMIC_RELAXED);
 	return old;
 }
 
@@ -577,6 +580,7 @@ void md_api_stop(struct md_api *api)
 		free(api->unix_path);
 	}
 	api_health_free(api);
+	api_metrics_free(api);
 	pthread_rwlock_destroy(&api->tokens_lock);
 	free(api->migrations_dir);
 	free(api);

@@ -50,6 +50,7 @@ static const struct key keys[] = {
 	K("http_timeout", "MIGRATED_HTTP_TIMEOUT", KEY_SECONDS, http_timeout_s),
 	K("max_body", "MIGRATED_MAX_BODY", KEY_BYTES, max_body_bytes),
 	K("status_cache", "MIGRATED_STATUS_CACHE", KEY_DURATION, status_cache_ms),
+	K("metrics_cache", "MIGRATED_METRICS_CACHE", KEY_DURATION, metrics_cache_ms),
 	K("shutdown_timeout", "MIGRATED_SHUTDOWN_TIMEOUT", KEY_DURATION, shutdown_timeout_ms),
 	K("journal_max_size", "MIGRATED_JOURNAL_MAX_SIZE", KEY_BYTES, journal_max_bytes),
 	K("journal_keep_jobs", "MIGRATED_JOURNAL_KEEP_JOBS", KEY_COUNT, journal_keep_jobs),
@@ -345,6 +346,7 @@ static int set_defaults(struct md_config *cfg)
 	cfg->http_timeout_s = 30;
 	cfg->max_body_bytes = 64 * 1024;
 	cfg->status_cache_ms = 1000;
+	cfg->metrics_cache_ms = 1000;
 	cfg->shutdown_timeout_ms = 30000;
 	cfg->journal_max_bytes = 16L * 1024 * 1024;
 	cfg->journal_keep_jobs = 200;

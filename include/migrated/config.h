@@ -35,6 +35,7 @@ struct md_config {
 	int http_timeout_s;         /* idle connection timeout; default 30 s */
 	int max_body_bytes;         /* request body cap; default 64 KiB */
 	int status_cache_ms;        /* how old a status answer may be; default 1 s */
+	int metrics_cache_ms;       /* how old a /metrics scrape may be; default 1 s (0: render each) */
 	int shutdown_timeout_ms;    /* SIGTERM: how long the running migration may finish; default 30 s */
 	long journal_max_bytes;     /* compact the journal past this size; default 16 MiB */
 	int journal_keep_jobs;      /* jobs kept by compaction; default 200 */

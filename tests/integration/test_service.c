@@ -349,6 +349,20 @@ ITEST(metrics_pass_promtool_and_count_what_happened)
 	ck_assert_msg(pr.rc == 0, "promtool check metrics failed (%d):\n%s%s", pr.rc, pr.out, pr.err);
 	h_result_free(&pr);
 	h_http_free(&r);
+
+	/* A rendering is shared for metrics_cache (1 s): the scrapes right after it see the same
+	 * counts; one after the second has passed sees the scrapes since. */
+	const char *series = "migrated_http_requests_total{route=\"GET /metrics\",code=\"200\"}";
+	h_request(&r, &d, "GET", "/metrics", NULL, NULL, NULL, NULL);
+	double first = sample(r.body, series);
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/metrics", NULL, NULL, NULL, NULL);
+	ck_assert_double_eq(sample(r.body, series), first);
+	h_http_free(&r);
+	h_sleep_ms(1100);
+	h_request(&r, &d, "GET", "/metrics", NULL, NULL, NULL, NULL);
+	ck_assert(sample(r.body, series) >= first + 2);
+	h_http_free(&r);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 
 	/* metrics_auth = true: a scrape needs a read token like the other reads. */

@@ -3,9 +3,10 @@
  * running job, or with Prisma's P3009 when a failed migration blocks; 503 when the database
  * does not answer. The decision uses a status snapshot no older than status_cache, and
  * recording the job (a synced journal write) happens on the task queue, never on an HTTP
- * thread. Body: {"dry_run": bool}, all optional. */
+ * thread. Body: {"dry_run": bool, "backup": bool, "verify": bool}, all optional. */
 #include "api_internal.h"
 #include "migrated/jobs.h"
+#include "migrated/macro.h"
 #include "migrated/snapshot.h"
 
 #include <stdio.h>
@@ -13,6 +14,8 @@
 
 static const struct md_body_field deploy_fields[] = {
 	{"dry_run", MD_FIELD_BOOL, false, 0},
+	{"backup", MD_FIELD_BOOL, false, 0}, /* overrides backup_before_deploy */
+	{"verify", MD_FIELD_BOOL, false, 0}, /* false: skip the post-deploy verification */
 };
 
 static struct MHD_Response *with_location(struct MHD_Response *r, json_t *job)
@@ -92,7 +95,7 @@ struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status)
 	struct MHD_Response *r;
 	const char *key = api_header(req, "Idempotency-Key");
 
-	if (md_body_parse(req->body, req->body_len, deploy_fields, 1, &req->json, &err) < 0)
+	if (md_body_parse(req->body, req->body_len, deploy_fields, MD_ARRAY_SIZE(deploy_fields), &req->json, &err) < 0)
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request", err.message, NULL, ret_status);
 	if (!api_key_ok(key))
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request",

@@ -22,9 +22,9 @@ static struct MHD_Response *list_text(json_t *list)
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return NULL;
-	fprintf(f, "%-36s  %-7s  %-11s  %-27s  %s\n", "ID", "KIND", "STATE", "CREATED", "STEPS");
+	fprintf(f, "%-36s  %-8s  %-11s  %-27s  %s\n", "ID", "KIND", "STATE", "CREATED", "STEPS");
 	json_array_foreach(json_object_get(list, "jobs"), i, job)
-		fprintf(f, "%-36s  %-7s  %-11s  %-27s  %lld\n", str(job, "id"), str(job, "kind"), str(job, "state"),
+		fprintf(f, "%-36s  %-8s  %-11s  %-27s  %lld\n", str(job, "id"), str(job, "kind"), str(job, "state"),
 			str(job, "created_at"), (long long)json_integer_value(json_object_get(job, "steps_count")));
 	fclose(f);
 	return api_text(buf, len, false);

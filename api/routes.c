@@ -17,6 +17,9 @@ static const struct route routes[] = {
 	{"GET", "/v1/jobs/{id}", MD_ROLE_READ, 0, api_job_get},
 	{"GET", "/v1/jobs/{id}/events", MD_ROLE_READ, 0, api_job_events},
 	{"POST", "/v1/jobs/{id}/cancel", MD_ROLE_DEPLOY, 0, api_job_cancel},
+	{"POST", "/v1/rollback", MD_ROLE_ADMIN, ROUTE_BODY | ROUTE_BODY_REQUIRED, api_rollback},
+	{"GET", "/v1/backups", MD_ROLE_READ, 0, api_backups_list},
+	{"POST", "/v1/backups", MD_ROLE_DEPLOY, ROUTE_BODY, api_backups_post},
 	{"GET", "/metrics", MD_ROLE_READ, ROUTE_METRICS, api_metrics},
 };
 

@@ -1,6 +1,7 @@
 /* cli.c - argument parsing and the status / deploy / resolve commands. Output: human text on
  * stdout (errors on stderr), or one JSON document on stdout with --json. */
 #include "migrated/cli.h"
+#include "cli_internal.h"
 #include "migrated/catalog.h"
 #include "migrated/config.h"
 #include "migrated/db.h"
@@ -33,6 +34,10 @@ struct cli {
 	bool dry_run;
 	const char *resolve_applied;
 	const char *resolve_rolled_back;
+	bool list;               /* backup --list */
+	const char *rollback_to; /* rollback --to NAME */
+	const char *restore;     /* rollback --restore ID */
+	bool confirm;            /* rollback --restore ID --confirm */
 	struct md_config *cfg;
 };
 
@@ -47,6 +52,9 @@ static const char usage_text[] =
 	"  deploy                     apply pending migrations (under Prisma's advisory lock)\n"
 	"  resolve --applied NAME     record NAME as applied (you applied it by hand, or baseline)\n"
 	"  resolve --rolled-back NAME record a failed NAME as rolled back, so deploy runs it again\n"
+	"  backup [--list]            take a pg_dump backup into the backup folder (or list them)\n"
+	"  rollback --to NAME         run the down.sql of every migration applied after NAME\n"
+	"  rollback --restore ID --confirm  restore a backup (a safety backup is taken first)\n"
 	"  serve                      run the daemon: HTTP API, jobs, journal (see README)\n"
 	"  journal check|repair       inspect or repair the daemon's job journal (--state-dir)\n"
 	"\n"
@@ -62,7 +70,7 @@ static const char usage_text[] =
 	"  --config FILE              config file (default " MD_DEFAULT_CONFIG_FILE " if present)\n"
 	"  --log-level LEVEL          error, warning, info, debug\n"
 	"  --listen ADDRESS           serve: 127.0.0.1:8080, [::1]:8080 or unix:/path\n"
-	"  --state-dir DIR            serve, journal: journal and state (default /var/lib/migrated)\n"
+	"  --state-dir DIR            serve, journal, backup: state (default /var/lib/migrated)\n"
 	"  --token-file FILE          serve: API tokens, lines NAME ROLE SECRET\n"
 	"  -h, --help                 this help\n"
 	"  -V, --version              version\n"
@@ -86,6 +94,10 @@ enum {
 	OPT_STATE_DIR,
 	OPT_LISTEN,
 	OPT_TOKEN_FILE,
+	OPT_LIST,
+	OPT_TO,
+	OPT_RESTORE,
+	OPT_CONFIRM,
 };
 
 static const struct option long_options[] = {
@@ -104,6 +116,10 @@ static const struct option long_options[] = {
 	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 	{"listen", required_argument, NULL, OPT_LISTEN},
 	{"token-file", required_argument, NULL, OPT_TOKEN_FILE},
+	{"list", no_argument, NULL, OPT_LIST},
+	{"to", required_argument, NULL, OPT_TO},
+	{"restore", required_argument, NULL, OPT_RESTORE},
+	{"confirm", no_argument, NULL, OPT_CONFIRM},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -126,9 +142,9 @@ static int exit_code_for(int code)
 	return code == MD_E_CONFIG || code == MD_E_USAGE ? MD_EXIT_USAGE : MD_EXIT_PROBLEM;
 }
 
-static int fail(const struct cli *c, const struct md_error *err)
+int cli_fail(bool json, const struct md_error *err)
 {
-	if (c->json) {
+	if (json) {
 		json_t *j = md_report_error_json(err);
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
 		fputc('\n', stdout);
@@ -139,7 +155,12 @@ static int fail(const struct cli *c, const struct md_error *err)
 	return exit_code_for(err->code);
 }
 
-static void print_json(json_t *j)
+static int fail(const struct cli *c, const struct md_error *err)
+{
+	return cli_fail(c->json, err);
+}
+
+void cli_print_json(json_t *j)
 {
 	json_dumpf(j, stdout, JSON_INDENT(2));
 	fputc('\n', stdout);
@@ -147,10 +168,10 @@ static void print_json(json_t *j)
 }
 
 /* The connection for migrations: DIRECT_URL when set, else DATABASE_URL. */
-static int open_target(const struct cli *c, struct md_db **ret, struct md_error *err)
+int cli_open_target(const struct md_config *cfg, struct md_db **ret, const char **ret_url, struct md_error *err)
 {
 	struct md_dburl *url = NULL;
-	const char *u = md_config_migration_url(c->cfg);
+	const char *u = md_config_migration_url(cfg);
 	int r;
 
 	if (!u) {
@@ -158,16 +179,23 @@ static int open_target(const struct cli *c, struct md_db **ret, struct md_error 
 				   "in the config file)");
 		return md_error_set(err, MD_E_CONFIG, "no database given: DATABASE_URL and DIRECT_URL are both unset");
 	}
-	r = md_dburl_parse(u, "migrated", c->cfg->connect_timeout_s, &url, err);
+	r = md_dburl_parse(u, "migrated", cfg->connect_timeout_s, &url, err);
 	if (r < 0)
 		return r;
-	if (u != c->cfg->direct_url && md_dburl_require_session(url, "DATABASE_URL", err) < 0) {
+	if (u != cfg->direct_url && md_dburl_require_session(url, "DATABASE_URL", err) < 0) {
 		md_dburl_free(url);
 		return err->code;
 	}
 	r = md_db_open(url, ret, err);
 	md_dburl_free(url);
+	if (r == 0 && ret_url)
+		*ret_url = u;
 	return r;
+}
+
+static int open_target(const struct cli *c, struct md_db **ret, struct md_error *err)
+{
+	return cli_open_target(c->cfg, ret, NULL, err);
 }
 
 static void print_header(const struct cli *c, const struct md_db *db)
@@ -199,7 +227,7 @@ static int cmd_status(struct cli *c)
 	}
 	rc = md_plan_up_to_date(plan) ? MD_EXIT_OK : MD_EXIT_PROBLEM;
 	if (c->json) {
-		print_json(md_report_status_json(plan, c->cfg->migrations_dir, db));
+		cli_print_json(md_report_status_json(plan, c->cfg->migrations_dir, db));
 	} else {
 		print_header(c, db);
 		md_report_status_text(stdout, plan, c->cfg->migrations_dir, c->all);
@@ -233,16 +261,6 @@ static void on_deploy_event(void *ctx, const struct md_apply_event *ev)
 		md_report_deploy_event_text(stdout, ev);
 }
 
-static void apply_options(const struct md_config *cfg, struct md_apply_options *o)
-{
-	md_apply_options_default(o);
-	o->lock_timeout_ms = cfg->lock_timeout_ms;
-	o->statement_timeout_ms = cfg->statement_timeout_ms;
-	o->lock_retries = cfg->lock_retries;
-	o->retry_backoff_ms = cfg->lock_retry_backoff_ms;
-	o->advisory_lock_wait_ms = cfg->advisory_lock_wait_ms;
-}
-
 static int cmd_deploy(struct cli *c)
 {
 	struct md_error err = {0};
@@ -254,7 +272,7 @@ static int cmd_deploy(struct cli *c)
 	struct sigaction sa = {0};
 	int r, rc;
 
-	apply_options(c->cfg, &opts.apply);
+	md_apply_options_from(c->cfg, &opts.apply);
 	opts.dry_run = c->dry_run;
 	r = md_catalog_load(c->cfg->migrations_dir, 0, &cat, &err);
 	if (r >= 0)
@@ -274,7 +292,7 @@ static int cmd_deploy(struct cli *c)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	if (c->json) {
-		print_json(md_report_deploy_json(&rep, r, &err));
+		cli_print_json(md_report_deploy_json(&rep, r, &err));
 	} else if (c->dry_run && r == 0) {
 		printf("Dry run: %zu migration%s would be applied:\n", rep.n_pending, rep.n_pending == 1 ? "" : "s");
 		for (size_t i = 0; i < rep.n_pending; i++)
@@ -328,9 +346,10 @@ static int cmd_resolve(struct cli *c)
 		goto out;
 	}
 	if (c->json) {
-		print_json(json_pack("{s:b, s:s, s:s, s:i, s:b}", "ok", 1, "migration", name, "as",
-				     as == MD_RESOLVE_APPLIED ? "applied" : "rolled-back", "rows_marked_rolled_back",
-				     res.rows_changed, "created_history_table", res.created_history));
+		cli_print_json(json_pack("{s:b, s:s, s:s, s:i, s:b}", "ok", 1, "migration", name, "as",
+					 as == MD_RESOLVE_APPLIED ? "applied" : "rolled-back",
+					 "rows_marked_rolled_back", res.rows_changed, "created_history_table",
+					 res.created_history));
 	} else {
 		print_header(c, db);
 		printf("\nMigration %s marked as %s.\n", name, as == MD_RESOLVE_APPLIED ? "applied" : "rolled back");
@@ -388,6 +407,10 @@ static int parse(struct cli *c, int argc, char **argv)
 		case OPT_STATE_DIR: c->flags.state_dir = optarg; break;
 		case OPT_LISTEN: c->flags.listen = optarg; break;
 		case OPT_TOKEN_FILE: c->flags.token_file = optarg; break;
+		case OPT_LIST: c->list = true; break;
+		case OPT_TO: c->rollback_to = optarg; break;
+		case OPT_RESTORE: c->restore = optarg; break;
+		case OPT_CONFIRM: c->confirm = true; break;
 		case 'h': fputs(usage_text, stdout); return 1;
 		case 'V': printf("migrated %s\n", PACKAGE_VERSION); return 1;
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -419,17 +442,27 @@ int md_cli_main(int argc, char **argv)
 		return MD_EXIT_OK;
 	if (r != 0)
 		return r;
-	static const char *const commands[] = {"status", "deploy", "resolve", "serve", "journal"};
+	static const char *const commands[] = {"status", "deploy", "resolve", "serve", "journal", "backup", "rollback"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known = known || strcmp(c.command, commands[i]) == 0;
 	if (!known)
-		return usage_error("unknown command \"%s\" (status, deploy, resolve, serve or journal)", c.command);
+		return usage_error(
+			"unknown command \"%s\" (status, deploy, resolve, backup, rollback, serve or journal)",
+			c.command);
 	if (strcmp(c.command, "journal") == 0 &&
 	    (!c.subcommand || (strcmp(c.subcommand, "check") != 0 && strcmp(c.subcommand, "repair") != 0)))
 		return usage_error("%s", "journal needs check or repair");
 	if ((c.resolve_applied || c.resolve_rolled_back) && strcmp(c.command, "resolve") != 0)
 		return usage_error("%s", "--applied and --rolled-back go with resolve");
+	if (c.list && strcmp(c.command, "backup") != 0)
+		return usage_error("%s", "--list goes with backup");
+	if ((c.rollback_to || c.restore || c.confirm) && strcmp(c.command, "rollback") != 0)
+		return usage_error("%s", "--to, --restore and --confirm go with rollback");
+	if (strcmp(c.command, "rollback") == 0 && !!c.rollback_to == !!c.restore)
+		return usage_error("%s", "rollback needs exactly one of --to NAME or --restore BACKUP_ID");
+	if (c.confirm && !c.restore)
+		return usage_error("%s", "--confirm goes with rollback --restore");
 	r = md_config_load(&c.flags, &c.cfg, &err);
 	if (r < 0)
 		return fail(&c, &err);
@@ -442,6 +475,10 @@ int md_cli_main(int argc, char **argv)
 		rc = md_serve(c.cfg, &c.flags);
 	else if (strcmp(c.command, "journal") == 0)
 		rc = cmd_journal(&c);
+	else if (strcmp(c.command, "backup") == 0)
+		rc = cli_backup(c.cfg, c.json, c.list);
+	else if (strcmp(c.command, "rollback") == 0)
+		rc = cli_rollback(c.cfg, c.json, c.rollback_to, c.restore, c.confirm);
 	else
 		rc = cmd_resolve(&c);
 	md_config_free(c.cfg);

@@ -14,7 +14,19 @@
 #include <string.h>
 #include <strings.h>
 
-enum key_type { KEY_STRING, KEY_SECRET, KEY_DURATION, KEY_COUNT, KEY_SECONDS, KEY_LOG_LEVEL, KEY_BOOL, KEY_BYTES };
+enum key_type {
+	KEY_STRING,
+	KEY_SECRET,
+	KEY_DURATION,
+	KEY_COUNT,
+	KEY_SECONDS,
+	KEY_LOG_LEVEL,
+	KEY_BOOL,
+	KEY_BYTES,
+	KEY_AGE,    /* long seconds, "30d" */
+	KEY_LIST,   /* struct md_strlist: repeatable */
+	KEY_CHOICE, /* verify_on_failure: fail | rollback */
+};
 
 struct key {
 	const char *name; /* in the file */
@@ -61,6 +73,18 @@ static const struct key keys[] = {
 	K("probe_interval", "MIGRATED_PROBE_INTERVAL", KEY_DURATION, probe_interval_ms),
 	K("ready_requires_up_to_date", "MIGRATED_READY_REQUIRES_UP_TO_DATE", KEY_BOOL, ready_requires_up_to_date),
 	K("lock_held_warning", "MIGRATED_LOCK_HELD_WARNING", KEY_DURATION, lock_held_warning_ms),
+	K("backup_before_deploy", "MIGRATED_BACKUP_BEFORE_DEPLOY", KEY_BOOL, backup_before_deploy),
+	K("backup_dir", "MIGRATED_BACKUP_DIR", KEY_STRING, backup_dir),
+	K("backup_keep", "MIGRATED_BACKUP_KEEP", KEY_COUNT, backup_keep),
+	K("backup_keep_within", "MIGRATED_BACKUP_KEEP_WITHIN", KEY_AGE, backup_keep_within_s),
+	K("backup_timeout", "MIGRATED_BACKUP_TIMEOUT", KEY_DURATION, backup_timeout_ms),
+	K("pg_dump", "MIGRATED_PG_DUMP", KEY_STRING, pg_dump_path),
+	K("pg_restore", "MIGRATED_PG_RESTORE", KEY_STRING, pg_restore_path),
+	K("psql", "MIGRATED_PSQL", KEY_STRING, psql_path),
+	K("verify_command", "MIGRATED_VERIFY_COMMAND", KEY_LIST, verify_commands),
+	K("verify_url", "MIGRATED_VERIFY_URL", KEY_LIST, verify_urls),
+	K("verify_timeout", "MIGRATED_VERIFY_TIMEOUT", KEY_DURATION, verify_timeout_ms),
+	K("verify_on_failure", "MIGRATED_VERIFY_ON_FAILURE", KEY_CHOICE, verify_rollback),
 };
 #undef K
 
@@ -91,6 +115,59 @@ int md_parse_duration_ms(const char *s, int *ret_ms)
 	if (v > INT_MAX)
 		return MD_E_CONFIG;
 	*ret_ms = (int)v;
+	return 0;
+}
+
+int md_parse_age_s(const char *s, long *ret_s)
+{
+	char *end;
+	double v, mult = 1;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return MD_E_CONFIG;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mult = 1;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		mult = 60;
+	else if (strcmp(end, "h") == 0)
+		mult = 3600;
+	else if (strcmp(end, "d") == 0)
+		mult = 86400;
+	else if (strcmp(end, "w") == 0)
+		mult = 7 * 86400;
+	else
+		return MD_E_CONFIG;
+	v *= mult;
+	if (v > 100.0 * 365 * 86400)
+		return MD_E_CONFIG;
+	*ret_s = (long)v;
+	return 0;
+}
+
+static void strlist_clear(struct md_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+static int strlist_add(struct md_strlist *l, const char *v, size_t len)
+{
+	char **p = realloc(l->items, (l->n + 1) * sizeof *p);
+	if (!p)
+		return MD_E_NOMEM;
+	l->items = p;
+	if (!(p[l->n] = strndup(v, len)))
+		return MD_E_NOMEM;
+	l->n++;
 	return 0;
 }
 
@@ -187,6 +264,37 @@ static int set_key(struct md_config *cfg, const struct key *k, const char *value
 			*(long *)field = bytes;
 		return 0;
 	}
+	case KEY_AGE:
+		if (md_parse_age_s(value, (long *)field) < 0)
+			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not an age (examples: 12h, 7d, 2w)",
+					    where, k->name, value);
+		return 0;
+	case KEY_LIST: {
+		struct md_strlist *l = field;
+		/* The environment replaces the file's list, one item per line; the file adds one. */
+		if (strncmp(where, "environment", 11) == 0) {
+			strlist_clear(l);
+			for (const char *p = value; *p;) {
+				size_t len = strcspn(p, "\n");
+				if (len && strlist_add(l, p, len) < 0)
+					return md_error_set(err, MD_E_NOMEM, "out of memory");
+				p += len + (p[len] == '\n');
+			}
+			return 0;
+		}
+		if (!*value)
+			return md_error_set(err, MD_E_CONFIG, "%s: %s needs a value", where, k->name);
+		return strlist_add(l, value, strlen(value)) < 0 ? md_error_set(err, MD_E_NOMEM, "out of memory") : 0;
+	}
+	case KEY_CHOICE:
+		if (strcmp(value, "fail") == 0)
+			*(bool *)field = false;
+		else if (strcmp(value, "rollback") == 0)
+			*(bool *)field = true;
+		else
+			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not fail or rollback", where, k->name,
+					    value);
+		return 0;
 	case KEY_LOG_LEVEL:
 		if (md_log_level_parse(value, &ms) < 0)
 			return md_error_set(err, MD_E_CONFIG,
@@ -357,6 +465,10 @@ static int set_defaults(struct md_config *cfg)
 	cfg->probe_interval_ms = 5000;
 	cfg->ready_requires_up_to_date = true;
 	cfg->lock_held_warning_ms = 10 * 60000;
+	cfg->backup_before_deploy = true;
+	cfg->backup_keep = 10;
+	cfg->backup_timeout_ms = 6 * 3600 * 1000;
+	cfg->verify_timeout_ms = 60000;
 	return cfg->migrations_dir && cfg->state_dir && cfg->listen ? 0 : MD_E_NOMEM;
 }
 
@@ -420,7 +532,23 @@ void md_config_free(struct md_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->listen);
 	free(cfg->token_file);
+	free(cfg->backup_dir);
+	free(cfg->pg_dump_path);
+	free(cfg->pg_restore_path);
+	free(cfg->psql_path);
+	strlist_clear(&cfg->verify_commands);
+	strlist_clear(&cfg->verify_urls);
 	free(cfg);
+}
+
+char *md_config_backup_dir(const struct md_config *cfg)
+{
+	char *dir = NULL;
+	if (cfg->backup_dir && *cfg->backup_dir)
+		return strdup(cfg->backup_dir);
+	if (asprintf(&dir, "%s/backups", cfg->state_dir) < 0)
+		return NULL;
+	return dir;
 }
 
 const char *md_config_migration_url(const struct md_config *cfg)

@@ -66,6 +66,8 @@ const char *md_error_code_name(int code)
 	case MD_E_INTERNAL: return "internal";
 	case MD_E_BUSY: return "conflict";
 	case MD_E_UNAVAILABLE: return "unavailable";
+	case MD_E_ROLLBACK: return "rollback_refused";
+	case MD_E_VERIFY: return "failed_verification";
 	}
 	return "unknown";
 }

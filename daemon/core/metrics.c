@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#define N_KIND   2
+#define N_KIND   MD_JOB__KINDS
 #define N_STATE  6
 #define N_BUCKET 16
 
@@ -20,6 +20,8 @@ struct histogram {
 
 static const double apply_bounds[N_BUCKET] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
 					      2.5,   5,    10,    30,   60,  300,  900, 3600};
+static const double backup_bounds[N_BUCKET] = {0.1, 0.25, 0.5, 1,   2.5,  5,    10,   30,
+					       60,  120,  300, 600, 1200, 1800, 3600, 7200};
 static const double lock_bounds[N_BUCKET] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 					     0.5,   1,      2.5,   5,    10,    30,   60,  300};
 
@@ -27,8 +29,11 @@ static struct {
 	uint64_t jobs[N_KIND][N_STATE][2]; /* kind, outcome, dry run */
 	uint64_t last_deploy_bits;         /* a double: unix time, 0 = never */
 	uint64_t lock_retries;
-	struct histogram apply, lock_wait;
-} reg = {.apply = {.bounds = apply_bounds}, .lock_wait = {.bounds = lock_bounds}};
+	uint64_t backups[2];       /* succeeded, failed */
+	uint64_t last_backup_bits; /* a double: unix time of the last good backup, 0 = none */
+	uint64_t last_backup_size; /* bytes */
+	struct histogram apply, lock_wait, backup;
+} reg = {.apply = {.bounds = apply_bounds}, .lock_wait = {.bounds = lock_bounds}, .backup = {.bounds = backup_bounds}};
 
 static uint64_t bits_of(double d)
 {
@@ -61,6 +66,20 @@ void md_metrics_job_ended(enum md_job_kind kind, enum md_job_state outcome, bool
 {
 	if ((unsigned)kind < N_KIND && (unsigned)outcome < N_STATE)
 		__atomic_add_fetch(&reg.jobs[kind][outcome][dry_run ? 1 : 0], 1, __ATOMIC_RELAXED);
+}
+
+void md_metrics_backup(bool ok, double seconds, uint64_t size_bytes, double unix_time)
+{
+	__atomic_add_fetch(&reg.backups[ok ? 0 : 1], 1, __ATOMIC_RELAXED);
+	if (!ok)
+		return;
+	observe(&reg.backup, seconds);
+	__atomic_store_n(&reg.last_backup_size, size_bytes, __ATOMIC_RELAXED);
+	uint64_t old = __atomic_load_n(&reg.last_backup_bits, __ATOMIC_RELAXED);
+	while (unix_time > double_of(old) &&
+	       !__atomic_compare_exchange_n(&reg.last_backup_bits, &old, bits_of(unix_time), true, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
 }
 
 void md_metrics_deploy_succeeded(double unix_time)
@@ -159,7 +178,7 @@ static void write_histogram(FILE *out, const char *name, const char *help, const
 void md_metrics_write_registry(FILE *out)
 {
 	/* The journal's names (jobs.c), spelled here so the registry needs nothing above core. */
-	static const char *const kind_names[N_KIND] = {"deploy", "resolve"};
+	static const char *const kind_names[N_KIND] = {"deploy", "resolve", "backup", "rollback"};
 	static const char *const state_names[N_STATE] = {"queued", "running",   "succeeded",
 							 "failed", "cancelled", "interrupted"};
 	static const enum md_job_state ended[] = {MD_JOB_SUCCEEDED, MD_JOB_FAILED, MD_JOB_CANCELLED,
@@ -171,8 +190,8 @@ void md_metrics_write_registry(FILE *out)
 	for (int k = 0; k < N_KIND; k++)
 		for (size_t s = 0; s < sizeof ended / sizeof *ended; s++)
 			for (int d = 0; d < 2; d++) {
-				if (k == MD_JOB_RESOLVE && d)
-					continue; /* resolve has no dry run */
+				if (k != MD_JOB_DEPLOY && d)
+					continue; /* only deploys have a dry run */
 				snprintf(labels, sizeof labels, "kind=\"%s\",outcome=\"%s\",dry_run=\"%s\"",
 					 kind_names[k], state_names[ended[s]], d ? "true" : "false");
 				md_metrics_sample(out, "migrated_jobs_total", labels,
@@ -190,4 +209,19 @@ void md_metrics_write_registry(FILE *out)
 			  "Migrations retried after a lock_timeout or a deadlock.");
 	md_metrics_sample(out, "migrated_lock_timeout_retries_total", "",
 			  (double)__atomic_load_n(&reg.lock_retries, __ATOMIC_RELAXED));
+	md_metrics_family(out, "migrated_backups_total", "counter",
+			  "Backups taken (before deploys, on request, before restores), by outcome.");
+	md_metrics_sample(out, "migrated_backups_total", "outcome=\"succeeded\"",
+			  (double)__atomic_load_n(&reg.backups[0], __ATOMIC_RELAXED));
+	md_metrics_sample(out, "migrated_backups_total", "outcome=\"failed\"",
+			  (double)__atomic_load_n(&reg.backups[1], __ATOMIC_RELAXED));
+	write_histogram(out, "migrated_backup_duration_seconds", "Time to take one backup (pg_dump and sha256).",
+			&reg.backup);
+	md_metrics_family(out, "migrated_last_backup_timestamp_seconds", "gauge",
+			  "Unix time of the last backup that succeeded since the daemon started (0: none).");
+	md_metrics_sample(out, "migrated_last_backup_timestamp_seconds", "",
+			  double_of(__atomic_load_n(&reg.last_backup_bits, __ATOMIC_RELAXED)));
+	md_metrics_family(out, "migrated_last_backup_size_bytes", "gauge", "Size of the last backup taken.");
+	md_metrics_sample(out, "migrated_last_backup_size_bytes", "",
+			  (double)__atomic_load_n(&reg.last_backup_size, __ATOMIC_RELAXED));
 }

@@ -15,6 +15,7 @@
  *  STEPWISE     statement by statement; applied_steps_count follows the committed ones. */
 #include "migrated/apply.h"
 #include "migrated/catalog.h"
+#include "migrated/config.h"
 #include "migrated/db.h"
 #include "migrated/error.h"
 #include "migrated/history.h"
@@ -42,6 +43,16 @@ void md_apply_options_default(struct md_apply_options *o)
 	o->lock_retries = 3;
 	o->retry_backoff_ms = 1000;
 	o->advisory_lock_wait_ms = 10000;
+}
+
+void md_apply_options_from(const struct md_config *cfg, struct md_apply_options *o)
+{
+	md_apply_options_default(o);
+	o->lock_timeout_ms = cfg->lock_timeout_ms;
+	o->statement_timeout_ms = cfg->statement_timeout_ms;
+	o->lock_retries = cfg->lock_retries;
+	o->retry_backoff_ms = cfg->lock_retry_backoff_ms;
+	o->advisory_lock_wait_ms = cfg->advisory_lock_wait_ms;
 }
 
 const char *md_apply_mode_name(enum md_apply_mode mode)
@@ -425,6 +436,7 @@ struct run {
 	size_t index, total;
 	enum md_apply_mode mode;
 	const char *reason;
+	bool down; /* running down.sql: no row of its own; the end marks the migration rolled back */
 };
 
 static void emit_retry(struct run *rn, int attempt, int wait, const char *state)
@@ -455,8 +467,8 @@ static int run_transaction(struct run *rn)
 {
 	struct settings s;
 	_cleanup_free_ struct cmd *cmds = NULL;
-	_cleanup_free_ char *finish = md_history_sql(rn->db, MD_HSQL_FINISH);
-	const char *id_param[1] = {rn->id};
+	_cleanup_free_ char *finish = md_history_sql(rn->db, rn->down ? MD_HSQL_ROLL_BACK_NAME : MD_HSQL_FINISH);
+	const char *id_param[1] = {rn->down ? rn->m->name : rn->id};
 	size_t n = rn->sc->n + 5, k = 0;
 
 	settings_init(&s, rn->db, rn->opts, false);
@@ -503,6 +515,15 @@ static int run_transaction(struct run *rn)
 	}
 }
 
+/* The end of a migration run outside a transaction of ours: finished (up) or rolled back (down). */
+static int mark_done(struct run *rn, int steps, struct md_error *err)
+{
+	if (!rn->down)
+		return md_history_mark_finished(rn->db, rn->id, steps, err);
+	int r = md_history_roll_back_name(rn->db, rn->m->name, err);
+	return r < 0 ? r : 0;
+}
+
 /* The file ended inside a transaction it opened (BEGIN without COMMIT): Prisma would record it
  * finished and lose it when the connection closes. Roll it back and fail the migration. */
 static int fail_left_open(struct run *rn, size_t committed)
@@ -511,7 +532,8 @@ static int fail_left_open(struct run *rn, size_t committed)
 	rn->fail->present = true;
 	snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
 	snprintf(rn->fail->message, sizeof rn->fail->message,
-		 "migration.sql ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back");
+		 "%s ends inside a transaction it opened (BEGIN without COMMIT); it was rolled back",
+		 rn->down ? "down.sql" : "migration.sql");
 	rn->fail->n_stmts = rn->sc->n;
 	rn->fail->steps_committed = committed;
 	rn->fail->nothing_remains = committed == 0;
@@ -562,7 +584,7 @@ static int run_script(struct run *rn, struct md_error *err)
 	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE)
 		return fail_left_open(rn, committed_before(rn->sc, rn->sc->n));
 	rn->ok->retries = 0;
-	return md_history_mark_finished(rn->db, rn->id, 1, err);
+	return mark_done(rn, 1, err);
 }
 
 /* One statement through the simple protocol (no pipeline: CONCURRENTLY refuses pipelines). */
@@ -647,7 +669,7 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 			return r;
 		if (PQtransactionStatus(rn->db->conn) == PQTRANS_IDLE) {
 			committed = i + 1;
-			if (rn->mode == MD_MODE_STEPWISE &&
+			if (rn->mode == MD_MODE_STEPWISE && !rn->down &&
 			    (r = md_history_set_steps(rn->db, rn->id, (int)committed, err)) < 0)
 				return r;
 		}
@@ -662,7 +684,7 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 	}
 	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE)
 		return fail_left_open(rn, committed);
-	return md_history_mark_finished(rn->db, rn->id, rn->mode == MD_MODE_STEPWISE ? (int)rn->sc->n : 1, err);
+	return mark_done(rn, rn->mode == MD_MODE_STEPWISE ? (int)rn->sc->n : 1, err);
 }
 
 static char **statement_texts(const struct md_migration *m, const struct md_sqlscript *sc)
@@ -706,16 +728,17 @@ static void record_failure(struct run *rn, struct md_error *err)
 	(void)err;
 }
 
-int md_apply_migration(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
-		       const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index,
-		       size_t total, struct md_applied *ret_ok, struct md_failure *ret_fail, struct md_error *err)
+static int apply_one(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
+		     const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index,
+		     size_t total, bool down, struct md_applied *ret_ok, struct md_failure *ret_fail,
+		     struct md_error *err)
 {
 	char reason[256], id[MD_HISTORY_ID_LEN + 1];
 	_cleanup_free_ char *insert = md_history_sql(db, MD_HSQL_INSERT_STARTED);
 	_cleanup_pgresult_ PGresult *res = NULL;
 	struct run rn = {0};
 	double t0 = now_ms();
-	int r;
+	int r = 0;
 
 	memset(ret_ok, 0, sizeof *ret_ok);
 	rn.db = db;
@@ -730,6 +753,7 @@ int md_apply_migration(struct md_db *db, const struct md_migration *m, const str
 	rn.mode = md_apply_choose_mode(script, db->server_version_num, reason, sizeof reason);
 	rn.reason = reason;
 	rn.id = id;
+	rn.down = down;
 	rn.texts = statement_texts(m, script);
 	if (!rn.texts || !insert)
 		return md_error_set(err, MD_E_NOMEM, "out of memory preparing %s", m->name);
@@ -744,10 +768,13 @@ int md_apply_migration(struct md_db *db, const struct md_migration *m, const str
 	emit(hooks, &ev);
 
 	md_history_new_id(id);
-	const char *params[3] = {id, m->checksum, m->name};
-	r = md_db_query(db, insert, 3, params, &res, "recording the migration start in _prisma_migrations", err);
-	if (r < 0)
-		goto out;
+	if (!down) {
+		const char *params[3] = {id, m->checksum, m->name};
+		r = md_db_query(db, insert, 3, params, &res, "recording the migration start in _prisma_migrations",
+				err);
+		if (r < 0)
+			goto out;
+	}
 
 	switch (rn.mode) {
 	case MD_MODE_TRANSACTION: r = run_transaction(&rn); break;
@@ -758,11 +785,18 @@ int md_apply_migration(struct md_db *db, const struct md_migration *m, const str
 	if (r == MD_E_NOMEM)
 		md_error_set(err, r, "out of memory applying %s", m->name);
 	if (r == MD_E_MIGRATION || r == MD_E_CANCELLED || (r == MD_E_CONNECT && ret_fail->present)) {
-		record_failure(&rn, err);
-		md_error_set(err, r, "migration %s failed: %s%s%s", m->name,
-			     ret_fail->sqlstate[0] ? ret_fail->sqlstate : "", ret_fail->sqlstate[0] ? " " : "",
-			     ret_fail->message);
-		md_error_prisma(err, "P3018");
+		if (!down) {
+			record_failure(&rn, err);
+			md_error_set(err, r, "migration %s failed: %s%s%s", m->name,
+				     ret_fail->sqlstate[0] ? ret_fail->sqlstate : "", ret_fail->sqlstate[0] ? " " : "",
+				     ret_fail->message);
+			md_error_prisma(err, "P3018");
+		} else {
+			ret_fail->mode = rn.mode;
+			md_error_set(err, r, "down.sql of %s failed: %s%s%s", m->name,
+				     ret_fail->sqlstate[0] ? ret_fail->sqlstate : "", ret_fail->sqlstate[0] ? " " : "",
+				     ret_fail->message);
+		}
 		snprintf(err->sqlstate, sizeof err->sqlstate, "%s", ret_fail->sqlstate);
 		ev.kind = MD_EV_MIGRATION_FAILED;
 		ev.duration_ms = now_ms() - t0;
@@ -789,4 +823,24 @@ out:
 		free(rn.texts[i]);
 	free(rn.texts);
 	return r;
+}
+
+int md_apply_migration(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
+		       const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index,
+		       size_t total, struct md_applied *ret_ok, struct md_failure *ret_fail, struct md_error *err)
+{
+	return apply_one(db, m, script, opts, hooks, index, total, false, ret_ok, ret_fail, err);
+}
+
+int md_apply_down(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
+		  const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index, size_t total,
+		  struct md_applied *ret_ok, struct md_failure *ret_fail, struct md_error *err)
+{
+	/* The same runner on down.sql's text: positions and statements refer to that file. */
+	struct md_migration d = *m;
+	if (!m->down_sql)
+		return md_error_set(err, MD_E_INTERNAL, "down.sql of %s was not loaded", m->name);
+	d.sql = m->down_sql;
+	d.sql_len = m->down_len;
+	return apply_one(db, &d, script, opts, hooks, index, total, true, ret_ok, ret_fail, err);
 }

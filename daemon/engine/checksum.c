@@ -5,9 +5,13 @@
 #include "migrated/strbuf.h"
 #include "migrated/utf8.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int sha256_raw(const void *data, size_t len, unsigned char digest[32])
 {
@@ -125,4 +129,45 @@ out:
 	md_strbuf_free(&text);
 	md_strbuf_free(&v);
 	return ok;
+}
+
+int md_sha256_file(const char *path, char out[MD_CHECKSUM_HEX_LEN + 1], unsigned long long *ret_size,
+		   struct md_error *err)
+{
+	enum { PIECE = 1 << 20 };
+	struct sha256_ctx ctx;
+	unsigned char digest[32];
+	unsigned long long total = 0;
+	unsigned char *buf = malloc(PIECE);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (!buf || fd < 0) {
+		int e = errno;
+		free(buf);
+		if (fd >= 0)
+			close(fd);
+		return md_error_set(err, buf ? MD_E_IO : MD_E_NOMEM, "cannot read %s: %s", path, strerror(e));
+	}
+	posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	sha256_init(&ctx);
+	while ((n = read(fd, buf, PIECE)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			free(buf);
+			close(fd);
+			return md_error_set(err, MD_E_IO, "cannot read %s: %s", path, strerror(e));
+		}
+		sha256_update(&ctx, (size_t)n, buf);
+		total += (unsigned long long)n;
+	}
+	free(buf);
+	close(fd);
+	sha256_digest(&ctx, SHA256_DIGEST_SIZE, digest);
+	hex_padded(digest, out);
+	if (ret_size)
+		*ret_size = total;
+	return 0;
 }

@@ -303,6 +303,15 @@ int md_history_resolve_rolled_back(struct md_db *db, const char *name, struct md
 			   1, p, "marking the migration rolled back", err);
 }
 
+int md_history_roll_back_name(struct md_db *db, const char *name, struct md_error *err)
+{
+	const char *p[1] = {name};
+	return exec_params(db,
+			   "UPDATE %s SET rolled_back_at = clock_timestamp() "
+			   "WHERE migration_name = $1 AND rolled_back_at IS NULL",
+			   1, p, "recording the migration rolled back", err);
+}
+
 char *md_history_sql(const struct md_db *db, enum md_history_sql_kind kind)
 {
 	switch (kind) {
@@ -313,6 +322,10 @@ char *md_history_sql(const struct md_db *db, enum md_history_sql_kind kind)
 	case MD_HSQL_FINISH:
 		return fmt_sql("UPDATE %s SET finished_at = clock_timestamp(), "
 			       "applied_steps_count = applied_steps_count + 1 WHERE id = $1",
+			       db->history_table);
+	case MD_HSQL_ROLL_BACK_NAME:
+		return fmt_sql("UPDATE %s SET rolled_back_at = clock_timestamp() "
+			       "WHERE migration_name = $1 AND rolled_back_at IS NULL",
 			       db->history_table);
 	}
 	return NULL;

@@ -21,7 +21,7 @@
 #define MAX_LOGS 2000 /* log lines rendered for one job; more are counted, not shown */
 
 static const char *const state_names[] = {"queued", "running", "succeeded", "failed", "cancelled", "interrupted"};
-static const char *const kind_names[] = {"deploy", "resolve"};
+static const char *const kind_names[] = {"deploy", "resolve", "backup", "rollback"};
 
 const char *md_job_state_name(enum md_job_state s)
 {
@@ -166,7 +166,10 @@ static int apply_record(struct md_jobs *jobs, json_t *rec, uint64_t offset)
 		if (!job)
 			return MD_E_NOMEM;
 		snprintf(job->id, sizeof job->id, "%s", id);
-		job->kind = kind && strcmp(kind, "resolve") == 0 ? MD_JOB_RESOLVE : MD_JOB_DEPLOY;
+		job->kind = MD_JOB_DEPLOY;
+		for (size_t k = 0; kind && k < MD_ARRAY_SIZE(kind_names); k++)
+			if (strcmp(kind, kind_names[k]) == 0)
+				job->kind = (enum md_job_kind)k;
 		job->state = MD_JOB_QUEUED;
 		copy_ts(job->created_at, rec);
 		job->request = json_incref(json_object_get(rec, "request"));
@@ -241,6 +244,10 @@ static json_t *summary(const struct job *job)
 	json_object_set_new(o, "cancel_requested", json_boolean(job->cancel_requested));
 	json_object_set(o, "error", job->error ? job->error : json_null());
 	json_object_set(o, "result", job->result ? job->result : json_null());
+	/* "failed-verification" / "rolled-back": how a deploy whose verification failed ended. */
+	json_t *outcome = job->result ? json_object_get(job->result, "outcome") : NULL;
+	if (json_is_string(outcome))
+		json_object_set(o, "outcome", outcome);
 	return o;
 }
 
@@ -415,7 +422,7 @@ static int mark_interrupted(struct md_jobs *jobs, struct md_error *err)
 		r = jobs_emit(jobs, job->id, rec, false, err);
 		if (r < 0)
 			return r;
-		if (job->kind == MD_JOB_DEPLOY) {
+		if (job->kind == MD_JOB_DEPLOY || job->kind == MD_JOB_ROLLBACK) {
 			struct job **p = realloc(jobs->reconcile, (jobs->n_reconcile + 1) * sizeof *p);
 			if (!p)
 				return md_error_set(err, MD_E_NOMEM, "out of memory");
@@ -428,14 +435,29 @@ static int mark_interrupted(struct md_jobs *jobs, struct md_error *err)
 	return 0;
 }
 
-static void settings_from(struct md_apply_options *o, const struct md_config *cfg)
+/* The backup and verification settings of cfg, replacing the table's (under jobs->lock). */
+static int options_from(struct md_jobs *jobs, const struct md_config *cfg, struct md_error *err)
 {
-	md_apply_options_default(o);
-	o->lock_timeout_ms = cfg->lock_timeout_ms;
-	o->statement_timeout_ms = cfg->statement_timeout_ms;
-	o->lock_retries = cfg->lock_retries;
-	o->retry_backoff_ms = cfg->lock_retry_backoff_ms;
-	o->advisory_lock_wait_ms = cfg->advisory_lock_wait_ms;
+	struct md_backup_options b;
+	struct md_verify_options v;
+	int r = md_backup_options_from(cfg, &b, err);
+	if (r < 0)
+		return r;
+	r = md_verify_options_from(cfg, &v, err);
+	if (r == 0)
+		r = md_verify_options_check(&v, err);
+	if (r < 0) {
+		md_backup_options_free(&b);
+		md_verify_options_free(&v);
+		return r;
+	}
+	pthread_mutex_lock(&jobs->lock);
+	md_backup_options_free(&jobs->backup);
+	md_verify_options_free(&jobs->verify);
+	jobs->backup = b;
+	jobs->verify = v;
+	pthread_mutex_unlock(&jobs->lock);
+	return 0;
 }
 
 int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_error *err)
@@ -454,9 +476,12 @@ int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_er
 	jobs->migrations_dir = strdup(cfg->migrations_dir);
 	jobs->migration_url = url ? strdup(url) : NULL;
 	jobs->connect_timeout_s = cfg->connect_timeout_s;
-	settings_from(&jobs->apply, cfg);
+	md_apply_options_from(cfg, &jobs->apply);
 	jobs->journal_max_bytes = cfg->journal_max_bytes;
 	jobs->journal_keep_jobs = cfg->journal_keep_jobs > 0 ? cfg->journal_keep_jobs : 1;
+	r = options_from(jobs, cfg, err);
+	if (r < 0)
+		goto fail;
 	if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) {
 		r = md_error_set(err, MD_E_CONFIG, "cannot create the state directory %s: %s", cfg->state_dir,
 				 strerror(errno));
@@ -498,6 +523,11 @@ void jobs_settings(struct md_jobs *jobs, struct job_settings *ret)
 	ret->migration_url = jobs->migration_url ? strdup(jobs->migration_url) : NULL;
 	ret->connect_timeout_s = jobs->connect_timeout_s;
 	ret->apply = jobs->apply;
+	struct md_error ignored;
+	if (md_backup_options_copy(&jobs->backup, &ret->backup, &ignored) < 0)
+		memset(&ret->backup, 0, sizeof ret->backup);
+	if (md_verify_options_copy(&jobs->verify, &ret->verify, &ignored) < 0)
+		memset(&ret->verify, 0, sizeof ret->verify);
 	pthread_mutex_unlock(&jobs->lock);
 }
 
@@ -505,6 +535,8 @@ void jobs_settings_free(struct job_settings *s)
 {
 	free(s->migration_url);
 	s->migration_url = NULL;
+	md_backup_options_free(&s->backup);
+	md_verify_options_free(&s->verify);
 }
 
 void jobs_set_progress(struct md_jobs *jobs, const char *fmt, ...)
@@ -519,6 +551,44 @@ void jobs_set_progress(struct md_jobs *jobs, const char *fmt, ...)
 		jobs->progress[0] = '\0';
 	}
 	pthread_mutex_unlock(&jobs->lock);
+}
+
+static char *backup_dir(struct md_jobs *jobs)
+{
+	pthread_mutex_lock(&jobs->lock);
+	char *dir = jobs->backup.dir ? strdup(jobs->backup.dir) : NULL;
+	pthread_mutex_unlock(&jobs->lock);
+	return dir;
+}
+
+int md_jobs_backups(struct md_jobs *jobs, json_t **ret, struct md_error *err)
+{
+	_cleanup_free_ char *dir = backup_dir(jobs);
+	struct md_backup *list = NULL;
+	size_t n = 0, skipped = 0;
+	if (!dir)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	int r = md_backup_list(dir, &list, &n, &skipped, err);
+	if (r < 0)
+		return r;
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, md_backup_json(&list[i]));
+	free(list);
+	*ret = json_pack("{s:o, s:s, s:I}", "backups", a, "dir", dir, "unreadable", (json_int_t)skipped);
+	return 0;
+}
+
+int md_jobs_backup_find(struct md_jobs *jobs, const char *id, json_t **ret, struct md_error *err)
+{
+	_cleanup_free_ char *dir = backup_dir(jobs);
+	struct md_backup b;
+	if (!dir)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	int r = md_backup_find(dir, id, &b, err);
+	if (r == 0)
+		*ret = md_backup_json(&b);
+	return r;
 }
 
 bool md_jobs_progress(struct md_jobs *jobs, char *buf, size_t sz)
@@ -537,11 +607,16 @@ int md_jobs_reconfigure(struct md_jobs *jobs, const struct md_config *cfg, struc
 	char *copy = url ? strdup(url) : NULL;
 	if (url && !copy)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	int r = options_from(jobs, cfg, err);
+	if (r < 0) {
+		free(copy);
+		return r;
+	}
 	pthread_mutex_lock(&jobs->lock);
 	free(jobs->migration_url);
 	jobs->migration_url = copy;
 	jobs->connect_timeout_s = cfg->connect_timeout_s;
-	settings_from(&jobs->apply, cfg);
+	md_apply_options_from(cfg, &jobs->apply);
 	pthread_mutex_unlock(&jobs->lock);
 	return 0;
 }
@@ -882,6 +957,8 @@ void md_jobs_close(struct md_jobs *jobs)
 	md_journal_close(jobs->journal);
 	free(jobs->migrations_dir);
 	free(jobs->migration_url);
+	md_backup_options_free(&jobs->backup);
+	md_verify_options_free(&jobs->verify);
 	pthread_cond_destroy(&jobs->work);
 	pthread_mutex_destroy(&jobs->lock);
 	pthread_mutex_destroy(&jobs->wlock);

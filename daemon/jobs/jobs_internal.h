@@ -4,7 +4,9 @@
 #define MIGRATED_JOBS_INTERNAL_H
 
 #include "migrated/apply.h"
+#include "migrated/backup.h"
 #include "migrated/jobs.h"
+#include "migrated/verify.h"
 
 #include <libpq-fe.h>
 #include <pthread.h>
@@ -75,6 +77,8 @@ struct md_jobs {
 	char *migration_url;
 	int connect_timeout_s;
 	struct md_apply_options apply;
+	struct md_backup_options backup;
+	struct md_verify_options verify;
 	long journal_max_bytes;
 	int journal_keep_jobs;
 };
@@ -84,7 +88,11 @@ struct job_settings {
 	char *migration_url; /* owned, may be NULL */
 	int connect_timeout_s;
 	struct md_apply_options apply;
+	struct md_backup_options backup; /* owned */
+	struct md_verify_options verify; /* owned */
 };
+/* jobs_settings: a copy (on allocation failure the backup folder or checks may be missing:
+ * the step that needs them fails with "out of memory"). */
 void jobs_settings(struct md_jobs *jobs, struct job_settings *ret);
 void jobs_settings_free(struct job_settings *s);
 /* jobs_set_progress: what the worker does now (printf-style; NULL fmt clears). */
@@ -104,5 +112,65 @@ void jobs_job_free(struct job *job);
 void *jobs_worker(void *arg);
 /* Now as ISO 8601 UTC with microseconds. */
 void jobs_now_iso(char out[32]);
+
+/* ---- one job as the worker runs it (steps.c) ---- */
+
+struct md_catalog;
+struct md_db;
+
+struct job_run {
+	struct md_jobs *jobs;
+	struct job *job;
+	char id[JOB_ID_LEN + 1];
+	size_t next_index;
+	json_t *step; /* the open step, owned; NULL when none is open */
+	double step_t0;
+	struct md_db *db; /* the job's own connection (migration URL), or NULL */
+	bool journal_failed;
+	struct job_settings set; /* copied when the job starts */
+};
+
+/* run_emit: a record of the job; when the journal fails the job stops after the running
+ * migration (must: apply it in memory all the same). Takes rec over. */
+void run_emit(struct job_run *run, json_t *rec, bool must);
+void run_log(struct job_run *run, const char *level, const char *message);
+/* run_step_start / run_step_end: a step's records; extra and error are taken over (NULL ok). */
+void run_step_start(struct job_run *run, const char *name, const char *kind, json_t *extra);
+void run_step_end(struct job_run *run, const char *state, json_t *error, json_t *extra);
+/* run_error_json: {"code", "message", "prisma_code", "sqlstate", "hint"} of err. */
+json_t *run_error_json(const struct md_error *err);
+/* run_open_database: the catalog (flags as md_catalog_load) and the job's connection on the
+ * migration URL (refusing a transaction pooler); the connection is cancellable from then on. */
+int run_open_database(struct job_run *run, unsigned catalog_flags, struct md_catalog **ret_cat, struct md_error *err);
+void run_close_database(struct job_run *run);
+/* run_end_state: "succeeded", "failed", or for MD_E_CANCELLED "cancelled" (by request) or
+ * "interrupted" (shutdown). */
+const char *run_end_state(struct job_run *run, int r);
+/* run_end: the end record: state from r (or forced when state is not NULL); error and result
+ * taken over. */
+void run_end(struct job_run *run, int r, const char *state, json_t *error, json_t *result);
+/* run_apply_event: md_apply_hooks.on_event for deploys and down rollbacks: steps for the
+ * preflight, the lock and each migration (kind step_kind), log lines for waits, retries and
+ * recoveries, STATUS= progress ("<verb> 3/12 NAME"). ctx is a struct run_events. */
+struct run_events {
+	struct job_run *run;
+	const char *verb;      /* "deploying", "rolling back" */
+	const char *step_kind; /* "migration", "down" */
+};
+void run_apply_event(void *ctx, const struct md_apply_event *ev);
+/* run_names: a JSON array of strings. */
+json_t *run_names(char **list, size_t n);
+
+/* The job kinds. */
+void run_deploy(struct job_run *run, json_t *request);   /* run_deploy.c */
+void run_backup(struct job_run *run, json_t *request);   /* run_backup.c */
+void run_rollback(struct job_run *run, json_t *request); /* run_rollback.c */
+/* run_backup_step: one "backup" step on the open connection: md_backup_take, retention, the
+ * record in the journal, metrics. *ret_backup (may be NULL) gets its JSON. */
+int run_backup_step(struct job_run *run, const char *kind, json_t **ret_backup, struct md_error *err);
+/* run_down_steps: md_rollback_down to `to` (NULL: everything) on the open connection, with
+ * one step per migration (the catalog is read again with the down.sql files); *ret_result
+ * gets {"to", "rolled_back": [...], "failure"}. */
+int run_down_steps(struct job_run *run, const char *to, json_t **ret_result, struct md_error *err);
 
 #endif

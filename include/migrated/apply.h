@@ -32,6 +32,10 @@ struct md_apply_options {
 
 /* Defaults: lock_timeout 10 s, statement_timeout 0 (none), 3 retries from 1 s, lock wait 10 s. */
 void md_apply_options_default(struct md_apply_options *o);
+/* md_apply_options_from: the configured values (lock_timeout, statement_timeout, lock_retries,
+ * lock_retry_backoff, advisory_lock_timeout). */
+struct md_config;
+void md_apply_options_from(const struct md_config *cfg, struct md_apply_options *o);
 
 enum md_apply_event_kind {
 	MD_EV_PREFLIGHT_DONE,   /* checks passed without the lock; total = migrations to apply */
@@ -112,6 +116,15 @@ const char *md_apply_mode_name(enum md_apply_mode mode);
 int md_apply_migration(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
 		       const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index,
 		       size_t total, struct md_applied *ret_ok, struct md_failure *ret_fail, struct md_error *err);
+
+/* md_apply_down: run m's down.sql (loaded: m->down_sql; script is its split) the same way, in
+ * the mode its statements call for; its end marks every row of m not yet rolled back as
+ * rolled back (md_history_roll_back_name), in the same transaction when it runs as one. A
+ * failure leaves _prisma_migrations as it was (ret_fail says what remains). Returns as
+ * md_apply_migration; err names down.sql. */
+int md_apply_down(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
+		  const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index, size_t total,
+		  struct md_applied *ret_ok, struct md_failure *ret_fail, struct md_error *err);
 
 void md_failure_clear(struct md_failure *f);
 

@@ -5,10 +5,18 @@
 #define MIGRATED_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct md_error;
 
 #define MD_DEFAULT_CONFIG_FILE "/etc/migrated/migrated.conf"
+
+/* A key that may be given more than once (verify_command, verify_url): every line of the
+ * file adds one; the environment variable (one item per line) replaces the file's. */
+struct md_strlist {
+	char **items; /* owned */
+	size_t n;
+};
 
 struct md_config {
 	char *config_file;         /* the file read, or NULL */
@@ -47,6 +55,19 @@ struct md_config {
 	int probe_interval_ms;          /* health probe period; default 5 s */
 	bool ready_requires_up_to_date; /* /readyz fails while migrations are pending; default true */
 	int lock_held_warning_ms;       /* health degrades when the migration lock is held longer; 10 min */
+	/* Backups (pg_dump before deploys), rollback and post-deploy verification. */
+	bool backup_before_deploy; /* a deploy with pending migrations takes a backup first; default true */
+	char *backup_dir;          /* default <state_dir>/backups */
+	int backup_keep;           /* retention: keep the newest N; default 10 (0: no count rule) */
+	long backup_keep_within_s; /* retention: keep those younger than this; default 0 (no age rule) */
+	int backup_timeout_ms;     /* pg_dump / pg_restore time limit; default 6 h */
+	char *pg_dump_path;        /* default: found (/usr/lib/postgresql/N/bin, PATH) */
+	char *pg_restore_path;
+	char *psql_path;
+	struct md_strlist verify_commands; /* argv lines run after a successful deploy */
+	struct md_strlist verify_urls;     /* URLs that must answer 2xx after a successful deploy */
+	int verify_timeout_ms;             /* per command / URL; default 60 s */
+	bool verify_rollback;              /* verify_on_failure = rollback: undo with down.sql when possible */
 };
 
 /* Flags given on the command line (NULL / -1 when not given). */
@@ -73,6 +94,10 @@ int md_config_load(const struct md_config_flags *flags, struct md_config **ret, 
 void md_config_free(struct md_config *cfg);
 /* md_config_migration_url: DIRECT_URL when set, else DATABASE_URL (NULL if neither). */
 const char *md_config_migration_url(const struct md_config *cfg);
+/* md_parse_age_s: "30d", "12h", "90m", "45s", or a bare number of seconds. */
+int md_parse_age_s(const char *s, long *ret_s);
+/* md_config_backup_dir: backup_dir, or <state_dir>/backups (malloc'd; NULL out of memory). */
+char *md_config_backup_dir(const struct md_config *cfg);
 /* md_parse_duration_ms: "500ms", "10s", "5m", "1h", or a bare number of milliseconds. */
 int md_parse_duration_ms(const char *s, int *ret_ms);
 

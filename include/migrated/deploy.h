@@ -17,6 +17,11 @@ struct md_plan;
 struct md_deploy_options {
 	struct md_apply_options apply;
 	bool dry_run; /* check and plan, change nothing, take no lock */
+	/* Called once under the migration lock, after the authoritative plan and before the first
+	 * migration, when at least one will be applied (never for a dry run): the daemon's
+	 * pre-deploy backup. A negative return aborts the deploy with that error, nothing applied. */
+	int (*before_apply)(void *ctx, size_t n_pending, struct md_error *err);
+	void *before_apply_ctx;
 };
 
 struct md_planned {

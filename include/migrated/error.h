@@ -27,6 +27,8 @@ enum md_error_code {
 	MD_E_INTERNAL = -15,     /* a bug: an invariant did not hold */
 	MD_E_BUSY = -16,         /* something else is running (a job), or the thing already ended */
 	MD_E_UNAVAILABLE = -17,  /* a dependency is down (database, journal): retry later */
+	MD_E_ROLLBACK = -18,     /* a rollback refused up front (a down.sql missing, a bad target) */
+	MD_E_VERIFY = -19,       /* post-deploy verification failed */
 };
 
 /* How a connection attempt failed, so an operator knows where to look. */

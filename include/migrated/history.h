@@ -71,10 +71,16 @@ int md_history_resolve_applied(struct md_db *db, const char *name, const char *c
  * the number of rows changed. */
 int md_history_resolve_rolled_back(struct md_db *db, const char *name, struct md_error *err);
 
+/* md_history_roll_back_name: rolled_back_at = now on every row of name not rolled back yet
+ * (finished or failed): what a down migration leaves, so that deploy applies name again, as
+ * after `prisma migrate resolve --rolled-back`. Returns the rows changed. */
+int md_history_roll_back_name(struct md_db *db, const char *name, struct md_error *err);
+
 /* Statements the apply module sends inside its own pipelined batches. */
 enum md_history_sql_kind {
 	MD_HSQL_INSERT_STARTED, /* $1 id, $2 checksum, $3 migration_name: a started row */
 	MD_HSQL_FINISH,         /* $1 id: finished_at = now, applied_steps_count + 1 */
+	MD_HSQL_ROLL_BACK_NAME, /* $1 migration_name: rolled_back_at = now on its rows not rolled back */
 };
 /* md_history_sql: the statement text (caller frees), or NULL when out of memory. */
 char *md_history_sql(const struct md_db *db, enum md_history_sql_kind kind);

@@ -17,8 +17,11 @@ struct md_error;
 struct md_jobs;
 
 enum md_job_kind {
-	MD_JOB_DEPLOY,  /* md_deploy: apply pending migrations (or a dry run) */
-	MD_JOB_RESOLVE, /* md_resolve: mark a migration applied or rolled back */
+	MD_JOB_DEPLOY,   /* md_deploy: apply pending migrations (or a dry run) */
+	MD_JOB_RESOLVE,  /* md_resolve: mark a migration applied or rolled back */
+	MD_JOB_BACKUP,   /* md_backup_take on request (POST /v1/backups) */
+	MD_JOB_ROLLBACK, /* md_rollback_down or md_restore_run (POST /v1/rollback) */
+	MD_JOB__KINDS
 };
 
 enum md_job_state {
@@ -75,6 +78,12 @@ void md_jobs_unwatch(struct md_jobs *jobs, uint64_t watch);
 /* md_jobs_on_change: fn (may be NULL) is called after every job ends (the status cache uses it
  * to forget what it knew). */
 void md_jobs_on_change(struct md_jobs *jobs, void (*fn)(void *ctx), void *ctx);
+
+/* md_jobs_backups: the backups in the configured folder, newest first: {"backups": [...],
+ * "dir", "unreadable"}. MD_E_IO when the folder cannot be read. */
+int md_jobs_backups(struct md_jobs *jobs, json_t **ret, struct md_error *err);
+/* md_jobs_backup_find: one backup's record. MD_E_USAGE (not an id), MD_E_NOT_FOUND. */
+int md_jobs_backup_find(struct md_jobs *jobs, const char *id, json_t **ret, struct md_error *err);
 
 /* md_jobs_progress: whether a job runs now, and what it does ("deploying 3/12 NAME"). */
 bool md_jobs_progress(struct md_jobs *jobs, char *buf, size_t sz);

@@ -17,6 +17,7 @@ void md_metrics_deploy_succeeded(double unix_time); /* a real (not dry-run) depl
 void md_metrics_migration_applied(double seconds);
 void md_metrics_lock_waited(double seconds);
 void md_metrics_lock_retry(void);
+void md_metrics_backup(bool ok, double seconds, uint64_t size_bytes, double unix_time);
 
 /* Writing the text exposition format (version 0.0.4). Each family gets its HELP and TYPE once,
  * then its samples. Label values are escaped. */

@@ -1102,3 +1102,24 @@ char *h_post_deploy(const struct h_daemon *d, const char *body)
 	h_http_free(&r);
 	return id;
 }
+
+char *h_schema_dump(const char *db)
+{
+	struct h_result r;
+	char bin[512], url[300];
+	snprintf(bin, sizeof bin, "%s/pg_dump", h_pg_bindir());
+	snprintf(url, sizeof url, "%s", h_url(db));
+	char *argv[] = {bin, "--schema-only", "--no-owner", "-T", "_prisma_migrations", "--restrict-key=t", "-d", url,
+			NULL};
+	h_run_argv(&r, argv, NULL, 60);
+	ck_assert_msg(r.rc == 0, "pg_dump --schema-only failed: %s", r.err);
+	/* Drop the header comments, which name the database. */
+	char *out = malloc(strlen(r.out) + 1), *w = out;
+	for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"))
+		if (strncmp(line, "--", 2) != 0 && strncmp(line, "\\restrict", 9) != 0 &&
+		    strncmp(line, "\\unrestrict", 11) != 0)
+			w += sprintf(w, "%s\n", line);
+	*w = '\0';
+	h_result_free(&r);
+	return out;
+}

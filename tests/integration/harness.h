@@ -94,6 +94,10 @@ void h_mig_order_fixture(const char *dir);
 #define H_ORDER_FIXTURE_EXPECTED \
 	"20250625_a,20250625_a copy,20250625-x,20250625123456_b,20250625a_z,20250625Z_y,20250626_crlf"
 
+/* h_schema_dump: pg_dump --schema-only of db without _prisma_migrations and header comments
+ * (malloc'd): two databases with equal dumps have the same schema. */
+char *h_schema_dump(const char *db);
+
 bool h_contains(const char *hay, const char *needle);
 /* sha256 hex of a file, via the sha256sum program (independent of our own code). */
 char *h_sha256sum(const char *path);

@@ -18,5 +18,7 @@ Suite *suite_api(void);
 Suite *suite_daemon(void);
 Suite *suite_service(void);
 Suite *suite_systemd(void);
+Suite *suite_backup(void);
+Suite *suite_rollback(void);
 
 #endif

@@ -275,27 +275,6 @@ ITEST(fifty_concurrent_deploys_start_exactly_one_job)
 
 /* ---- crashes ---- */
 
-static char *schema_of(const char *db)
-{
-	struct h_result r;
-	char bin[512], url[300];
-	snprintf(bin, sizeof bin, "%s/pg_dump", h_pg_bindir());
-	snprintf(url, sizeof url, "%s", h_url(db));
-	char *argv[] = {bin, "--schema-only", "--no-owner", "-T", "_prisma_migrations", "--restrict-key=t", "-d", url,
-			NULL};
-	h_run_argv(&r, argv, NULL, 60);
-	ck_assert_int_eq(r.rc, 0);
-	/* Drop the header comments, which name the database. */
-	char *out = malloc(strlen(r.out) + 1), *w = out;
-	for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"))
-		if (strncmp(line, "--", 2) != 0 && strncmp(line, "\\restrict", 9) != 0 &&
-		    strncmp(line, "\\unrestrict", 11) != 0)
-			w += sprintf(w, "%s\n", line);
-	*w = '\0';
-	h_result_free(&r);
-	return out;
-}
-
 ITEST(kill_9_at_twenty_points_of_a_deploy_never_applies_a_migration_twice)
 {
 	const char *dir = h_migrations_dir();
@@ -303,7 +282,7 @@ ITEST(kill_9_at_twenty_points_of_a_deploy_never_applies_a_migration_twice)
 	/* The reference: the same folder deployed without interruption. */
 	const char *ref = h_fresh_db();
 	h_deploy_ok(ref, dir);
-	char *want = schema_of(ref);
+	char *want = h_schema_dump(ref);
 	int interrupted = 0;
 	for (int trial = 0; trial < 20; trial++) {
 		struct h_daemon d = {0};
@@ -335,7 +314,7 @@ ITEST(kill_9_at_twenty_points_of_a_deploy_never_applies_a_migration_twice)
 			   "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at "
 			   "IS NULL",
 			   "31");
-		char *got = schema_of(db_name);
+		char *got = h_schema_dump(db_name);
 		ck_assert_msg(strcmp(got, want) == 0, "trial %d: schema differs from an uninterrupted deploy", trial);
 		free(got);
 		ck_assert_int_eq(h_daemon_stop(&d), 0);

@@ -141,6 +141,58 @@ START_TEST(credentials_directory_supplies_the_url)
 }
 END_TEST
 
+START_TEST(ages_lists_and_choices_for_backups_and_verification)
+{
+	struct md_config_flags flags = {0};
+	struct md_config *cfg = NULL;
+	struct md_error err = {0};
+	long s;
+
+	ck_assert_int_eq(md_parse_age_s("7d", &s), 0);
+	ck_assert_int_eq(s, 7 * 86400);
+	ck_assert_int_eq(md_parse_age_s("12h", &s), 0);
+	ck_assert_int_eq(s, 12 * 3600);
+	ck_assert_int_eq(md_parse_age_s("2w", &s), 0);
+	ck_assert_int_eq(s, 14 * 86400);
+	ck_assert_int_eq(md_parse_age_s("90", &s), 0);
+	ck_assert_int_eq(s, 90);
+	ck_assert_int_lt(md_parse_age_s("3 fortnights", &s), 0);
+	ck_assert_int_lt(md_parse_age_s("-1d", &s), 0);
+
+	clear_env();
+	unsetenv("MIGRATED_VERIFY_COMMAND");
+	write_conf("backup_keep = 3\nbackup_keep_within = 30d\nverify_command = npx prisma generate\n"
+		   "verify_command = systemctl restart app\nverify_url = http://127.0.0.1:3000/health\n"
+		   "verify_on_failure = rollback\n");
+	flags.config_file = path;
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_int_eq(cfg->backup_keep, 3);
+	ck_assert_int_eq(cfg->backup_keep_within_s, 30L * 86400);
+	ck_assert(cfg->backup_before_deploy); /* default */
+	ck_assert_uint_eq(cfg->verify_commands.n, 2);
+	ck_assert_str_eq(cfg->verify_commands.items[1], "systemctl restart app");
+	ck_assert_uint_eq(cfg->verify_urls.n, 1);
+	ck_assert(cfg->verify_rollback);
+	char *dir = md_config_backup_dir(cfg);
+	ck_assert_str_eq(dir, "/var/lib/migrated/backups");
+	free(dir);
+	md_config_free(cfg);
+	/* The environment replaces the file's list, one item per line. */
+	setenv("MIGRATED_VERIFY_COMMAND", "/bin/true\n/bin/echo ok", 1);
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_uint_eq(cfg->verify_commands.n, 2);
+	ck_assert_str_eq(cfg->verify_commands.items[0], "/bin/true");
+	md_config_free(cfg);
+	unsetenv("MIGRATED_VERIFY_COMMAND");
+	unlink(path);
+	write_conf("verify_on_failure = restore\n");
+	ck_assert_int_lt(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.message, "line 1"));
+	ck_assert_ptr_nonnull(strstr(err.message, "fail or rollback"));
+	unlink(path);
+}
+END_TEST
+
 Suite *suite_config(void)
 {
 	Suite *s = suite_create("config");
@@ -150,6 +202,7 @@ Suite *suite_config(void)
 	tcase_add_test(tc, direct_url_wins_for_migrations);
 	tcase_add_test(tc, bad_files_name_the_line);
 	tcase_add_test(tc, credentials_directory_supplies_the_url);
+	tcase_add_test(tc, ages_lists_and_choices_for_backups_and_verification);
 	suite_add_tcase(s, tc);
 	return s;
 }

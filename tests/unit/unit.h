@@ -13,5 +13,6 @@ Suite *suite_config(void);
 Suite *suite_dburl(void);
 Suite *suite_redact(void);
 Suite *suite_journal(void);
+Suite *suite_backup(void);
 
 #endif

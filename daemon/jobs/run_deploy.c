@@ -1,0 +1,251 @@
+/* run_deploy.c - the deploy job: preflight, lock, the pre-deploy backup, one step per
+ * migration, the history check, then the post-deploy verification (commands and application
+ * URLs) and, when it fails and verify_on_failure = rollback, the down rollback of what this
+ * deploy applied. A verification failure never restores a backup by itself. */
+#include "jobs_internal.h"
+#include "migrated/catalog.h"
+#include "migrated/db.h"
+#include "migrated/deploy.h"
+#include "migrated/error.h"
+#include "migrated/history.h"
+#include "migrated/log.h"
+#include "migrated/plan.h"
+#include "migrated/report.h"
+#include "migrated/strbuf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct deploy_ctx {
+	struct job_run *run;
+	bool want_backup;
+	json_t *backup;        /* the pre-deploy backup's record, or NULL */
+	char head_before[256]; /* the newest applied migration before this deploy ("" none) */
+};
+
+/* Under the lock, before the first migration: remember where the schema stood, back it up. */
+static int before_apply(void *ctx, size_t n_pending, struct md_error *err)
+{
+	struct deploy_ctx *d = ctx;
+	struct md_history *h = NULL;
+	int r = md_history_load(d->run->db, &h, err);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->rows[i].finished_at && !h->rows[i].rolled_back_at)
+			snprintf(d->head_before, sizeof d->head_before, "%s", h->rows[i].migration_name);
+	md_history_free(h);
+	if (!d->want_backup) {
+		run_log(d->run, "warning",
+			"no backup before this deploy (backup_before_deploy = false, or \"backup\": false)");
+		return 0;
+	}
+	jobs_set_progress(d->run->jobs, "deploying: backing up before %zu migration%s", n_pending,
+			  n_pending == 1 ? "" : "s");
+	r = run_backup_step(d->run, "pre-deploy", &d->backup, err);
+	if (r < 0 && r != MD_E_CANCELLED) {
+		char why[sizeof err->message];
+		snprintf(why, sizeof why, "%s", err->message);
+		md_error_set(err, r, "the backup before the deploy failed, no migration was applied: %s", why);
+	}
+	return r;
+}
+
+static int check_history(struct job_run *run, const struct md_catalog *cat, struct md_error *err)
+{
+	struct md_history *hist = NULL;
+	struct md_plan *plan = NULL;
+	int r;
+
+	run_step_start(run, "verify", "verify", NULL);
+	r = md_history_load(run->db, &hist, err);
+	if (r == 0)
+		r = md_plan_build(cat, hist, &plan, err);
+	if (r == 0) {
+		size_t not_applied =
+			plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_FAILED] + plan->count[MD_MIG_ROLLED_BACK];
+		if (not_applied)
+			r = md_error_set(err, MD_E_MIGRATION,
+					 "%zu migration%s of the folder %s not applied after the deploy (another "
+					 "tool changed the history, or folders were added meanwhile)",
+					 not_applied, not_applied == 1 ? "" : "s", not_applied == 1 ? "is" : "are");
+		else
+			run_step_end(run, "succeeded", NULL,
+				     json_pack("{s:I}", "applied", (json_int_t)plan->count[MD_MIG_APPLIED]));
+	}
+	if (r < 0)
+		run_step_end(run, "failed", run_error_json(err), NULL);
+	md_plan_free(plan);
+	md_history_free(hist);
+	return r;
+}
+
+/* The configured checks, in order, one step each; stops at the first failure. */
+static int verify_app(struct job_run *run, const struct md_deploy_report *rep, json_t *checks, struct md_error *err)
+{
+	const struct md_verify_options *o = &run->set.verify;
+	char name[700], *job_env = NULL, *applied_env = NULL;
+	struct md_strbuf sb = MD_STRBUF_INIT;
+	int r = 0;
+
+	for (size_t i = 0; i < rep->n_applied; i++)
+		md_strbuf_printf(&sb, "%s%s", i ? "," : "", rep->applied[i].name);
+	if (asprintf(&job_env, "MIGRATED_JOB_ID=%s", run->id) < 0)
+		job_env = NULL;
+	if (asprintf(&applied_env, "MIGRATED_APPLIED=%s", md_strbuf_cstr(&sb)) < 0)
+		applied_env = NULL;
+	md_strbuf_free(&sb);
+	char *env[] = {job_env, applied_env, NULL};
+	if (!job_env || !applied_env)
+		r = md_error_set(err, MD_E_NOMEM, "out of memory");
+	for (size_t i = 0; r == 0 && i < md_verify_count(o); i++) {
+		json_t *check = NULL;
+		md_verify_describe(o, i, name, sizeof name);
+		jobs_set_progress(run->jobs, "deploying: verifying (%zu/%zu) %.200s", i + 1, md_verify_count(o), name);
+		run_step_start(run, name, "verification", NULL);
+		r = md_verify_run_one(o, i, env, &run->jobs->cancel, &check, err);
+		run_step_end(run, r == 0 ? "succeeded" : run_end_state(run, r), r < 0 ? run_error_json(err) : NULL,
+			     check ? json_pack("{s:O}", "check", check) : NULL);
+		if (check)
+			json_array_append_new(checks, check);
+		if (r < 0)
+			md_log(MD_LOG_WARNING, "job %s: verification failed: %s", run->id, err->message);
+	}
+	free(job_env);
+	free(applied_env);
+	return r;
+}
+
+/* Which migrations this deploy applied lack a down.sql (for the rollback policy). */
+static json_t *without_down(const struct md_catalog *cat, const struct md_deploy_report *rep)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < rep->n_applied; i++) {
+		struct md_migration *m = md_catalog_find(cat, rep->applied[i].name);
+		struct md_error ignored;
+		if (!m || md_catalog_load_down(cat, m, &ignored) < 0 || !m->has_down)
+			json_array_append_new(a, json_string(rep->applied[i].name));
+	}
+	return a;
+}
+
+/* After a failed verification: down rollback when the policy and the files allow, otherwise
+ * leave the schema. Sets the job's outcome and rewrites err's message to say what was done. */
+static const char *after_failed_verification(struct job_run *run, const struct md_catalog *cat,
+					     const struct md_deploy_report *rep, struct deploy_ctx *d, json_t *result,
+					     struct md_error *err)
+{
+	char why[sizeof err->message];
+	snprintf(why, sizeof why, "%s", err->message);
+	if (!run->set.verify.rollback_on_failure) {
+		md_error_hint(err, "the migrations stay applied (verify_on_failure = fail): fix the application, or "
+				   "POST /v1/rollback {\"strategy\": \"down\", \"to\": ...}");
+		md_error_set(err, MD_E_VERIFY, "verification failed: %s; the schema is left as deployed", why);
+		return "failed-verification";
+	}
+	json_t *missing = without_down(cat, rep);
+	if (json_array_size(missing) > 0) {
+		json_object_set_new(result, "without_down_sql", missing);
+		md_error_hint(err, "add down.sql files to roll back automatically, or roll back or restore by hand");
+		md_error_set(err, MD_E_VERIFY,
+			     "verification failed: %s; not rolled back: %zu migration%s of this deploy %s no down.sql",
+			     why, json_array_size(json_object_get(result, "without_down_sql")),
+			     json_array_size(json_object_get(result, "without_down_sql")) == 1 ? "" : "s",
+			     json_array_size(json_object_get(result, "without_down_sql")) == 1 ? "has" : "have");
+		return "failed-verification";
+	}
+	json_decref(missing);
+	json_t *rb = NULL;
+	struct md_error e2 = {0};
+	run_log(run, "warning",
+		"verification failed: rolling back this deploy with down.sql (verify_on_failure = rollback)");
+	int r = run_down_steps(run, d->head_before[0] ? d->head_before : NULL, &rb, &e2);
+	if (rb)
+		json_object_set_new(result, "rollback", rb);
+	if (r < 0) {
+		md_error_hint(err, "the schema is partly rolled back: see the rollback steps; finish with POST "
+				   "/v1/rollback or restore the pre-deploy backup");
+		md_error_set(err, MD_E_VERIFY, "verification failed: %s; the rollback with down.sql failed too: %s",
+			     why, e2.message);
+		return "failed-verification";
+	}
+	md_error_set(err, MD_E_VERIFY, "verification failed: %s; the %zu migration%s of this deploy %s rolled back",
+		     why, rep->n_applied, rep->n_applied == 1 ? "" : "s", rep->n_applied == 1 ? "was" : "were");
+	return "rolled-back";
+}
+
+void run_deploy(struct job_run *run, json_t *request)
+{
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_deploy_report rep = {0};
+	struct md_deploy_options opts = {0};
+	struct run_events rev = {run, "deploying", "migration"};
+	struct md_apply_hooks hooks = {run_apply_event, &rev, &run->jobs->cancel, &run->jobs->stop};
+	struct deploy_ctx d = {.run = run};
+	json_t *result, *error = NULL, *checks = json_array(), *extra = json_object();
+	const char *outcome = NULL;
+	int r;
+
+	json_t *want = json_object_get(request, "backup");
+	d.want_backup = json_is_boolean(want) ? json_is_true(want) : run->set.backup.before_deploy;
+	opts.apply = run->set.apply;
+	opts.dry_run = json_is_true(json_object_get(request, "dry_run"));
+	opts.before_apply = before_apply;
+	opts.before_apply_ctx = &d;
+	run_step_start(run, "preflight", "preflight", NULL);
+	r = run_open_database(run, 0, &cat, &err);
+	if (r == 0)
+		r = md_deploy(run->db, cat, &opts, &hooks, &rep, &err);
+	if (r < 0) {
+		const char *state = strcmp(run_end_state(run, r), "succeeded") ? run_end_state(run, r) : "failed";
+		if (rep.failure.present)
+			md_log_context(run->id, rep.failure.migration);
+		md_log_sql(MD_LOG_ERROR, err.sqlstate[0] ? err.sqlstate : rep.failure.sqlstate, "job %s: %s", run->id,
+			   err.message);
+		error = run_error_json(&err);
+		if (rep.failure.present)
+			json_object_set_new(error, "failure", md_report_failure_json(&rep.failure));
+		run_step_end(run, state, json_deep_copy(error), NULL);
+	} else if (!opts.dry_run && rep.n_applied > 0) {
+		jobs_set_progress(run->jobs, "deploying: verifying");
+		r = check_history(run, cat, &err);
+		bool verify = !json_is_false(json_object_get(request, "verify")) && md_verify_count(&run->set.verify);
+		if (r == 0 && verify) {
+			r = verify_app(run, &rep, checks, &err);
+			if (r == MD_E_VERIFY || r == MD_E_CONFIG) {
+				outcome = after_failed_verification(run, cat, &rep, &d, extra, &err);
+				r = MD_E_VERIFY;
+			}
+		}
+		if (r < 0)
+			error = run_error_json(&err);
+	}
+	if (run->step) /* the preflight of a no-op deploy ends with its event; anything else open ends now */
+		run_step_end(run, r == 0 ? "succeeded" : "failed", NULL, NULL);
+	result = json_pack("{s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:b, s:f, s:f}", "dry_run", opts.dry_run, "found",
+			   (json_int_t)rep.n_found, "pending", (json_int_t)rep.n_pending, "applied",
+			   (json_int_t)rep.n_applied, "recovered", run_names(rep.recovered, rep.n_recovered),
+			   "modified", run_names(rep.modified, rep.n_modified), "missing",
+			   run_names(rep.missing, rep.n_missing), "created_history_table", rep.created_history,
+			   "lock_wait_ms", rep.lock_wait_ms, "duration_ms", rep.total_ms);
+	if (d.backup)
+		json_object_set_new(result, "backup", d.backup);
+	if (json_array_size(checks))
+		json_object_set(result, "verification", checks);
+	if (outcome)
+		json_object_set_new(result, "outcome", json_string(outcome));
+	json_object_update(result, extra);
+	json_decref(extra);
+	if (opts.dry_run && r == 0) {
+		json_t *full = md_report_deploy_json(&rep, r, &err);
+		json_object_set(result, "planned", json_object_get(full, "planned"));
+		json_decref(full);
+	}
+	run_end(run, r, NULL, error, result);
+	json_decref(checks);
+	md_deploy_report_free(&rep);
+	md_catalog_free(cat);
+	run_close_database(run);
+}

@@ -242,6 +242,39 @@ ITEST(prisma_baseline_rows_are_read_as_applied)
 	h_result_free(&r);
 }
 
+ITEST(a_down_rollback_by_migrated_is_applied_again_by_prisma_deploy)
+{
+	char mig[800], path[900];
+	struct h_result r;
+	ensure_prisma();
+	const char *db = h_fresh_db(), *proj = project("p", mig, sizeof mig);
+	h_mig(mig, "20240101000000_a", "CREATE TABLE a (id int);");
+	h_mig(mig, "20240102000000_b", "CREATE TABLE b (id int);");
+	snprintf(path, sizeof path, "%s/20240102000000_b/down.sql", mig);
+	h_write(path, "DROP TABLE b;\n", 14);
+	migrated(&r, db, mig, "deploy");
+	ck_assert_int_eq(r.rc, 0);
+	h_result_free(&r);
+	h_migrated(&r, h_env_url(db), "rollback", "--to", "20240101000000_a", "--migrations", mig, NULL);
+	ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
+	h_result_free(&r);
+	h_assert_q(db, "SELECT to_regclass('public.b') IS NULL", "t");
+	/* Prisma reads the rolled-back row as "not applied" and applies it again (a new row). */
+	prisma(&r, db, proj, "migrate", "deploy", NULL, NULL);
+	ck_assert_msg(r.rc == 0, "prisma deploy exit %d\n%s%s", r.rc, r.out, r.err);
+	h_assert_contains(r.out, "20240102000000_b");
+	h_assert_contains(r.out, "All migrations have been successfully applied.");
+	h_result_free(&r);
+	h_assert_q(db, "SELECT to_regclass('public.b') IS NOT NULL", "t");
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_b'", "2");
+	prisma(&r, db, proj, "migrate", "status", NULL, NULL);
+	ck_assert_msg(r.rc == 0, "prisma status exit %d\n%s%s", r.rc, r.out, r.err);
+	h_result_free(&r);
+	migrated(&r, db, mig, "status");
+	ck_assert_msg(r.rc == 0, "%s", r.out);
+	h_result_free(&r);
+}
+
 Suite *suite_prisma(void)
 {
 	Suite *s = suite_create("prisma");
@@ -253,6 +286,7 @@ Suite *suite_prisma(void)
 	tcase_add_test(tc, failure_recorded_by_prisma_is_seen_resolved_and_redeployed_by_migrated);
 	tcase_add_test(tc, failure_recorded_by_migrated_is_seen_resolved_and_redeployed_by_prisma);
 	tcase_add_test(tc, prisma_baseline_rows_are_read_as_applied);
+	tcase_add_test(tc, a_down_rollback_by_migrated_is_applied_again_by_prisma_deploy);
 	suite_add_tcase(s, tc);
 	return s;
 }

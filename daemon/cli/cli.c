@@ -38,6 +38,7 @@ struct cli {
 	const char *rollback_to; /* rollback --to NAME */
 	const char *restore;     /* rollback --restore ID */
 	bool confirm;            /* rollback --restore ID --confirm */
+	bool rules;              /* lint --rules */
 	struct md_config *cfg;
 };
 
@@ -52,6 +53,7 @@ static const char usage_text[] =
 	"  deploy                     apply pending migrations (under Prisma's advisory lock)\n"
 	"  resolve --applied NAME     record NAME as applied (you applied it by hand, or baseline)\n"
 	"  resolve --rolled-back NAME record a failed NAME as rolled back, so deploy runs it again\n"
+	"  lint [--rules]             check the migrations for unsafe SQL (locks, rewrites, data loss)\n"
 	"  backup [--list]            take a pg_dump backup into the backup folder (or list them)\n"
 	"  rollback --to NAME         run the down.sql of every migration applied after NAME\n"
 	"  rollback --restore ID --confirm  restore a backup (a safety backup is taken first)\n"
@@ -98,6 +100,7 @@ enum {
 	OPT_TO,
 	OPT_RESTORE,
 	OPT_CONFIRM,
+	OPT_RULES,
 };
 
 static const struct option long_options[] = {
@@ -120,6 +123,7 @@ static const struct option long_options[] = {
 	{"to", required_argument, NULL, OPT_TO},
 	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"confirm", no_argument, NULL, OPT_CONFIRM},
+	{"rules", no_argument, NULL, OPT_RULES},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -411,6 +415,7 @@ static int parse(struct cli *c, int argc, char **argv)
 		case OPT_TO: c->rollback_to = optarg; break;
 		case OPT_RESTORE: c->restore = optarg; break;
 		case OPT_CONFIRM: c->confirm = true; break;
+		case OPT_RULES: c->rules = true; break;
 		case 'h': fputs(usage_text, stdout); return 1;
 		case 'V': printf("migrated %s\n", PACKAGE_VERSION); return 1;
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -442,19 +447,22 @@ int md_cli_main(int argc, char **argv)
 		return MD_EXIT_OK;
 	if (r != 0)
 		return r;
-	static const char *const commands[] = {"status", "deploy", "resolve", "serve", "journal", "backup", "rollback"};
+	static const char *const commands[] = {"status",  "deploy", "resolve",  "serve",
+					       "journal", "backup", "rollback", "lint"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known = known || strcmp(c.command, commands[i]) == 0;
 	if (!known)
 		return usage_error(
-			"unknown command \"%s\" (status, deploy, resolve, backup, rollback, serve or journal)",
+			"unknown command \"%s\" (status, deploy, resolve, lint, backup, rollback, serve or journal)",
 			c.command);
 	if (strcmp(c.command, "journal") == 0 &&
 	    (!c.subcommand || (strcmp(c.subcommand, "check") != 0 && strcmp(c.subcommand, "repair") != 0)))
 		return usage_error("%s", "journal needs check or repair");
 	if ((c.resolve_applied || c.resolve_rolled_back) && strcmp(c.command, "resolve") != 0)
 		return usage_error("%s", "--applied and --rolled-back go with resolve");
+	if (c.rules && strcmp(c.command, "lint") != 0)
+		return usage_error("%s", "--rules goes with lint");
 	if (c.list && strcmp(c.command, "backup") != 0)
 		return usage_error("%s", "--list goes with backup");
 	if ((c.rollback_to || c.restore || c.confirm) && strcmp(c.command, "rollback") != 0)
@@ -475,6 +483,8 @@ int md_cli_main(int argc, char **argv)
 		rc = md_serve(c.cfg, &c.flags);
 	else if (strcmp(c.command, "journal") == 0)
 		rc = cmd_journal(&c);
+	else if (strcmp(c.command, "lint") == 0)
+		rc = cli_lint(c.cfg, c.json, c.rules);
 	else if (strcmp(c.command, "backup") == 0)
 		rc = cli_backup(c.cfg, c.json, c.list);
 	else if (strcmp(c.command, "rollback") == 0)

@@ -21,4 +21,7 @@ void cli_print_json(json_t *j);
 int cli_backup(const struct md_config *cfg, bool json, bool list);
 int cli_rollback(const struct md_config *cfg, bool json, const char *to, const char *restore_id, bool confirm);
 
+/* lint, plan, drift (cli_safety.c). */
+int cli_lint(const struct md_config *cfg, bool json, bool list_rules);
+
 #endif

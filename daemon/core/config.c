@@ -26,6 +26,7 @@ enum key_type {
 	KEY_AGE,    /* long seconds, "30d" */
 	KEY_LIST,   /* struct md_strlist: repeatable */
 	KEY_CHOICE, /* verify_on_failure: fail | rollback */
+	KEY_GATE,   /* lint_gate: off | warn | block */
 };
 
 struct key {
@@ -85,6 +86,9 @@ static const struct key keys[] = {
 	K("verify_url", "MIGRATED_VERIFY_URL", KEY_LIST, verify_urls),
 	K("verify_timeout", "MIGRATED_VERIFY_TIMEOUT", KEY_DURATION, verify_timeout_ms),
 	K("verify_on_failure", "MIGRATED_VERIFY_ON_FAILURE", KEY_CHOICE, verify_rollback),
+	K("lint_rule", "MIGRATED_LINT_RULE", KEY_LIST, lint_rules),
+	K("lint_gate", "MIGRATED_LINT_GATE", KEY_GATE, lint_gate),
+	K("drift_interval", "MIGRATED_DRIFT_INTERVAL", KEY_DURATION, drift_interval_ms),
 };
 #undef K
 
@@ -295,6 +299,17 @@ static int set_key(struct md_config *cfg, const struct key *k, const char *value
 			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not fail or rollback", where, k->name,
 					    value);
 		return 0;
+	case KEY_GATE:
+		if (strcmp(value, "off") == 0)
+			*(int *)field = MD_LINT_GATE_OFF;
+		else if (strcmp(value, "warn") == 0)
+			*(int *)field = MD_LINT_GATE_WARN;
+		else if (strcmp(value, "block") == 0)
+			*(int *)field = MD_LINT_GATE_BLOCK;
+		else
+			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not off, warn or block", where,
+					    k->name, value);
+		return 0;
 	case KEY_LOG_LEVEL:
 		if (md_log_level_parse(value, &ms) < 0)
 			return md_error_set(err, MD_E_CONFIG,
@@ -469,6 +484,7 @@ static int set_defaults(struct md_config *cfg)
 	cfg->backup_keep = 10;
 	cfg->backup_timeout_ms = 6 * 3600 * 1000;
 	cfg->verify_timeout_ms = 60000;
+	cfg->lint_gate = MD_LINT_GATE_WARN;
 	return cfg->migrations_dir && cfg->state_dir && cfg->listen ? 0 : MD_E_NOMEM;
 }
 
@@ -538,6 +554,7 @@ void md_config_free(struct md_config *cfg)
 	free(cfg->psql_path);
 	strlist_clear(&cfg->verify_commands);
 	strlist_clear(&cfg->verify_urls);
+	strlist_clear(&cfg->lint_rules);
 	free(cfg);
 }
 

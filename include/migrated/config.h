@@ -68,6 +68,16 @@ struct md_config {
 	struct md_strlist verify_urls;     /* URLs that must answer 2xx after a successful deploy */
 	int verify_timeout_ms;             /* per command / URL; default 60 s */
 	bool verify_rollback;              /* verify_on_failure = rollback: undo with down.sql when possible */
+	/* Lint, plan and drift. */
+	struct md_strlist lint_rules; /* "RULE off|info|warning|error" lines */
+	int lint_gate;                /* MD_LINT_GATE_*: what lint findings do to a deploy; default warn */
+	int drift_interval_ms;        /* serve: periodic drift check; default 0 (off) */
+};
+
+enum md_lint_gate {
+	MD_LINT_GATE_OFF = 0, /* deploys do not lint */
+	MD_LINT_GATE_WARN,    /* findings are recorded in the deploy job */
+	MD_LINT_GATE_BLOCK,   /* an error finding refuses the deploy (422) unless an admin overrides */
 };
 
 /* Flags given on the command line (NULL / -1 when not given). */

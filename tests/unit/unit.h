@@ -14,5 +14,6 @@ Suite *suite_dburl(void);
 Suite *suite_redact(void);
 Suite *suite_journal(void);
 Suite *suite_backup(void);
+Suite *suite_lint(void);
 
 #endif

@@ -1,0 +1,86 @@
+/* cli_safety.c - `migrated lint`, `migrated plan` and `migrated drift`: what a migration will do
+ * before it runs, and whether the database is the schema the migrations describe. Text for
+ * people, --json for machines; exit 1 when lint finds an error or drift finds a difference. */
+#include "cli_internal.h"
+#include "migrated/catalog.h"
+#include "migrated/cli.h"
+#include "migrated/config.h"
+#include "migrated/db.h"
+#include "migrated/error.h"
+#include "migrated/lint.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int print_rules(bool json)
+{
+	size_t n;
+	const struct md_lint_rule *r = md_lint_rules(&n);
+	if (json) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:s}", "rule", r[i].id, "severity",
+							   md_lint_severity_name(r[i].severity), "summary",
+							   r[i].summary, "why", r[i].why, "safe_pattern", r[i].safe));
+		cli_print_json(json_pack("{s:o}", "rules", a));
+		return MD_EXIT_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		printf("%-46s %-8s %s\n", r[i].id, md_lint_severity_name(r[i].severity), r[i].summary);
+	return MD_EXIT_OK;
+}
+
+static void print_finding(const struct md_lint_finding *f, const char *dir)
+{
+	static const char *const label[] = {"", "info", "WARNING", "ERROR"};
+	printf("%s %s  %s/%s/migration.sql:%u:%u\n  %s\n", label[f->severity], f->rule, dir, f->migration, f->line,
+	       f->col, f->message);
+	if (f->ignored) {
+		printf("  ignored: %s\n\n", f->reason);
+		return;
+	}
+	printf("  why:  %s\n  safe: %s\n\n", f->why, f->safe);
+}
+
+int cli_lint(const struct md_config *cfg, bool json, bool list_rules)
+{
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_lint_options o;
+	struct md_lint_report rep = {0};
+	int r;
+
+	if (list_rules)
+		return print_rules(json);
+	r = md_lint_options_init(&o, &cfg->lint_rules, cfg->lock_timeout_ms, 0, &err);
+	if (r == 0)
+		r = md_catalog_load(cfg->migrations_dir, 0, &cat, &err);
+	for (size_t i = 0; r == 0 && cat && i < cat->n; i++)
+		if (md_lint_migration(&o, &cat->items[i], &rep) < 0)
+			r = md_error_set(&err, MD_E_NOMEM, "out of memory");
+	if (r < 0) {
+		md_lint_report_free(&rep);
+		md_catalog_free(cat);
+		return cli_fail(json, &err);
+	}
+	if (json) {
+		cli_print_json(md_lint_report_json(&rep, false));
+	} else {
+		for (size_t i = 0; i < rep.n; i++)
+			if (rep.items[i].severity >= MD_LINT_WARNING || rep.items[i].ignored)
+				print_finding(&rep.items[i], cfg->migrations_dir);
+		for (size_t i = 0; i < rep.n_unparsed; i++)
+			printf("ERROR %s/migration.sql cannot be split into statements (deploy refuses it)\n\n",
+			       rep.unparsed[i]);
+		printf("%zu error%s, %zu warning%s, %zu info (not shown; --json lists them), %zu ignored, in %zu "
+		       "migration%s\n",
+		       rep.count[MD_LINT_ERROR], rep.count[MD_LINT_ERROR] == 1 ? "" : "s", rep.count[MD_LINT_WARNING],
+		       rep.count[MD_LINT_WARNING] == 1 ? "" : "s", rep.count[MD_LINT_INFO], rep.n_ignored,
+		       rep.migrations, rep.migrations == 1 ? "" : "s");
+	}
+	int rc = rep.count[MD_LINT_ERROR] || rep.n_unparsed ? MD_EXIT_PROBLEM : MD_EXIT_OK;
+	md_lint_report_free(&rep);
+	md_catalog_free(cat);
+	return rc;
+}

@@ -135,6 +135,12 @@ struct MHD_Response *api_status_response(struct md_request *req, struct md_snaps
 struct MHD_Response *api_submit(struct md_request *req, enum md_job_kind kind, json_t *request, unsigned *status);
 bool api_key_ok(const char *key);
 
+/* api_lint_folder: lint the migrations folder (pending_only: those a deploy would apply now,
+ * read on a pooled connection) into rep; *ret_gate is lint_gate (lint.c). */
+struct md_lint_report;
+int api_lint_folder(struct md_request *req, bool pending_only, struct md_lint_report *rep, int *ret_gate,
+		    struct md_error *err);
+
 /* api_count: one answer with this status (server.c); api_code_slot/api_slot_code map statuses
  * to counter slots. */
 void api_count(struct md_request *req, unsigned status);
@@ -163,6 +169,7 @@ struct MHD_Response *api_job_get(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_job_cancel(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_job_events(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_rollback(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_lint(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_backups_list(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_backups_post(struct md_request *req, unsigned *ret_status);
 

@@ -5,7 +5,9 @@
  * recording the job (a synced journal write) happens on the task queue, never on an HTTP
  * thread. Body: {"dry_run": bool, "backup": bool, "verify": bool}, all optional. */
 #include "api_internal.h"
+#include "migrated/config.h"
 #include "migrated/jobs.h"
+#include "migrated/lint.h"
 #include "migrated/macro.h"
 #include "migrated/snapshot.h"
 
@@ -14,8 +16,9 @@
 
 static const struct md_body_field deploy_fields[] = {
 	{"dry_run", MD_FIELD_BOOL, false, 0},
-	{"backup", MD_FIELD_BOOL, false, 0}, /* overrides backup_before_deploy */
-	{"verify", MD_FIELD_BOOL, false, 0}, /* false: skip the post-deploy verification */
+	{"backup", MD_FIELD_BOOL, false, 0},        /* overrides backup_before_deploy */
+	{"verify", MD_FIELD_BOOL, false, 0},        /* false: skip the post-deploy verification */
+	{"override_lint", MD_FIELD_BOOL, false, 0}, /* admin: deploy past the lint gate */
 };
 
 static struct MHD_Response *with_location(struct MHD_Response *r, json_t *job)
@@ -55,6 +58,39 @@ struct MHD_Response *api_submit(struct md_request *req, enum md_job_kind kind, j
 	return resp;
 }
 
+/* lint_gate = block: an error finding in the pending migrations refuses the deploy here, with
+ * the findings (the job checks again under the lock). NULL when the deploy may go on. */
+static struct MHD_Response *lint_gate(struct md_request *req, unsigned *status)
+{
+	struct md_lint_options o;
+	struct md_lint_report rep = {0};
+	struct md_error err = {0};
+	struct MHD_Response *r = NULL;
+	int gate;
+
+	md_jobs_lint_settings(req->api->deps.jobs, &o, &gate);
+	if (gate != MD_LINT_GATE_BLOCK)
+		return NULL;
+	if (api_lint_folder(req, true, &rep, &gate, &err) < 0) {
+		r = api_error_from(&err, status);
+	} else if (rep.count[MD_LINT_ERROR] > 0) {
+		char msg[300];
+		snprintf(msg, sizeof msg,
+			 "the lint gate refused the deploy: %zu error finding%s in the pending migrations; nothing was "
+			 "applied",
+			 rep.count[MD_LINT_ERROR], rep.count[MD_LINT_ERROR] == 1 ? "" : "s");
+		json_t *detail = md_lint_report_json(&rep, true);
+		json_object_set_new(
+			detail, "hint",
+			json_string("make the migrations safe (each finding has the safe pattern), silence "
+				    "one with `-- migrated:lint-ignore RULE reason`, or send \"override_lint\": "
+				    "true with an admin token"));
+		r = api_error(MHD_HTTP_UNPROCESSABLE_CONTENT, "lint_blocked", msg, detail, status);
+	}
+	md_lint_report_free(&rep);
+	return r;
+}
+
 static void deploy_task(struct md_request *req)
 {
 	unsigned status;
@@ -69,6 +105,9 @@ static void deploy_task(struct md_request *req)
 		r = api_error_from(&v->error, &status);
 	else if (v->blocked && !dry_run)
 		r = api_error_from(&v->block, &status);
+	else if (!dry_run && !json_is_true(json_object_get(req->json, "override_lint")) &&
+		 (r = lint_gate(req, &status)))
+		; /* refused by the lint gate */
 	else
 		r = api_submit(req, MD_JOB_DEPLOY, json_incref(req->json), &status);
 	md_snapshot_view_unref(v);
@@ -100,6 +139,10 @@ struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status)
 	if (!api_key_ok(key))
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request",
 				 "Idempotency-Key must be 1 to 200 printable ASCII characters", NULL, ret_status);
+	if (json_is_true(json_object_get(req->json, "override_lint")) && req->role < MD_ROLE_ADMIN)
+		return api_error(MHD_HTTP_FORBIDDEN, "forbidden", "\"override_lint\" needs a token with the admin role",
+				 json_pack("{s:s, s:s}", "role", md_role_name(req->role), "required_role", "admin"),
+				 ret_status);
 	if (key) {
 		json_t *job = md_jobs_find_key(req->api->deps.jobs, key);
 		if (job) {

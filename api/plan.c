@@ -1,11 +1,16 @@
 /* plan.c - GET /v1/plan: what a deploy would do now, changing nothing: every pending
  * migration in order with how it would run (transaction, single statement, statement by
  * statement, own transactions) and why, or the refusal a deploy would meet (P3009, P3005, a
- * broken file). A dry-run deploy on a pooled connection, on the task queue. */
+ * broken file); and for each statement the lock it takes on which relation, that relation's
+ * live size, rewrites and scans, and the lint findings ("migrations"). A dry-run deploy and
+ * pg_class reads on a pooled connection, on the task queue. */
 #include "api_internal.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
 #include "migrated/deploy.h"
+#include "migrated/jobs.h"
+#include "migrated/lint.h"
+#include "migrated/liveplan.h"
 #include "migrated/pool.h"
 #include "migrated/report.h"
 
@@ -32,11 +37,23 @@ static void plan_task(struct md_request *req)
 		json_object_del(body, "applied");
 		json_object_del(body, "failure");
 		json_object_set_new(body, "would_deploy", json_boolean(rc == 0));
+		struct md_lint_options lo;
+		int gate;
+		json_t *detail = NULL;
+		md_jobs_lint_settings(api->deps.jobs, &lo, &gate);
+		if (rc == 0 && md_liveplan_json(db, cat, &rep, &lo, &detail, &err) < 0) {
+			md_deploy_report_free(&rep);
+			json_decref(body);
+			r = api_error_from(&err, &status);
+			goto out;
+		}
+		json_object_set_new(body, "migrations", detail ? detail : json_array());
 		status = MHD_HTTP_OK;
 		r = api_json(req, body);
 	} else {
 		r = api_error_from(&err, &status);
 	}
+out:
 	md_deploy_report_free(&rep);
 	md_pool_release(api->deps.pool, db);
 	md_catalog_free(cat);

@@ -53,6 +53,7 @@ static const char usage_text[] =
 	"  deploy                     apply pending migrations (under Prisma's advisory lock)\n"
 	"  resolve --applied NAME     record NAME as applied (you applied it by hand, or baseline)\n"
 	"  resolve --rolled-back NAME record a failed NAME as rolled back, so deploy runs it again\n"
+	"  plan                       what a deploy would do: each statement's lock, on which table, its size\n"
 	"  lint [--rules]             check the migrations for unsafe SQL (locks, rewrites, data loss)\n"
 	"  backup [--list]            take a pg_dump backup into the backup folder (or list them)\n"
 	"  rollback --to NAME         run the down.sql of every migration applied after NAME\n"
@@ -447,15 +448,15 @@ int md_cli_main(int argc, char **argv)
 		return MD_EXIT_OK;
 	if (r != 0)
 		return r;
-	static const char *const commands[] = {"status",  "deploy", "resolve",  "serve",
-					       "journal", "backup", "rollback", "lint"};
+	static const char *const commands[] = {"status", "deploy",   "resolve", "serve", "journal",
+					       "backup", "rollback", "lint",    "plan"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known = known || strcmp(c.command, commands[i]) == 0;
 	if (!known)
-		return usage_error(
-			"unknown command \"%s\" (status, deploy, resolve, lint, backup, rollback, serve or journal)",
-			c.command);
+		return usage_error("unknown command \"%s\" (status, deploy, resolve, plan, lint, backup, rollback, "
+				   "serve or journal)",
+				   c.command);
 	if (strcmp(c.command, "journal") == 0 &&
 	    (!c.subcommand || (strcmp(c.subcommand, "check") != 0 && strcmp(c.subcommand, "repair") != 0)))
 		return usage_error("%s", "journal needs check or repair");
@@ -483,6 +484,8 @@ int md_cli_main(int argc, char **argv)
 		rc = md_serve(c.cfg, &c.flags);
 	else if (strcmp(c.command, "journal") == 0)
 		rc = cmd_journal(&c);
+	else if (strcmp(c.command, "plan") == 0)
+		rc = cli_plan(c.cfg, c.json);
 	else if (strcmp(c.command, "lint") == 0)
 		rc = cli_lint(c.cfg, c.json, c.rules);
 	else if (strcmp(c.command, "backup") == 0)

@@ -7,7 +7,9 @@
 #include "migrated/config.h"
 #include "migrated/db.h"
 #include "migrated/error.h"
+#include "migrated/deploy.h"
 #include "migrated/lint.h"
+#include "migrated/liveplan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,80 @@ int cli_lint(const struct md_config *cfg, bool json, bool list_rules)
 	}
 	int rc = rep.count[MD_LINT_ERROR] || rep.n_unparsed ? MD_EXIT_PROBLEM : MD_EXIT_OK;
 	md_lint_report_free(&rep);
+	md_catalog_free(cat);
+	return rc;
+}
+
+/* ---- plan ---- */
+
+static void print_plan(json_t *plan)
+{
+	size_t i, k, l;
+	json_t *m, *st, *lk;
+	printf("%zu migration%s to apply\n", json_array_size(plan), json_array_size(plan) == 1 ? "" : "s");
+	json_array_foreach(plan, i, m)
+	{
+		const char *reason = json_string_value(json_object_get(m, "mode_reason"));
+		printf("\n%s  (%s%s%s)\n", json_string_value(json_object_get(m, "name")),
+		       json_string_value(json_object_get(m, "mode")), reason ? ": " : "", reason ? reason : "");
+		json_array_foreach(json_object_get(m, "statements"), k, st)
+		{
+			const char *text = json_string_value(json_object_get(st, "statement"));
+			printf("  %3lld  line %-4lld %.*s\n",
+			       (long long)json_integer_value(json_object_get(st, "index")),
+			       (long long)json_integer_value(json_object_get(st, "line")), (int)strcspn(text, "\n"),
+			       text);
+			json_array_foreach(json_object_get(st, "locks"), l, lk)
+				printf("         %s; %s\n", json_string_value(json_object_get(lk, "summary")),
+				       json_string_value(json_object_get(lk, "blocks")));
+		}
+		json_array_foreach(json_object_get(m, "lint"), k, st)
+		{
+			if (json_object_get(st, "ignored_because"))
+				continue;
+			printf("  lint %s %s (line %lld): %s\n", json_string_value(json_object_get(st, "severity")),
+			       json_string_value(json_object_get(st, "rule")),
+			       (long long)json_integer_value(json_object_get(st, "line")),
+			       json_string_value(json_object_get(st, "message")));
+		}
+	}
+}
+
+int cli_plan(const struct md_config *cfg, bool json)
+{
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_db *db = NULL;
+	struct md_deploy_report rep = {0};
+	struct md_deploy_options opts = {.dry_run = true};
+	struct md_lint_options lo;
+	json_t *plan = NULL;
+	int r;
+
+	md_apply_options_from(cfg, &opts.apply);
+	r = md_lint_options_init(&lo, &cfg->lint_rules, cfg->lock_timeout_ms, 0, &err);
+	if (r == 0)
+		r = md_catalog_load(cfg->migrations_dir, 0, &cat, &err);
+	if (r == 0)
+		r = cli_open_target(cfg, &db, NULL, &err);
+	if (r == 0)
+		r = md_deploy(db, cat, &opts, NULL, &rep, &err);
+	if (r == 0)
+		r = md_liveplan_json(db, cat, &rep, &lo, &plan, &err);
+	int rc;
+	if (r < 0) {
+		rc = cli_fail(json, &err);
+	} else {
+		if (json)
+			cli_print_json(
+				json_pack("{s:I, s:O}", "pending", (json_int_t)rep.n_pending, "migrations", plan));
+		else
+			print_plan(plan);
+		rc = MD_EXIT_OK;
+	}
+	json_decref(plan);
+	md_deploy_report_free(&rep);
+	md_db_close(db);
 	md_catalog_free(cat);
 	return rc;
 }

@@ -433,7 +433,7 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 	analysis_free(&a);
 	r = analyse(db, cat, true, hooks, rep, &a, err);
 	if (r == 0 && rep->n_pending > 0 && opts->before_apply)
-		r = opts->before_apply(opts->before_apply_ctx, rep->n_pending, err);
+		r = opts->before_apply(opts->before_apply_ctx, rep, err);
 	if (r == 0)
 		r = apply_all(db, opts, hooks, &a, rep, err);
 out:

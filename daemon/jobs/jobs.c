@@ -443,9 +443,12 @@ static int options_from(struct md_jobs *jobs, const struct md_config *cfg, struc
 	int r = md_backup_options_from(cfg, &b, err);
 	if (r < 0)
 		return r;
+	struct md_lint_options lo;
 	r = md_verify_options_from(cfg, &v, err);
 	if (r == 0)
 		r = md_verify_options_check(&v, err);
+	if (r == 0)
+		r = md_lint_options_init(&lo, &cfg->lint_rules, cfg->lock_timeout_ms, 0, err);
 	if (r < 0) {
 		md_backup_options_free(&b);
 		md_verify_options_free(&v);
@@ -456,6 +459,8 @@ static int options_from(struct md_jobs *jobs, const struct md_config *cfg, struc
 	md_verify_options_free(&jobs->verify);
 	jobs->backup = b;
 	jobs->verify = v;
+	jobs->lint = lo;
+	jobs->lint_gate = cfg->lint_gate;
 	pthread_mutex_unlock(&jobs->lock);
 	return 0;
 }
@@ -528,6 +533,8 @@ void jobs_settings(struct md_jobs *jobs, struct job_settings *ret)
 		memset(&ret->backup, 0, sizeof ret->backup);
 	if (md_verify_options_copy(&jobs->verify, &ret->verify, &ignored) < 0)
 		memset(&ret->verify, 0, sizeof ret->verify);
+	ret->lint = jobs->lint;
+	ret->lint_gate = jobs->lint_gate;
 	pthread_mutex_unlock(&jobs->lock);
 }
 
@@ -577,6 +584,14 @@ int md_jobs_backups(struct md_jobs *jobs, json_t **ret, struct md_error *err)
 	free(list);
 	*ret = json_pack("{s:o, s:s, s:I}", "backups", a, "dir", dir, "unreadable", (json_int_t)skipped);
 	return 0;
+}
+
+void md_jobs_lint_settings(struct md_jobs *jobs, struct md_lint_options *ret, int *ret_gate)
+{
+	pthread_mutex_lock(&jobs->lock);
+	*ret = jobs->lint;
+	*ret_gate = jobs->lint_gate;
+	pthread_mutex_unlock(&jobs->lock);
 }
 
 int md_jobs_backup_find(struct md_jobs *jobs, const char *id, json_t **ret, struct md_error *err)

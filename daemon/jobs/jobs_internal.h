@@ -6,6 +6,7 @@
 #include "migrated/apply.h"
 #include "migrated/backup.h"
 #include "migrated/jobs.h"
+#include "migrated/lint.h"
 #include "migrated/verify.h"
 
 #include <libpq-fe.h>
@@ -79,6 +80,8 @@ struct md_jobs {
 	struct md_apply_options apply;
 	struct md_backup_options backup;
 	struct md_verify_options verify;
+	struct md_lint_options lint;
+	int lint_gate;
 	long journal_max_bytes;
 	int journal_keep_jobs;
 };
@@ -90,6 +93,8 @@ struct job_settings {
 	struct md_apply_options apply;
 	struct md_backup_options backup; /* owned */
 	struct md_verify_options verify; /* owned */
+	struct md_lint_options lint;
+	int lint_gate; /* MD_LINT_GATE_* */
 };
 /* jobs_settings: a copy (on allocation failure the backup folder or checks may be missing:
  * the step that needs them fails with "out of memory"). */

@@ -4,6 +4,7 @@
  * deploy applied. A verification failure never restores a backup by itself. */
 #include "jobs_internal.h"
 #include "migrated/catalog.h"
+#include "migrated/config.h"
 #include "migrated/db.h"
 #include "migrated/deploy.h"
 #include "migrated/error.h"
@@ -19,17 +20,88 @@
 
 struct deploy_ctx {
 	struct job_run *run;
+	const struct md_catalog *cat;
 	bool want_backup;
+	bool override_lint;    /* "override_lint": true (an admin's request: the API checked the role) */
 	json_t *backup;        /* the pre-deploy backup's record, or NULL */
 	char head_before[256]; /* the newest applied migration before this deploy ("" none) */
 };
 
-/* Under the lock, before the first migration: remember where the schema stood, back it up. */
-static int before_apply(void *ctx, size_t n_pending, struct md_error *err)
+/* The lint gate on what this deploy applies: findings recorded in a "lint" step; with
+ * lint_gate = block an error finding stops the deploy unless an admin overrode it. */
+static int lint_step(struct deploy_ctx *d, const struct md_deploy_report *rep, struct md_error *err)
+{
+	struct job_run *run = d->run;
+	struct md_lint_options o = run->set.lint;
+	struct md_lint_report lr = {0};
+	int r = 0;
+
+	if (run->set.lint_gate == MD_LINT_GATE_OFF)
+		return 0;
+	o.server_version_num = run->db->server_version_num;
+	run_step_start(run, "lint", "lint",
+		       json_pack("{s:s}", "gate", run->set.lint_gate == MD_LINT_GATE_BLOCK ? "block" : "warn"));
+	for (size_t i = 0; i < rep->n_pending && r == 0; i++) {
+		const struct md_migration *m = md_catalog_find(d->cat, rep->planned[i].name);
+		if (m && md_lint_migration(&o, m, &lr) < 0)
+			r = md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	json_t *report = md_lint_report_json(&lr, false);
+	size_t errors = lr.count[MD_LINT_ERROR];
+	bool blocked = r == 0 && errors && run->set.lint_gate == MD_LINT_GATE_BLOCK && !d->override_lint;
+	const struct md_lint_finding *first = NULL;
+	for (size_t i = 0; i < lr.n && !first; i++)
+		if (lr.items[i].severity == MD_LINT_ERROR && !lr.items[i].ignored)
+			first = &lr.items[i];
+	if (blocked) {
+		md_error_hint(err, "make the migration safe (each finding has the safe pattern), silence one with "
+				   "`-- migrated:lint-ignore RULE reason` above the statement, or deploy with "
+				   "{\"override_lint\": true} and an admin token");
+		r = md_error_set(
+			err, MD_E_LINT,
+			"the lint gate refused the deploy: %zu error finding%s in the pending migrations (first: %s "
+			"in %s line %u); no migration was applied",
+			errors, errors == 1 ? "" : "s", first->rule, first->migration, first->line);
+		run_step_end(run, "failed", run_error_json(err), json_pack("{s:o}", "lint", report));
+	} else if (r < 0) {
+		json_decref(report);
+		run_step_end(run, "failed", run_error_json(err), NULL);
+	} else {
+		json_t *extra = json_pack("{s:o}", "lint", report);
+		if (errors && d->override_lint) {
+			char msg[400];
+			pthread_mutex_lock(&run->jobs->lock);
+			const char *who = run->job->actor ? run->job->actor : "(no token name)";
+			snprintf(msg, sizeof msg, "lint gate overridden by %.100s: %zu error finding%s", who, errors,
+				 errors == 1 ? "" : "s");
+			json_object_set_new(extra, "overridden_by", json_string(who));
+			pthread_mutex_unlock(&run->jobs->lock);
+			run_log(run, "warning", msg);
+			md_log(MD_LOG_WARNING, "job %s: %s", run->id, msg);
+		} else if (errors || lr.count[MD_LINT_WARNING]) {
+			char msg[200];
+			snprintf(msg, sizeof msg,
+				 "lint: %zu error%s, %zu warning%s in the pending migrations (lint_gate = warn)",
+				 errors, errors == 1 ? "" : "s", lr.count[MD_LINT_WARNING],
+				 lr.count[MD_LINT_WARNING] == 1 ? "" : "s");
+			run_log(run, "warning", msg);
+		}
+		run_step_end(run, "succeeded", NULL, extra);
+	}
+	md_lint_report_free(&lr);
+	return r;
+}
+
+/* Under the lock, before the first migration: the lint gate, where the schema stood, the backup. */
+static int before_apply(void *ctx, const struct md_deploy_report *rep, struct md_error *err)
 {
 	struct deploy_ctx *d = ctx;
 	struct md_history *h = NULL;
-	int r = md_history_load(d->run->db, &h, err);
+	size_t n_pending = rep->n_pending;
+	int r = lint_step(d, rep, err);
+	if (r < 0)
+		return r;
+	r = md_history_load(d->run->db, &h, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < h->n; i++)
@@ -183,7 +255,7 @@ void run_deploy(struct job_run *run, json_t *request)
 	struct md_deploy_options opts = {0};
 	struct run_events rev = {run, "deploying", "migration"};
 	struct md_apply_hooks hooks = {run_apply_event, &rev, &run->jobs->cancel, &run->jobs->stop};
-	struct deploy_ctx d = {.run = run};
+	struct deploy_ctx d = {.run = run, .override_lint = json_is_true(json_object_get(request, "override_lint"))};
 	json_t *result, *error = NULL, *checks = json_array(), *extra = json_object();
 	const char *outcome = NULL;
 	int r;
@@ -196,6 +268,7 @@ void run_deploy(struct job_run *run, json_t *request)
 	opts.before_apply_ctx = &d;
 	run_step_start(run, "preflight", "preflight", NULL);
 	r = run_open_database(run, 0, &cat, &err);
+	d.cat = cat;
 	if (r == 0)
 		r = md_deploy(run->db, cat, &opts, &hooks, &rep, &err);
 	if (r < 0) {

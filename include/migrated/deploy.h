@@ -13,6 +13,7 @@ struct md_db;
 struct md_catalog;
 struct md_error;
 struct md_plan;
+struct md_deploy_report;
 
 struct md_deploy_options {
 	struct md_apply_options apply;
@@ -20,7 +21,7 @@ struct md_deploy_options {
 	/* Called once under the migration lock, after the authoritative plan and before the first
 	 * migration, when at least one will be applied (never for a dry run): the daemon's
 	 * pre-deploy backup. A negative return aborts the deploy with that error, nothing applied. */
-	int (*before_apply)(void *ctx, size_t n_pending, struct md_error *err);
+	int (*before_apply)(void *ctx, const struct md_deploy_report *rep, struct md_error *err);
 	void *before_apply_ctx;
 };
 

@@ -29,6 +29,7 @@ enum md_error_code {
 	MD_E_UNAVAILABLE = -17,  /* a dependency is down (database, journal): retry later */
 	MD_E_ROLLBACK = -18,     /* a rollback refused up front (a down.sql missing, a bad target) */
 	MD_E_VERIFY = -19,       /* post-deploy verification failed */
+	MD_E_LINT = -20,         /* the lint gate refused a deploy */
 };
 
 /* How a connection attempt failed, so an operator knows where to look. */

@@ -85,6 +85,10 @@ int md_jobs_backups(struct md_jobs *jobs, json_t **ret, struct md_error *err);
 /* md_jobs_backup_find: one backup's record. MD_E_USAGE (not an id), MD_E_NOT_FOUND. */
 int md_jobs_backup_find(struct md_jobs *jobs, const char *id, json_t **ret, struct md_error *err);
 
+/* md_jobs_lint_settings: the lint options and gate (MD_LINT_GATE_*) in force. */
+struct md_lint_options;
+void md_jobs_lint_settings(struct md_jobs *jobs, struct md_lint_options *ret, int *ret_gate);
+
 /* md_jobs_progress: whether a job runs now, and what it does ("deploying 3/12 NAME"). */
 bool md_jobs_progress(struct md_jobs *jobs, char *buf, size_t sz);
 /* md_jobs_reconfigure: the migration URL, connect timeout and apply options of cfg, for jobs

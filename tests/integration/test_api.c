@@ -44,11 +44,11 @@ ITEST(deploy_is_a_job_with_a_step_per_migration_and_status_agrees)
 	ck_assert_str_eq(h_jstr(job, "kind"), "deploy");
 	ck_assert_str_eq(h_jstr(job, "requested_by"), "ops");
 	json_t *steps = json_object_get(job, "steps");
-	ck_assert_uint_eq(json_array_size(steps), 7);
-	/* The backup comes under the lock, before the first migration (backup_before_deploy). */
-	const char *want[] = {"preflight",        "lock",  "backup", "20240101000000_a", "20240102000000_b",
+	ck_assert_uint_eq(json_array_size(steps), 8);
+	/* Lint (lint_gate = warn) and the backup come under the lock, before the first migration. */
+	const char *want[] = {"preflight",        "lock",  "lint", "backup", "20240101000000_a", "20240102000000_b",
 			      "20240103000000_c", "verify"};
-	for (size_t i = 0; i < 7; i++) {
+	for (size_t i = 0; i < 8; i++) {
 		json_t *s = json_array_get(steps, i);
 		ck_assert_str_eq(h_jstr(s, "name"), want[i]);
 		ck_assert_str_eq(h_jstr(s, "state"), "succeeded");
@@ -56,8 +56,8 @@ ITEST(deploy_is_a_job_with_a_step_per_migration_and_status_agrees)
 		ck_assert_ptr_nonnull(h_jstr(s, "finished_at"));
 		ck_assert(json_is_number(json_object_get(s, "duration_ms")));
 	}
-	ck_assert_str_eq(h_jstr(json_array_get(steps, 4), "mode"), "single-statement");
-	ck_assert_str_eq(h_jstr(json_array_get(steps, 2), "backup.kind"), "pre-deploy");
+	ck_assert_str_eq(h_jstr(json_array_get(steps, 5), "mode"), "single-statement");
+	ck_assert_str_eq(h_jstr(json_array_get(steps, 3), "backup.kind"), "pre-deploy");
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(job, "result"), "applied")), 3);
 	json_decref(job);
 
@@ -312,7 +312,7 @@ ITEST(same_idempotency_key_returns_the_same_job_even_after_a_restart)
 	snprintf(path, sizeof path, "/v1/jobs/%s", id);
 	h_request(&r, &d, "GET", path, H_TOKEN_READ, NULL, NULL, NULL);
 	ck_assert_str_eq(h_jstr(r.json, "state"), "succeeded");
-	ck_assert_uint_eq(json_array_size(json_object_get(r.json, "steps")), 7);
+	ck_assert_uint_eq(json_array_size(json_object_get(r.json, "steps")), 8);
 	h_http_free(&r);
 	h_daemon_stop(&d);
 	free(id);

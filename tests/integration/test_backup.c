@@ -101,9 +101,10 @@ ITEST(a_deploy_with_pending_migrations_takes_a_valid_recorded_backup_first)
 	/* The backup step: after the lock, before the first migration. */
 	json_t *steps = json_object_get(job, "steps");
 	ck_assert_str_eq(h_jstr(json_array_get(steps, 1), "kind"), "lock");
-	ck_assert_str_eq(h_jstr(json_array_get(steps, 2), "kind"), "backup");
-	ck_assert_str_eq(h_jstr(json_array_get(steps, 3), "name"), "20240102000000_more");
-	json_t *b = json_object_get(json_array_get(steps, 2), "backup");
+	ck_assert_str_eq(h_jstr(json_array_get(steps, 2), "kind"), "lint");
+	ck_assert_str_eq(h_jstr(json_array_get(steps, 3), "kind"), "backup");
+	ck_assert_str_eq(h_jstr(json_array_get(steps, 4), "name"), "20240102000000_more");
+	json_t *b = json_object_get(json_array_get(steps, 3), "backup");
 	ck_assert_str_eq(h_jstr(b, "kind"), "pre-deploy");
 	ck_assert_str_eq(h_jstr(b, "job_id"), h_jstr(job, "id"));
 	ck_assert_str_eq(h_jstr(b, "head"), "20240101000000_base"); /* the schema it holds */

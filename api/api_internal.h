@@ -170,6 +170,7 @@ struct MHD_Response *api_job_cancel(struct md_request *req, unsigned *ret_status
 struct MHD_Response *api_job_events(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_rollback(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_lint(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_drift(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_backups_list(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_backups_post(struct md_request *req, unsigned *ret_status);
 

@@ -12,6 +12,7 @@ static const struct route routes[] = {
 	{"GET", "/v1/status", MD_ROLE_READ, 0, api_status},
 	{"GET", "/v1/plan", MD_ROLE_READ, 0, api_plan},
 	{"GET", "/v1/lint", MD_ROLE_READ, 0, api_lint},
+	{"GET", "/v1/drift", MD_ROLE_READ, 0, api_drift},
 	{"POST", "/v1/deploy", MD_ROLE_DEPLOY, ROUTE_BODY, api_deploy},
 	{"POST", "/v1/resolve", MD_ROLE_ADMIN, ROUTE_BODY | ROUTE_BODY_REQUIRED, api_resolve},
 	{"GET", "/v1/jobs", MD_ROLE_READ, 0, api_jobs_list},

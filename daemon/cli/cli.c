@@ -55,6 +55,7 @@ static const char usage_text[] =
 	"  resolve --rolled-back NAME record a failed NAME as rolled back, so deploy runs it again\n"
 	"  plan                       what a deploy would do: each statement's lock, on which table, its size\n"
 	"  lint [--rules]             check the migrations for unsafe SQL (locks, rewrites, data loss)\n"
+	"  drift                      compare the schema with what its applied migrations build; exit 1 on drift\n"
 	"  backup [--list]            take a pg_dump backup into the backup folder (or list them)\n"
 	"  rollback --to NAME         run the down.sql of every migration applied after NAME\n"
 	"  rollback --restore ID --confirm  restore a backup (a safety backup is taken first)\n"
@@ -78,7 +79,8 @@ static const char usage_text[] =
 	"  -h, --help                 this help\n"
 	"  -V, --version              version\n"
 	"\n"
-	"Environment: DATABASE_URL, DIRECT_URL (used for migrations when set), MIGRATED_CONFIG.\n"
+	"Environment: DATABASE_URL, DIRECT_URL (used for migrations when set), SHADOW_DATABASE_URL (drift),\n"
+	"MIGRATED_CONFIG.\n"
 	"Exit codes: 0 success / up to date, 1 pending, failed or error, 2 usage or configuration.\n";
 
 enum {
@@ -449,7 +451,7 @@ int md_cli_main(int argc, char **argv)
 	if (r != 0)
 		return r;
 	static const char *const commands[] = {"status", "deploy",   "resolve", "serve", "journal",
-					       "backup", "rollback", "lint",    "plan"};
+					       "backup", "rollback", "lint",    "plan",  "drift"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known = known || strcmp(c.command, commands[i]) == 0;
@@ -484,6 +486,8 @@ int md_cli_main(int argc, char **argv)
 		rc = md_serve(c.cfg, &c.flags);
 	else if (strcmp(c.command, "journal") == 0)
 		rc = cmd_journal(&c);
+	else if (strcmp(c.command, "drift") == 0)
+		rc = cli_drift(c.cfg, c.json);
 	else if (strcmp(c.command, "plan") == 0)
 		rc = cli_plan(c.cfg, c.json);
 	else if (strcmp(c.command, "lint") == 0)

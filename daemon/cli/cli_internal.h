@@ -24,5 +24,6 @@ int cli_rollback(const struct md_config *cfg, bool json, const char *to, const c
 /* lint, plan, drift (cli_safety.c). */
 int cli_lint(const struct md_config *cfg, bool json, bool list_rules);
 int cli_plan(const struct md_config *cfg, bool json);
+int cli_drift(const struct md_config *cfg, bool json);
 
 #endif

@@ -8,12 +8,14 @@
 #include "migrated/db.h"
 #include "migrated/error.h"
 #include "migrated/deploy.h"
+#include "migrated/drift.h"
 #include "migrated/lint.h"
 #include "migrated/liveplan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int print_rules(bool json)
 {
@@ -156,6 +158,77 @@ int cli_plan(const struct md_config *cfg, bool json)
 	}
 	json_decref(plan);
 	md_deploy_report_free(&rep);
+	md_db_close(db);
+	md_catalog_free(cat);
+	return rc;
+}
+
+/* ---- drift ---- */
+
+/* The expected-schema cache: STATE_DIR/drift-cache when the state directory is there and
+ * writable (the daemon's), else none (each check builds the shadow again). */
+static char *cache_dir(const struct md_config *cfg)
+{
+	char *dir = NULL;
+	if (access(cfg->state_dir, W_OK) != 0)
+		return NULL;
+	if (asprintf(&dir, "%s/drift-cache", cfg->state_dir) < 0)
+		return NULL;
+	return dir;
+}
+
+int cli_drift(const struct md_config *cfg, bool json)
+{
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_db *db = NULL;
+	const char *url = NULL;
+	json_t *rep = NULL;
+	char *cache = cache_dir(cfg);
+	struct md_drift_options o = {
+		.shadow_url = cfg->shadow_database_url && *cfg->shadow_database_url ? cfg->shadow_database_url : NULL,
+		.cache_dir = cache,
+		.connect_timeout_s = cfg->connect_timeout_s};
+	int r, rc;
+
+	md_apply_options_from(cfg, &o.apply);
+	r = md_catalog_load(cfg->migrations_dir, 0, &cat, &err);
+	if (r == 0)
+		r = cli_open_target(cfg, &db, &url, &err);
+	if (r == 0)
+		r = md_drift_check(db, url, cat, &o, &rep, &err);
+	if (r < 0) {
+		rc = cli_fail(json, &err);
+	} else {
+		bool drift = json_is_true(json_object_get(rep, "drift"));
+		if (json) {
+			cli_print_json(json_incref(rep));
+		} else {
+			size_t i;
+			json_t *d;
+			json_array_foreach(json_object_get(rep, "warnings"), i, d)
+				printf("warning: %s\n", json_string_value(d));
+			if (!drift)
+				printf("No drift: the schema matches its %lld applied migrations (expected schema from "
+				       "the "
+				       "%s; fingerprint %.12s)\n",
+				       (long long)json_integer_value(json_object_get(rep, "applied")),
+				       json_string_value(json_object_get(rep, "expected_from")),
+				       json_string_value(json_object_get(rep, "live_fingerprint")));
+			else {
+				printf("Drift: %zu difference%s between the database and its %lld applied "
+				       "migrations:\n",
+				       json_array_size(json_object_get(rep, "differences")),
+				       json_array_size(json_object_get(rep, "differences")) == 1 ? "" : "s",
+				       (long long)json_integer_value(json_object_get(rep, "applied")));
+				json_array_foreach(json_object_get(rep, "differences"), i, d)
+					printf("  - %s\n", json_string_value(json_object_get(d, "message")));
+			}
+		}
+		rc = drift ? MD_EXIT_PROBLEM : MD_EXIT_OK;
+	}
+	json_decref(rep);
+	free(cache);
 	md_db_close(db);
 	md_catalog_free(cat);
 	return rc;

@@ -251,6 +251,39 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 	return 0;
 }
 
+int md_dburl_set_dbname(struct md_dburl *u, const char *dbname, struct md_error *err)
+{
+	size_t n = 0;
+	char *v = strdup(dbname);
+	if (!v)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	for (; u->keywords[n]; n++)
+		if (strcmp(u->keywords[n], "dbname") == 0) {
+			free((char *)u->values[n]);
+			u->values[n] = v;
+			fill_display(u);
+			return 0;
+		}
+	const char **k = realloc(u->keywords, (n + 2) * sizeof *k);
+	if (k)
+		u->keywords = k;
+	const char **vals = realloc(u->values, (n + 2) * sizeof *vals);
+	if (vals)
+		u->values = vals;
+	char *key = strdup("dbname");
+	if (!k || !vals || !key) {
+		free(v);
+		free(key);
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	u->keywords[n] = key;
+	u->values[n] = v;
+	u->keywords[n + 1] = NULL;
+	u->values[n + 1] = NULL;
+	fill_display(u);
+	return 0;
+}
+
 void md_dburl_free(struct md_dburl *u)
 {
 	if (!u)

@@ -444,6 +444,7 @@ static int options_from(struct md_jobs *jobs, const struct md_config *cfg, struc
 	if (r < 0)
 		return r;
 	struct md_lint_options lo;
+	char *shadow = cfg->shadow_database_url && *cfg->shadow_database_url ? strdup(cfg->shadow_database_url) : NULL;
 	r = md_verify_options_from(cfg, &v, err);
 	if (r == 0)
 		r = md_verify_options_check(&v, err);
@@ -452,6 +453,7 @@ static int options_from(struct md_jobs *jobs, const struct md_config *cfg, struc
 	if (r < 0) {
 		md_backup_options_free(&b);
 		md_verify_options_free(&v);
+		free(shadow);
 		return r;
 	}
 	pthread_mutex_lock(&jobs->lock);
@@ -461,6 +463,11 @@ static int options_from(struct md_jobs *jobs, const struct md_config *cfg, struc
 	jobs->verify = v;
 	jobs->lint = lo;
 	jobs->lint_gate = cfg->lint_gate;
+	free(jobs->shadow_url);
+	jobs->shadow_url = shadow;
+	if (jobs->drift_interval_ms != cfg->drift_interval_ms)
+		jobs->drift_next_ms = 0; /* start from now */
+	jobs->drift_interval_ms = cfg->drift_interval_ms;
 	pthread_mutex_unlock(&jobs->lock);
 	return 0;
 }
@@ -477,6 +484,9 @@ int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_er
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	pthread_mutex_init(&jobs->lock, NULL);
 	pthread_mutex_init(&jobs->wlock, NULL);
+	pthread_mutex_init(&jobs->drift_lock, NULL);
+	if (asprintf(&jobs->drift_cache_dir, "%s/drift-cache", cfg->state_dir) < 0)
+		jobs->drift_cache_dir = NULL;
 	pthread_cond_init(&jobs->work, NULL);
 	jobs->migrations_dir = strdup(cfg->migrations_dir);
 	jobs->migration_url = url ? strdup(url) : NULL;
@@ -974,6 +984,10 @@ void md_jobs_close(struct md_jobs *jobs)
 	free(jobs->migration_url);
 	md_backup_options_free(&jobs->backup);
 	md_verify_options_free(&jobs->verify);
+	free(jobs->shadow_url);
+	free(jobs->drift_cache_dir);
+	json_decref(jobs->drift_last);
+	pthread_mutex_destroy(&jobs->drift_lock);
 	pthread_cond_destroy(&jobs->work);
 	pthread_mutex_destroy(&jobs->lock);
 	pthread_mutex_destroy(&jobs->wlock);

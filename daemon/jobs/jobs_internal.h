@@ -76,6 +76,12 @@ struct md_jobs {
 	 * (under lock): a job copies them when it starts (jobs_settings) */
 	char *migrations_dir;
 	char *migration_url;
+	char *shadow_url;           /* SHADOW_DATABASE_URL or NULL (reloadable) */
+	char *drift_cache_dir;      /* STATE_DIR/drift-cache */
+	int drift_interval_ms;      /* periodic drift check (0: off) */
+	pthread_mutex_t drift_lock; /* one drift check at a time */
+	json_t *drift_last;         /* the last check's summary for health, or NULL; under lock */
+	int64_t drift_next_ms;      /* monotonic time of the next periodic check */
 	int connect_timeout_s;
 	struct md_apply_options apply;
 	struct md_backup_options backup;
@@ -165,6 +171,12 @@ struct run_events {
 void run_apply_event(void *ctx, const struct md_apply_event *ev);
 /* run_names: a JSON array of strings. */
 json_t *run_names(char **list, size_t n);
+
+/* Drift (drift_check.c): the periodic check, run by the worker when it is idle and due. */
+void jobs_drift_periodic(struct md_jobs *jobs);
+/* jobs_drift_wait_ms: how long the idle worker may sleep before the next periodic check
+ * (-1: no periodic check). Caller holds jobs->lock. */
+int64_t jobs_drift_wait_ms(struct md_jobs *jobs);
 
 /* The job kinds. */
 void run_deploy(struct job_run *run, json_t *request);   /* run_deploy.c */

@@ -330,8 +330,29 @@ void *jobs_worker(void *arg)
 	for (;;) {
 		struct job *job = NULL;
 		pthread_mutex_lock(&jobs->lock);
-		while (!(jobs->active && jobs->active->state == MD_JOB_QUEUED) && !jobs->shutting_down)
-			pthread_cond_wait(&jobs->work, &jobs->lock);
+		while (!(jobs->active && jobs->active->state == MD_JOB_QUEUED) && !jobs->shutting_down) {
+			/* Idle: sleep until work comes or the next periodic drift check is due. */
+			int64_t wait = jobs_drift_wait_ms(jobs);
+			if (wait < 0) {
+				pthread_cond_wait(&jobs->work, &jobs->lock);
+				continue;
+			}
+			if (wait > 0) {
+				struct timespec dl;
+				clock_gettime(CLOCK_REALTIME, &dl);
+				dl.tv_sec += wait / 1000;
+				dl.tv_nsec += (long)(wait % 1000) * 1000000L;
+				if (dl.tv_nsec >= 1000000000L) {
+					dl.tv_sec++;
+					dl.tv_nsec -= 1000000000L;
+				}
+				pthread_cond_timedwait(&jobs->work, &jobs->lock, &dl);
+				continue;
+			}
+			pthread_mutex_unlock(&jobs->lock);
+			jobs_drift_periodic(jobs);
+			pthread_mutex_lock(&jobs->lock);
+		}
 		if (jobs->active && jobs->active->state == MD_JOB_QUEUED) {
 			job = jobs->active;
 			jobs->cancel = 0;

@@ -389,6 +389,29 @@ static struct md_health *run_round(struct md_probe *p)
 		json_decref(list);
 	}
 
+	/* Drift, when a check ran (drift_interval, or GET /v1/drift). */
+	json_t *ds = md_jobs_drift_status(p->jobs);
+	if (ds) {
+		enum md_health_status st = MD_HEALTH_OK;
+		char dmsg[600] = "";
+		size_t n = (size_t)json_integer_value(json_object_get(ds, "differences"));
+		if (json_object_get(ds, "error")) {
+			st = MD_HEALTH_DEGRADED;
+			snprintf(dmsg, sizeof dmsg, "the last drift check failed: %.500s",
+				 json_string_value(json_object_get(ds, "error")));
+		} else if (json_is_true(json_object_get(ds, "drift"))) {
+			st = MD_HEALTH_DEGRADED;
+			snprintf(dmsg, sizeof dmsg,
+				 "%zu difference%s between the database and its migrations (GET /v1/drift lists them)",
+				 n, n == 1 ? "" : "s");
+		}
+		json_t *c = check("drift", st, dmsg[0] ? dmsg : NULL);
+		json_object_update(c, ds);
+		json_array_append_new(checks, c);
+		worst(&overall, st);
+		json_decref(ds);
+	}
+
 	h->status = overall;
 	h->ready = overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
 		   !h->migrations[MD_MIG_MODIFIED] && !h->in_recovery &&

@@ -32,6 +32,8 @@ void md_dburl_free(struct md_dburl *u);
  * transaction pooler, where the advisory lock (a session lock) would not hold: ?pgbouncer=true,
  * or a Neon pooled host ("-pooler" in its first label). `which` names the URL for the message. */
 int md_dburl_require_session(const struct md_dburl *u, const char *which, struct md_error *err);
+/* md_dburl_set_dbname: the same server and credentials, another database (a shadow). */
+int md_dburl_set_dbname(struct md_dburl *u, const char *dbname, struct md_error *err);
 /* md_dburl_get: value of a libpq keyword, or NULL. */
 const char *md_dburl_get(const struct md_dburl *u, const char *keyword);
 

@@ -89,6 +89,15 @@ int md_jobs_backup_find(struct md_jobs *jobs, const char *id, json_t **ret, stru
 struct md_lint_options;
 void md_jobs_lint_settings(struct md_jobs *jobs, struct md_lint_options *ret, int *ret_gate);
 
+/* md_jobs_drift: a drift check now (see drift.h) on the migration URL, with the shadow and the
+ * cache of this daemon, plus "last_deploy_fingerprint" and "changed_since_last_deploy" (the
+ * live fingerprint against the one the last successful deploy recorded). Blocks: call it off
+ * the HTTP threads. One check runs at a time. Its summary is kept for health. */
+int md_jobs_drift(struct md_jobs *jobs, json_t **ret, struct md_error *err);
+/* md_jobs_drift_status: the last check's summary ({"checked_at", "drift", "differences",
+ * "error"}), or NULL when none ran (the caller's reference). */
+json_t *md_jobs_drift_status(struct md_jobs *jobs);
+
 /* md_jobs_progress: whether a job runs now, and what it does ("deploying 3/12 NAME"). */
 bool md_jobs_progress(struct md_jobs *jobs, char *buf, size_t sz);
 /* md_jobs_reconfigure: the migration URL, connect timeout and apply options of cfg, for jobs

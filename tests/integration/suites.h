@@ -20,5 +20,6 @@ Suite *suite_service(void);
 Suite *suite_systemd(void);
 Suite *suite_backup(void);
 Suite *suite_rollback(void);
+Suite *suite_safety(void);
 
 #endif

@@ -1,0 +1,353 @@
+/* test_safety.c - lint, the live plan and drift against the real server and the real corpora:
+ * the deploy gate in warn and block mode (findings, 422, an admin's override recorded, a
+ * lint-ignore comment honoured), GET /v1/lint, a plan on a large table (lock level, size, row
+ * estimate; nothing changed), drift on the langfuse corpus (clean; then a column added, an
+ * index dropped, an enum value added and a default altered by hand: each reported precisely,
+ * nothing else), an INVALID index, the expected-schema cache, the shadow database URL, drift
+ * through the daemon (after-deploy fingerprint, health), and the corpora linted. */
+#include "harness.h"
+#include "suites.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *run_job(const struct h_daemon *d, const char *body, const char *token)
+{
+	struct h_http r;
+	h_request(&r, d, "POST", "/v1/deploy", token, "application/json", body, NULL);
+	ck_assert_msg(r.status == 202, "POST /v1/deploy %s -> %ld: %s", body, r.status, r.body);
+	char *id = strdup(h_jstr(r.json, "id"));
+	h_http_free(&r);
+	json_t *job = h_wait_job(d, id, 120);
+	free(id);
+	return job;
+}
+
+static json_t *step_of_kind(json_t *job, const char *kind)
+{
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(job, "steps"), i, s) if (strcmp(h_jstr(s, "kind"), kind) == 0) return s;
+	return NULL;
+}
+
+static const char *corpus_dir(const char *name)
+{
+	static char dir[700];
+	ck_assert_msg(h_shared_dir() != NULL, "../shared/corpus not found (set MIGRATED_SHARED_DIR)");
+	snprintf(dir, sizeof dir, "%s/corpus/%s/migrations", h_shared_dir(), name);
+	return dir;
+}
+
+ITEST(the_lint_gate_warns_by_default_and_records_the_findings)
+{
+	struct h_daemon d = {0};
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	h_mig(dir, "20240101000000_base", "CREATE TABLE big (id bigint PRIMARY KEY, v text);");
+	h_deploy_ok(db, dir);
+	h_mig(dir, "20240102000000_idx", "CREATE INDEX big_v ON big (v);");
+	h_daemon_start(&d, db, dir, NULL);
+	json_t *job = run_job(&d, "{}", H_TOKEN_ADMIN);
+	ck_assert_str_eq(h_jstr(job, "state"), "succeeded");
+	json_t *ls = step_of_kind(job, "lint");
+	ck_assert_ptr_nonnull(ls);
+	ck_assert_str_eq(h_jstr(ls, "gate"), "warn");
+	json_t *f = json_array_get(json_object_get(json_object_get(ls, "lint"), "findings"), 0);
+	ck_assert_str_eq(h_jstr(f, "rule"), "require-concurrent-index-creation");
+	ck_assert_str_eq(h_jstr(f, "migration"), "20240102000000_idx");
+	ck_assert_int_eq(json_integer_value(json_object_get(f, "line")), 1);
+	h_assert_contains(json_dumps(json_object_get(job, "logs"), 0), "lint: 1 error");
+	json_decref(job);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
+ITEST(the_lint_gate_blocks_errors_and_an_admin_override_is_recorded)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	h_mig(dir, "20240101000000_base", "CREATE TABLE big (id bigint PRIMARY KEY, v text, n int);");
+	h_deploy_ok(db, dir);
+	h_mig(dir, "20240102000000_idx", "SELECT 1;\nCREATE INDEX big_v ON big (v);");
+	h_daemon_start(&d, db, dir, "MIGRATED_LINT_GATE=block", NULL);
+	h_request(&r, &d, "POST", "/v1/deploy", H_TOKEN_DEPLOY, "application/json", "{}", NULL);
+	ck_assert_int_eq(r.status, 422);
+	ck_assert_str_eq(h_jstr(r.json, "error.code"), "lint_blocked");
+	json_t *f = json_array_get(
+		json_object_get(json_object_get(json_object_get(r.json, "error"), "detail"), "findings"), 0);
+	ck_assert_str_eq(h_jstr(f, "rule"), "require-concurrent-index-creation");
+	ck_assert_int_eq(json_integer_value(json_object_get(f, "line")), 2);
+	h_assert_contains(h_jstr(f, "safe_pattern"), "CONCURRENTLY");
+	h_http_free(&r);
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations", "1");
+	/* Only an admin may override. */
+	h_request(&r, &d, "POST", "/v1/deploy", H_TOKEN_DEPLOY, "application/json", "{\"override_lint\": true}", NULL);
+	ck_assert_int_eq(r.status, 403);
+	h_http_free(&r);
+	json_t *job = run_job(&d, "{\"override_lint\": true}", H_TOKEN_ADMIN);
+	ck_assert_str_eq(h_jstr(job, "state"), "succeeded");
+	ck_assert_str_eq(h_jstr(step_of_kind(job, "lint"), "overridden_by"), "ops");
+	h_assert_contains(json_dumps(json_object_get(job, "logs"), 0), "lint gate overridden by ops");
+	json_decref(job);
+	/* A finding silenced in the file, with its reason, passes the gate and stays on record. */
+	h_mig(dir, "20240103000000_nn",
+	      "-- migrated:lint-ignore adding-not-nullable-field big has 40 rows and a maintenance window\n"
+	      "ALTER TABLE big ALTER COLUMN n SET NOT NULL;");
+	job = run_job(&d, "{}", H_TOKEN_DEPLOY);
+	ck_assert_str_eq(h_jstr(job, "state"), "succeeded");
+	json_t *ign = json_array_get(json_object_get(json_object_get(step_of_kind(job, "lint"), "lint"), "ignored"), 0);
+	ck_assert_str_eq(h_jstr(ign, "rule"), "adding-not-nullable-field");
+	ck_assert_str_eq(h_jstr(ign, "ignored_because"), "big has 40 rows and a maintenance window");
+	json_decref(job);
+	/* GET /v1/lint: the whole folder, or what is pending (nothing now). */
+	h_request(&r, &d, "GET", "/v1/lint", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(h_jstr(r.json, "gate"), "block");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "summary"), "error")), 1);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "summary"), "migrations")), 3);
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/v1/lint?pending=1", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(r.json, "summary"), "migrations")), 0);
+	h_http_free(&r);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
+ITEST(the_plan_shows_the_lock_the_table_and_its_size_and_changes_nothing)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	struct h_result res;
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	h_mig(dir, "20240101000000_base", "CREATE TABLE \"Asset\" (id bigserial PRIMARY KEY, owner text, v int);");
+	h_deploy_ok(db, dir);
+	h_exec(db, "INSERT INTO \"Asset\" (owner, v) SELECT md5(i::text), i FROM generate_series(1, 200000) i; "
+		   "ANALYZE \"Asset\"");
+	h_mig(dir, "20240102000000_widen", "ALTER TABLE \"Asset\" ALTER COLUMN v TYPE bigint;");
+	h_mig(dir, "20240103000000_owner_idx", "CREATE INDEX CONCURRENTLY \"Asset_owner_idx\" ON \"Asset\" (owner);");
+	char *before = h_schema_dump(db);
+	h_daemon_start(&d, db, dir, NULL);
+	h_request(&r, &d, "GET", "/v1/plan", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	json_t *migs = json_object_get(r.json, "migrations");
+	ck_assert_uint_eq(json_array_size(migs), 2);
+	json_t *lock = json_array_get(
+		json_object_get(json_array_get(json_object_get(json_array_get(migs, 0), "statements"), 0), "locks"), 0);
+	ck_assert_str_eq(h_jstr(lock, "mode"), "ACCESS EXCLUSIVE");
+	ck_assert_str_eq(h_jstr(lock, "relation"), "\"Asset\"");
+	ck_assert(json_is_true(json_object_get(lock, "rewrite")));
+	ck_assert(json_integer_value(json_object_get(lock, "size_bytes")) > 10 * 1024 * 1024);
+	json_int_t rows = json_integer_value(json_object_get(lock, "rows_estimate"));
+	ck_assert_msg(rows > 190000 && rows < 210000, "rows estimate %lld", (long long)rows);
+	h_assert_contains(h_jstr(lock, "summary"), "ACCESS EXCLUSIVE on \"Asset\" (");
+	h_assert_contains(h_jstr(lock, "summary"), "MB, ~200 k rows): table rewrite");
+	ck_assert_str_eq(h_jstr(json_array_get(json_object_get(json_array_get(migs, 0), "lint"), 0), "rule"),
+			 "changing-column-type");
+	/* The concurrent index: the weaker lock, and no lint error. */
+	json_t *m2 = json_array_get(migs, 1);
+	ck_assert_str_eq(h_jstr(m2, "mode"), "single-statement");
+	lock = json_array_get(json_object_get(json_array_get(json_object_get(m2, "statements"), 0), "locks"), 0);
+	ck_assert_str_eq(h_jstr(lock, "mode"), "SHARE UPDATE EXCLUSIVE");
+	h_http_free(&r);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+	/* The CLI says the same, in words. */
+	h_migrated(&res, h_env_url(db), "plan", "--migrations", dir, NULL);
+	ck_assert_msg(res.rc == 0, "%s%s", res.out, res.err);
+	h_assert_contains(res.out, "ACCESS EXCLUSIVE on \"Asset\" (");
+	h_assert_contains(res.out, "blocks every read and write of the table");
+	h_result_free(&res);
+	char *after = h_schema_dump(db);
+	ck_assert_str_eq(before, after);
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations", "1");
+	free(before);
+	free(after);
+}
+
+/* `migrated drift --json` on db: the report (asserting the exit code). */
+static json_t *drift(const char *db, const char *dir, const char *state, int want_rc, const char *extra_env)
+{
+	struct h_result res;
+	if (extra_env)
+		h_migrated(&res, h_env_url(db), extra_env, "drift", "--json", "--migrations", dir, "--state-dir", state,
+			   NULL);
+	else
+		h_migrated(&res, h_env_url(db), "drift", "--json", "--migrations", dir, "--state-dir", state, NULL);
+	ck_assert_msg(res.rc == want_rc, "drift exit %d (want %d):\n%s%s", res.rc, want_rc, res.out, res.err);
+	json_t *j = json_loads(res.out, 0, NULL);
+	ck_assert_msg(j != NULL, "drift printed no JSON:\n%s", res.out);
+	h_result_free(&res);
+	return j;
+}
+
+static bool has_message(json_t *rep, const char *text)
+{
+	size_t i;
+	json_t *d;
+	json_array_foreach(json_object_get(rep, "differences"), i,
+			   d) if (h_contains(h_jstr(d, "message"), text)) return true;
+	return false;
+}
+
+ITEST(drift_on_the_langfuse_corpus_reports_each_manual_change_and_nothing_else)
+{
+	const char *dir = corpus_dir("langfuse");
+	char db[128], state[700];
+	snprintf(db, sizeof db, "%s", h_fresh_db());
+	snprintf(state, sizeof state, "%s/state", h_tmpdir());
+	h_mig(h_tmpdir(), "state/x", ""); /* the state directory exists: the cache goes there */
+	h_deploy_ok(db, dir);
+	json_t *rep = drift(db, dir, state, 0, NULL);
+	ck_assert(json_is_false(json_object_get(rep, "drift")));
+	ck_assert_uint_eq(json_array_size(json_object_get(rep, "differences")), 0);
+	ck_assert_str_eq(h_jstr(rep, "expected_from"), "temporary database");
+	ck_assert_int_gt(json_integer_value(json_object_get(rep, "applied")), 400);
+	char *fp = strdup(h_jstr(rep, "live_fingerprint"));
+	ck_assert_str_eq(fp, h_jstr(rep, "expected_fingerprint"));
+	json_decref(rep);
+	/* The temporary database is gone. */
+	h_assert_q("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'migrated_shadow_%'", "0");
+
+	h_exec(db, "ALTER TABLE users ADD COLUMN nickname text");
+	h_exec(db, "DROP INDEX \"Account_user_id_idx\"");
+	h_exec(db, "ALTER TYPE \"ActionType\" ADD VALUE 'EXTRA'");
+	h_exec(db, "ALTER TABLE api_keys ALTER COLUMN scope SET DEFAULT 'ORGANIZATION'");
+	rep = drift(db, dir, state, 1, NULL);
+	ck_assert(json_is_true(json_object_get(rep, "drift")));
+	ck_assert_str_eq(h_jstr(rep, "expected_from"), "cache"); /* built once, by the applied migrations */
+	ck_assert_msg(json_array_size(json_object_get(rep, "differences")) == 4, "%s",
+		      json_dumps(json_object_get(rep, "differences"), JSON_INDENT(2)));
+	ck_assert(has_message(rep, "column \"users\".\"nickname\" exists in the database but not in the migrations"));
+	ck_assert(has_message(rep, "index \"Account\".\"Account_user_id_idx\" is missing from the database"));
+	ck_assert(has_message(
+		rep,
+		"enum \"ActionType\" values differ: database [\"WEBHOOK\",\"SLACK\",\"GITHUB_DISPATCH\",\"EXTRA\"]"));
+	ck_assert(has_message(
+		rep, "column \"api_keys\".\"scope\" default differs: database 'ORGANIZATION'::\"ApiKeyScope\", "
+		     "migrations 'PROJECT'::\"ApiKeyScope\""));
+	ck_assert_str_ne(h_jstr(rep, "live_fingerprint"), fp);
+	json_decref(rep);
+	/* The text form names the column too, exit 1. */
+	struct h_result res;
+	h_migrated(&res, h_env_url(db), "drift", "--migrations", dir, "--state-dir", state, NULL);
+	ck_assert_int_eq(res.rc, 1);
+	h_assert_contains(res.out, "Drift: 4 differences");
+	h_assert_contains(res.out, "nickname");
+	h_result_free(&res);
+	free(fp);
+}
+
+ITEST(drift_names_an_invalid_index_and_refuses_a_shadow_that_is_the_live_database)
+{
+	const char *dir = h_migrations_dir();
+	char db[128], shadow[128], state[700], env[400];
+	snprintf(db, sizeof db, "%s", h_fresh_db());
+	snprintf(shadow, sizeof shadow, "%s", h_fresh_db());
+	snprintf(state, sizeof state, "%s/nostate", h_tmpdir()); /* absent: no cache */
+	h_mig(dir, "20240101000000_users", "CREATE TABLE users (id bigint PRIMARY KEY, email text);");
+	h_deploy_ok(db, dir);
+	h_exec(db, "INSERT INTO users VALUES (1, 'a'), (2, 'a')");
+	PGconn *c = h_connect(db, "tests");
+	PQclear(PQexec(c, "CREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email)"));
+	PQfinish(c);
+	/* A configured shadow database: used (and emptied), not created. */
+	snprintf(env, sizeof env, "SHADOW_DATABASE_URL=%s", h_url(shadow));
+	h_exec(shadow, "CREATE TABLE leftover (x int)");
+	json_t *rep = drift(db, dir, state, 1, env);
+	ck_assert_str_eq(h_jstr(rep, "expected_from"), "shadow database");
+	ck_assert_uint_eq(json_array_size(json_object_get(rep, "differences")), 1);
+	ck_assert(has_message(rep,
+			      "index \"users\".\"users_email_key\" exists in the database but not in the migrations, "
+			      "and is INVALID"));
+	json_decref(rep);
+	h_assert_q(shadow, "SELECT to_regclass('public.leftover') IS NULL", "t");
+	/* The live database as its own shadow: refused, nothing emptied. */
+	snprintf(env, sizeof env, "SHADOW_DATABASE_URL=%s", h_url(db));
+	struct h_result res;
+	h_migrated(&res, h_env_url(db), env, "drift", "--migrations", dir, "--state-dir", state, NULL);
+	ck_assert_int_eq(res.rc, 2);
+	h_assert_contains(res.err, "points at the live database");
+	h_result_free(&res);
+	h_assert_q(db, "SELECT count(*) FROM users", "2");
+	/* An applied migration whose folder is gone: the expected schema cannot be known. */
+	h_exec(db, "INSERT INTO _prisma_migrations (id, checksum, migration_name, started_at, finished_at, "
+		   "applied_steps_count) VALUES ('x', 'y', '20240102000000_gone', now(), now(), 1)");
+	h_migrated(&res, h_env_url(db), "drift", "--migrations", dir, "--state-dir", state, NULL);
+	ck_assert_int_eq(res.rc, 1);
+	h_assert_contains(res.err, "20240102000000_gone is applied but its folder is not in the migrations folder");
+	h_result_free(&res);
+}
+
+ITEST(the_daemon_records_the_fingerprint_after_a_deploy_and_health_shows_drift)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	h_mig(dir, "20240101000000_users", "CREATE TABLE users (id bigint PRIMARY KEY, email text);");
+	h_daemon_start(&d, db, dir, "MIGRATED_DRIFT_INTERVAL=300ms", "MIGRATED_PROBE_INTERVAL=200ms", NULL);
+	json_t *job = run_job(&d, "{}", H_TOKEN_ADMIN);
+	ck_assert_str_eq(h_jstr(job, "state"), "succeeded");
+	char *fp = strdup(h_jstr(job, "result.schema_fingerprint"));
+	ck_assert_uint_eq(strlen(fp), 64);
+	json_decref(job);
+	h_request(&r, &d, "GET", "/v1/drift", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(json_is_false(json_object_get(r.json, "drift")));
+	ck_assert_str_eq(h_jstr(r.json, "last_deploy_fingerprint"), fp);
+	ck_assert(json_is_false(json_object_get(r.json, "changed_since_last_deploy")));
+	h_http_free(&r);
+	h_exec(db, "ALTER TABLE users ADD COLUMN nickname text");
+	h_request(&r, &d, "GET", "/v1/drift", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert(json_is_true(json_object_get(r.json, "drift")));
+	ck_assert(json_is_true(json_object_get(r.json, "changed_since_last_deploy")));
+	h_assert_contains(r.body, "nickname");
+	h_http_free(&r);
+	/* The periodic check (drift_interval) feeds health: degraded, with the count. */
+	bool seen = false;
+	for (int i = 0; i < 100 && !seen; i++) {
+		h_request(&r, &d, "GET", "/v1/health", NULL, NULL, NULL, NULL);
+		seen = h_contains(r.body, "difference between the database and its migrations");
+		if (seen) {
+			ck_assert_str_eq(h_jstr(r.json, "status"), "degraded");
+			ck_assert_int_eq(r.status, 200);
+		}
+		h_http_free(&r);
+		h_sleep_ms(100);
+	}
+	ck_assert_msg(seen, "health never showed the drift");
+	free(fp);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
+ITEST(the_corpora_lint_without_crashing_and_find_real_hazards)
+{
+	const char *names[] = {"trigger.dev", "langfuse"};
+	for (int i = 0; i < 2; i++) {
+		struct h_result res;
+		h_migrated(&res, "lint", "--json", "--migrations", corpus_dir(names[i]), NULL);
+		ck_assert_msg(res.rc == 1, "%s: lint exit %d\n%s", names[i], res.rc, res.err);
+		json_t *j = json_loads(res.out, 0, NULL);
+		ck_assert_ptr_nonnull(j);
+		json_t *sum = json_object_get(j, "summary");
+		ck_assert_int_gt(json_integer_value(json_object_get(sum, "migrations")), 400);
+		ck_assert_int_gt(json_integer_value(json_object_get(sum, "error")), 10);
+		ck_assert_uint_eq(json_array_size(json_object_get(j, "unparsed")), 0);
+		json_decref(j);
+		h_result_free(&res);
+	}
+}
+
+Suite *suite_safety(void)
+{
+	Suite *s = suite_create("safety");
+	TCase *tc = tcase_create("safety");
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, the_lint_gate_warns_by_default_and_records_the_findings);
+	tcase_add_test(tc, the_lint_gate_blocks_errors_and_an_admin_override_is_recorded);
+	tcase_add_test(tc, the_plan_shows_the_lock_the_table_and_its_size_and_changes_nothing);
+	tcase_add_test(tc, drift_on_the_langfuse_corpus_reports_each_manual_change_and_nothing_else);
+	tcase_add_test(tc, drift_names_an_invalid_index_and_refuses_a_shadow_that_is_the_live_database);
+	tcase_add_test(tc, the_daemon_records_the_fingerprint_after_a_deploy_and_health_shows_drift);
+	tcase_add_test(tc, the_corpora_lint_without_crashing_and_find_real_hazards);
+	suite_add_tcase(s, tc);
+	return s;
+}

@@ -111,6 +111,7 @@ Suite *suite_cli(void)
 {
 	Suite *s = suite_create("cli");
 	TCase *tc = tcase_create("cli");
+	tcase_set_timeout(tc, 60); /* about fifteen runs of the binary, under valgrind in test.sh */
 	tcase_add_test(tc, help_lists_commands_and_exits_0);
 	tcase_add_test(tc, usage_errors_exit_2_with_a_pointer_to_help);
 	tcase_add_test(tc, no_database_url_is_a_configuration_error);

@@ -154,12 +154,12 @@ static int build_expected(struct md_db *live, const char *live_url, const struct
 		r = exec_ident(live, "CREATE DATABASE ", temp, " TEMPLATE template0",
 			       "creating a temporary shadow database", err);
 		if (r < 0) {
-			md_error_hint(err,
-				      "set SHADOW_DATABASE_URL to a database migrated may empty, or grant CREATEDB to "
-				      "the migration user (Prisma's migrate dev needs the same)");
 			char why[sizeof err->message];
 			snprintf(why, sizeof why, "%s", err->message);
 			md_error_set(err, MD_E_CONFIG, "cannot create a temporary shadow database: %s", why);
+			md_error_hint(err,
+				      "set SHADOW_DATABASE_URL to a database migrated may empty, or grant CREATEDB to "
+				      "the migration user (Prisma's migrate dev needs the same)");
 			md_dburl_free(u);
 			return err->code;
 		}

@@ -1,7 +1,11 @@
 /* drift_check.c - the daemon's drift checks: on request (GET /v1/drift) and periodically
  * (drift_interval, off by default), run by the job worker when it is idle so a check never
  * competes with a deploy for the migration lock's attention. Each check opens its own
- * connection on the migration URL; the last one's summary is kept for the health probe. */
+ * connection on the migration URL; the last one's summary is kept for the health probe.
+ * Two kinds: the full check (the live schema against a shadow built from the migrations) and
+ * the fingerprint check, which needs no shadow: the live fingerprint against the one the last
+ * successful deploy or rollback recorded (run_record_fingerprint). A periodic check falls back
+ * to it when no shadow can be had. */
 #include "jobs_internal.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
@@ -9,6 +13,7 @@
 #include "migrated/drift.h"
 #include "migrated/error.h"
 #include "migrated/log.h"
+#include "migrated/schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +27,22 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The fingerprint the newest successful deploy recorded, or NULL (caller frees). */
+void run_record_fingerprint(struct job_run *run, json_t *result)
+{
+	json_t *snap = NULL;
+	char fp[MD_CHECKSUM_HEX_LEN + 1];
+	struct md_error err = {0};
+	if (!result || !md_db_alive(run->db))
+		return;
+	if (md_schema_snapshot(run->db, &snap, fp, &err) == 0)
+		json_object_set_new(result, "schema_fingerprint", json_string(fp));
+	else
+		run_log(run, "warning", err.message);
+	json_decref(snap);
+}
+
+/* The fingerprint the newest successful deploy or rollback recorded, or NULL (caller frees):
+ * the schema as migrated last left it. */
 static char *last_deploy_fingerprint(struct md_jobs *jobs, char *job_id, size_t idsz)
 {
 	char *fp = NULL;
@@ -30,7 +50,7 @@ static char *last_deploy_fingerprint(struct md_jobs *jobs, char *job_id, size_t 
 	for (size_t i = jobs->n; i-- > 0 && !fp;) {
 		const struct job *j = jobs->list[i];
 		const char *f = j->result ? json_string_value(json_object_get(j->result, "schema_fingerprint")) : NULL;
-		if (j->kind == MD_JOB_DEPLOY && j->state == MD_JOB_SUCCEEDED && f) {
+		if ((j->kind == MD_JOB_DEPLOY || j->kind == MD_JOB_ROLLBACK) && j->state == MD_JOB_SUCCEEDED && f) {
 			fp = strdup(f);
 			snprintf(job_id, idsz, "%s", j->id);
 		}
@@ -43,17 +63,53 @@ static void remember(struct md_jobs *jobs, const json_t *rep, const struct md_er
 {
 	char ts[32];
 	jobs_now_iso(ts);
-	json_t *s = rep ? json_pack("{s:s, s:O, s:I, s:O?}", "checked_at", ts, "drift", json_object_get(rep, "drift"),
-				    "differences", (json_int_t)json_array_size(json_object_get(rep, "differences")),
+	json_t *s = rep ? json_pack("{s:s, s:O, s:O, s:I, s:O?}", "checked_at", ts, "mode",
+				    json_object_get(rep, "mode"), "drift", json_object_get(rep, "drift"), "differences",
+				    (json_int_t)json_array_size(json_object_get(rep, "differences")),
 				    "changed_since_last_deploy", json_object_get(rep, "changed_since_last_deploy"))
 			: json_pack("{s:s, s:n, s:s}", "checked_at", ts, "drift", "error", err->message);
+	if (s && rep && json_string_value(json_object_get(rep, "message"))) /* health copies these: no null message */
+		json_object_set(s, "message", json_object_get(rep, "message"));
 	pthread_mutex_lock(&jobs->lock);
 	json_decref(jobs->drift_last);
 	jobs->drift_last = s;
 	pthread_mutex_unlock(&jobs->lock);
 }
 
-int md_jobs_drift(struct md_jobs *jobs, json_t **ret, struct md_error *err)
+/* The check without a shadow: whether the schema changed since migrated last changed it. */
+static int fingerprint_check(struct md_jobs *jobs, struct md_db *db, json_t **ret, struct md_error *err)
+{
+	json_t *snap = NULL;
+	char live[MD_CHECKSUM_HEX_LEN + 1], job_id[JOB_ID_LEN + 1] = "", msg[600] = "";
+	int r = md_schema_snapshot(db, &snap, live, err);
+	json_decref(snap);
+	if (r < 0)
+		return r;
+	char *fp = last_deploy_fingerprint(jobs, job_id, sizeof job_id);
+	bool changed = fp && strcmp(fp, live) != 0;
+	json_t *diffs = json_array();
+	if (changed) {
+		snprintf(msg, sizeof msg,
+			 "the schema changed since job %s left it (fingerprint %.12s, now %.12s): a change by hand "
+			 "or by another tool; a check with a shadow database (GET /v1/drift) lists the differences",
+			 job_id, fp, live);
+		json_array_append_new(diffs, json_pack("{s:s, s:s, s:s, s:s}", "kind", "schema", "object",
+						       "fingerprint", "change", "changed", "message", msg));
+	} else if (!fp) {
+		snprintf(msg, sizeof msg,
+			 "no successful deploy or rollback has recorded a schema fingerprint yet: nothing to "
+			 "compare with until the next deploy that applies a migration");
+	}
+	*ret = json_pack("{s:s, s:o, s:o, s:s, s:s?, s:s?, s:o, s:s?}", "mode", "fingerprint", "drift",
+			 fp ? json_boolean(changed) : json_null(), "differences", diffs, "live_fingerprint", live,
+			 "last_deploy_fingerprint", fp, "last_deploy_job", fp ? job_id : NULL,
+			 "changed_since_last_deploy", fp ? json_boolean(changed) : json_null(), "message",
+			 msg[0] && !changed ? msg : NULL);
+	free(fp);
+	return *ret ? 0 : md_error_set(err, MD_E_NOMEM, "out of memory");
+}
+
+int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct md_error *err)
 {
 	struct job_settings set;
 	struct md_dburl *url = NULL;
@@ -79,9 +135,16 @@ int md_jobs_drift(struct md_jobs *jobs, json_t **ret, struct md_error *err)
 		r = md_dburl_parse(set.migration_url, "migrated", set.connect_timeout_s, &url, err);
 	if (r == 0)
 		r = md_db_open(url, &db, err);
-	if (r == 0)
+	if (r == 0 && !with_shadow) {
+		r = fingerprint_check(jobs, db, &rep, err);
+		if (r == 0) {
+			remember(jobs, rep, NULL);
+			*ret = rep;
+		}
+	} else if (r == 0) {
 		r = md_drift_check(db, set.migration_url, cat, &o, &rep, err);
-	if (r == 0) {
+	}
+	if (r == 0 && with_shadow) {
 		char *fp = last_deploy_fingerprint(jobs, deploy_id, sizeof deploy_id);
 		const char *live = json_string_value(json_object_get(rep, "live_fingerprint"));
 		json_object_set_new(rep, "last_deploy_fingerprint", fp ? json_string(fp) : json_null());
@@ -89,9 +152,10 @@ int md_jobs_drift(struct md_jobs *jobs, json_t **ret, struct md_error *err)
 		json_object_set_new(rep, "changed_since_last_deploy",
 				    fp ? json_boolean(strcmp(fp, live) != 0) : json_null());
 		free(fp);
+		json_object_set_new(rep, "mode", json_string("shadow"));
 		remember(jobs, rep, NULL);
 		*ret = rep;
-	} else {
+	} else if (r < 0) {
 		remember(jobs, NULL, err);
 	}
 	md_db_close(db);
@@ -121,23 +185,62 @@ int64_t jobs_drift_wait_ms(struct md_jobs *jobs)
 	return jobs->drift_next_ms > now ? jobs->drift_next_ms - now : 0;
 }
 
+/* Periodic checks log what they find when it changes, not every round: a drift that stays is
+ * in health; the log says when it appeared and when it went. */
+static void log_if_changed(struct md_jobs *jobs, int level, const char *msg)
+{
+	if (strcmp(jobs->drift_logged, msg) == 0)
+		return;
+	snprintf(jobs->drift_logged, sizeof jobs->drift_logged, "%s", msg);
+	md_log(level, "%s", msg);
+}
+
 void jobs_drift_periodic(struct md_jobs *jobs)
 {
 	struct md_error err = {0};
 	json_t *rep = NULL;
+	char msg[sizeof jobs->drift_logged];
+	int r = MD_E_CONFIG;
+
 	pthread_mutex_lock(&jobs->lock);
 	jobs->drift_next_ms = mono_ms() + (jobs->drift_interval_ms > 0 ? jobs->drift_interval_ms : 0);
 	pthread_mutex_unlock(&jobs->lock);
-	if (md_jobs_drift(jobs, &rep, &err) < 0) {
-		md_log(MD_LOG_WARNING, "drift check failed: %s", err.message);
+	/* Without a shadow to be had (no right to create a database, a bad SHADOW_DATABASE_URL) the
+	 * fingerprint still tells whether the schema moved since the last deploy; the full check is
+	 * tried again every tenth round (each failed try is an error in the server's log). */
+	if (jobs->drift_fallback_rounds == 0 || jobs->drift_fallback_rounds % 10 == 0)
+		r = md_jobs_drift(jobs, true, &rep, &err);
+	if (r == MD_E_CONFIG) {
+		if (jobs->drift_fallback_rounds == 0)
+			md_log(MD_LOG_WARNING,
+			       "drift check without a shadow database (%s): comparing fingerprints only", err.message);
+		jobs->drift_fallback_rounds++;
+		err = (struct md_error){0};
+		r = md_jobs_drift(jobs, false, &rep, &err);
+	} else if (r == 0) {
+		if (jobs->drift_fallback_rounds)
+			md_log(MD_LOG_INFO, "drift check: a shadow database can be built again: full checks");
+		jobs->drift_fallback_rounds = 0;
+	}
+	if (r < 0) {
+		snprintf(msg, sizeof msg, "drift check failed: %.400s", err.message);
+		log_if_changed(jobs, MD_LOG_WARNING, msg);
 		return;
 	}
-	size_t n = json_array_size(json_object_get(rep, "differences"));
-	if (n)
-		md_log(MD_LOG_WARNING,
-		       "drift check: %zu difference%s between the database and its migrations (GET /v1/drift)", n,
-		       n == 1 ? "" : "s");
+	json_t *diffs = json_object_get(rep, "differences");
+	size_t n = json_array_size(diffs);
+	if (n && strcmp(json_string_value(json_object_get(rep, "mode")), "fingerprint") == 0)
+		snprintf(msg, sizeof msg, "drift check: %.400s",
+			 json_string_value(json_object_get(json_array_get(diffs, 0), "message")));
+	else if (n)
+		snprintf(msg, sizeof msg,
+			 "drift check: %zu difference%s between the database and its migrations (GET /v1/drift)", n,
+			 n == 1 ? "" : "s");
 	else
-		md_log(MD_LOG_DEBUG, "drift check: no drift");
+		msg[0] = '\0';
+	if (msg[0])
+		log_if_changed(jobs, MD_LOG_WARNING, msg);
+	else if (jobs->drift_logged[0])
+		log_if_changed(jobs, MD_LOG_INFO, "drift check: no drift now");
 	json_decref(rep);
 }

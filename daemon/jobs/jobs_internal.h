@@ -76,12 +76,14 @@ struct md_jobs {
 	 * (under lock): a job copies them when it starts (jobs_settings) */
 	char *migrations_dir;
 	char *migration_url;
-	char *shadow_url;           /* SHADOW_DATABASE_URL or NULL (reloadable) */
-	char *drift_cache_dir;      /* STATE_DIR/drift-cache */
-	int drift_interval_ms;      /* periodic drift check (0: off) */
-	pthread_mutex_t drift_lock; /* one drift check at a time */
-	json_t *drift_last;         /* the last check's summary for health, or NULL; under lock */
-	int64_t drift_next_ms;      /* monotonic time of the next periodic check */
+	char *shadow_url;               /* SHADOW_DATABASE_URL or NULL (reloadable) */
+	char *drift_cache_dir;          /* STATE_DIR/drift-cache */
+	int drift_interval_ms;          /* periodic drift check (0: off) */
+	pthread_mutex_t drift_lock;     /* one drift check at a time */
+	json_t *drift_last;             /* the last check's summary for health, or NULL; under lock */
+	unsigned drift_fallback_rounds; /* periodic checks by fingerprint since a shadow failed */
+	char drift_logged[480];         /* what the periodic check last logged (worker only) */
+	int64_t drift_next_ms;          /* monotonic time of the next periodic check */
 	int connect_timeout_s;
 	struct md_apply_options apply;
 	struct md_backup_options backup;
@@ -174,6 +176,9 @@ json_t *run_names(char **list, size_t n);
 
 /* Drift (drift_check.c): the periodic check, run by the worker when it is idle and due. */
 void jobs_drift_periodic(struct md_jobs *jobs);
+/* run_record_fingerprint: the live schema's fingerprint into result's "schema_fingerprint",
+ * after a job changed the schema (a warning in the job's log when it cannot be read). */
+void run_record_fingerprint(struct job_run *run, json_t *result);
 /* jobs_drift_wait_ms: how long the idle worker may sleep before the next periodic check
  * (-1: no periodic check). Caller holds jobs->lock. */
 int64_t jobs_drift_wait_ms(struct md_jobs *jobs);

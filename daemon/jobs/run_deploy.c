@@ -12,7 +12,6 @@
 #include "migrated/log.h"
 #include "migrated/plan.h"
 #include "migrated/report.h"
-#include "migrated/schema.h"
 #include "migrated/strbuf.h"
 
 #include <stdio.h>
@@ -285,17 +284,8 @@ void run_deploy(struct job_run *run, json_t *request)
 	} else if (!opts.dry_run && rep.n_applied > 0) {
 		jobs_set_progress(run->jobs, "deploying: verifying");
 		r = check_history(run, cat, &err);
-		if (r == 0) {
-			/* What the schema is now, so drift between deploys shows without a shadow. */
-			json_t *snap = NULL;
-			char fp[MD_CHECKSUM_HEX_LEN + 1];
-			struct md_error e2 = {0};
-			if (md_schema_snapshot(run->db, &snap, fp, &e2) == 0)
-				json_object_set_new(extra, "schema_fingerprint", json_string(fp));
-			else
-				run_log(run, "warning", e2.message);
-			json_decref(snap);
-		}
+		if (r == 0) /* what the schema is now, so drift between deploys shows without a shadow */
+			run_record_fingerprint(run, extra);
 		bool verify = !json_is_false(json_object_get(request, "verify")) && md_verify_count(&run->set.verify);
 		if (r == 0 && verify) {
 			r = verify_app(run, &rep, checks, &err);

@@ -133,6 +133,8 @@ void run_rollback(struct job_run *run, json_t *request)
 		error = run_error_json(&err);
 	if (run->step)
 		run_step_end(run, r == 0 ? "succeeded" : run_end_state(run, r), NULL, NULL);
+	if (r == 0) /* the schema it left, for the fingerprint drift check */
+		run_record_fingerprint(run, result);
 	run_end(run, r, NULL, error, result);
 	md_catalog_free(cat);
 	run_close_database(run);

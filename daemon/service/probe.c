@@ -400,10 +400,20 @@ static struct md_health *run_round(struct md_probe *p)
 			snprintf(dmsg, sizeof dmsg, "the last drift check failed: %.500s",
 				 json_string_value(json_object_get(ds, "error")));
 		} else if (json_is_true(json_object_get(ds, "drift"))) {
+			const char *mode = json_string_value(json_object_get(ds, "mode"));
 			st = MD_HEALTH_DEGRADED;
-			snprintf(dmsg, sizeof dmsg,
-				 "%zu difference%s between the database and its migrations (GET /v1/drift lists them)",
-				 n, n == 1 ? "" : "s");
+			if (mode && strcmp(mode, "fingerprint") == 0)
+				snprintf(dmsg, sizeof dmsg,
+					 "the schema changed since the last deploy (fingerprint; a check with a shadow "
+					 "database, GET /v1/drift, lists the differences)");
+			else
+				snprintf(
+					dmsg, sizeof dmsg,
+					"%zu difference%s between the database and its migrations (GET /v1/drift lists "
+					"them)",
+					n, n == 1 ? "" : "s");
+		} else if (json_string_value(json_object_get(ds, "message"))) {
+			snprintf(dmsg, sizeof dmsg, "%.590s", json_string_value(json_object_get(ds, "message")));
 		}
 		json_t *c = check("drift", st, dmsg[0] ? dmsg : NULL);
 		json_object_update(c, ds);

@@ -89,11 +89,14 @@ int md_jobs_backup_find(struct md_jobs *jobs, const char *id, json_t **ret, stru
 struct md_lint_options;
 void md_jobs_lint_settings(struct md_jobs *jobs, struct md_lint_options *ret, int *ret_gate);
 
-/* md_jobs_drift: a drift check now (see drift.h) on the migration URL, with the shadow and the
- * cache of this daemon, plus "last_deploy_fingerprint" and "changed_since_last_deploy" (the
- * live fingerprint against the one the last successful deploy recorded). Blocks: call it off
- * the HTTP threads. One check runs at a time. Its summary is kept for health. */
-int md_jobs_drift(struct md_jobs *jobs, json_t **ret, struct md_error *err);
+/* md_jobs_drift: a drift check now on the migration URL. with_shadow: the full check (see
+ * drift.h) with the shadow and the cache of this daemon, "mode": "shadow". Else "mode":
+ * "fingerprint": the live schema's fingerprint against the one the last successful deploy or
+ * rollback recorded, "drift" true when it changed (one difference that says so), null when no
+ * job recorded one yet ("message" says so). Both add "last_deploy_fingerprint",
+ * "last_deploy_job" and "changed_since_last_deploy". Blocks: call it off the HTTP threads. One
+ * check runs at a time. Its summary is kept for health. */
+int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct md_error *err);
 /* md_jobs_drift_status: the last check's summary ({"checked_at", "drift", "differences",
  * "error"}), or NULL when none ran (the caller's reference). */
 json_t *md_jobs_drift_status(struct md_jobs *jobs);

@@ -318,6 +318,123 @@ ITEST(the_daemon_records_the_fingerprint_after_a_deploy_and_health_shows_drift)
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 }
 
+/* A migration user without CREATEDB and no SHADOW_DATABASE_URL: the full check cannot build the
+ * expected schema and says so (409, what to set); ?shadow=0 and the periodic check compare the
+ * live fingerprint with the one the last deploy or rollback recorded. */
+ITEST(without_a_shadow_drift_is_the_fingerprint_changed_since_the_last_deploy)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	char url[400], sql[600];
+
+	h_admin_exec("DO $$ BEGIN CREATE ROLE md_no_createdb LOGIN NOCREATEDB PASSWORD 'NoShadow-Secret-9'; "
+		     "EXCEPTION WHEN duplicate_object THEN NULL; END $$");
+	snprintf(sql, sizeof sql,
+		 "ALTER DATABASE \"%s\" OWNER TO md_no_createdb; ALTER SCHEMA public OWNER TO md_no_createdb", db);
+	h_exec(db, sql);
+	snprintf(url, sizeof url, "DATABASE_URL=postgresql://md_no_createdb:NoShadow-Secret-9@127.0.0.1:%d/%s",
+		 h_port(), db);
+	h_mig(dir, "20240101000000_users", "CREATE TABLE users (id bigint PRIMARY KEY, email text);");
+	h_daemon_start(&d, db, dir, url, "MIGRATED_PROBE_INTERVAL=200ms", NULL);
+
+	/* Nothing recorded yet: no verdict, and it says why. */
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(h_jstr(r.json, "mode"), "fingerprint");
+	ck_assert(json_is_null(json_object_get(r.json, "drift")));
+	h_assert_contains(h_jstr(r.json, "message"), "no successful deploy or rollback has recorded");
+	h_http_free(&r);
+
+	json_t *job = run_job(&d, "{}", H_TOKEN_ADMIN);
+	ck_assert_str_eq(h_jstr(job, "state"), "succeeded");
+	char *deploy_id = strdup(h_jstr(job, "id"));
+	json_decref(job);
+
+	/* The full check needs a shadow this user cannot make. */
+	h_request(&r, &d, "GET", "/v1/drift", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 409);
+	ck_assert_str_eq(h_jstr(r.json, "error.code"), "shadow_unavailable");
+	h_assert_contains(h_jstr(r.json, "error.message"), "cannot create a temporary shadow database");
+	h_assert_contains(h_jstr(r.json, "error.detail.hint"), "SHADOW_DATABASE_URL");
+	h_assert_contains(h_jstr(r.json, "error.detail.without_shadow"), "?shadow=0");
+	h_assert_not_contains(r.body, "NoShadow-Secret-9");
+	h_http_free(&r);
+
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(json_is_false(json_object_get(r.json, "drift")));
+	ck_assert_int_eq(json_array_size(json_object_get(r.json, "differences")), 0);
+	ck_assert_str_eq(h_jstr(r.json, "last_deploy_job"), deploy_id);
+	ck_assert_str_eq(h_jstr(r.json, "live_fingerprint"), h_jstr(r.json, "last_deploy_fingerprint"));
+	h_http_free(&r);
+
+	/* A change by hand: one difference that says what is known. */
+	h_exec(db, "ALTER TABLE users ADD COLUMN nickname text");
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(json_is_true(json_object_get(r.json, "drift")));
+	ck_assert(json_is_true(json_object_get(r.json, "changed_since_last_deploy")));
+	ck_assert_int_eq(json_array_size(json_object_get(r.json, "differences")), 1);
+	json_t *diff = json_array_get(json_object_get(r.json, "differences"), 0);
+	h_assert_contains(json_string_value(json_object_get(diff, "message")), "the schema changed since job");
+	h_assert_contains(json_string_value(json_object_get(diff, "message")), deploy_id);
+	h_http_free(&r);
+
+	/* Undone by hand: the same schema, the same fingerprint, no drift. */
+	h_exec(db, "ALTER TABLE users DROP COLUMN nickname");
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert(json_is_false(json_object_get(r.json, "drift")));
+	h_http_free(&r);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+
+	/* The periodic check falls back to the fingerprint and health shows the change. */
+	h_exec(db, "ALTER TABLE users ADD COLUMN nickname text");
+	h_daemon_start(&d, db, dir, url, "MIGRATED_PROBE_INTERVAL=200ms", "MIGRATED_DRIFT_INTERVAL=300ms", NULL);
+	bool seen = false;
+	for (int i = 0; i < 100 && !seen; i++) {
+		h_request(&r, &d, "GET", "/v1/health", NULL, NULL, NULL, NULL);
+		seen = h_contains(r.body, "the schema changed since the last deploy");
+		if (seen) {
+			ck_assert_str_eq(h_jstr(r.json, "status"), "degraded");
+			h_assert_contains(r.body, "\"mode\":\"fingerprint\"");
+		}
+		h_http_free(&r);
+		h_sleep_ms(100);
+	}
+	ck_assert_msg(seen, "health never showed the fingerprint change");
+	h_exec(db, "ALTER TABLE users DROP COLUMN nickname");
+
+	/* A down rollback changes the schema too, and records what it left. */
+	h_mig(dir, "20240102000000_posts", "CREATE TABLE posts (id bigint PRIMARY KEY);");
+	char path[900];
+	snprintf(path, sizeof path, "%s/20240102000000_posts/down.sql", dir);
+	h_write(path, "DROP TABLE posts;", strlen("DROP TABLE posts;"));
+	job = run_job(&d, "{}", H_TOKEN_ADMIN);
+	ck_assert_str_eq(h_jstr(job, "state"), "succeeded");
+	json_decref(job);
+	h_request(&r, &d, "POST", "/v1/rollback", H_TOKEN_ADMIN, "application/json",
+		  "{\"strategy\": \"down\", \"to\": \"20240101000000_users\"}", NULL);
+	ck_assert_msg(r.status == 202, "POST /v1/rollback -> %ld: %s", r.status, r.body);
+	char *rb_id = strdup(h_jstr(r.json, "id"));
+	h_http_free(&r);
+	job = h_wait_job(&d, rb_id, 120);
+	ck_assert_str_eq(h_jstr(job, "state"), "succeeded");
+	ck_assert_uint_eq(strlen(h_jstr(job, "result.schema_fingerprint")), 64);
+	json_decref(job);
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert(json_is_false(json_object_get(r.json, "drift")));
+	ck_assert_str_eq(h_jstr(r.json, "last_deploy_job"), rb_id);
+	h_http_free(&r);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+	char *log = h_daemon_log(&d);
+	h_assert_contains(log, "comparing fingerprints only");
+	h_assert_not_contains(log, "NoShadow-Secret-9");
+	free(log);
+	free(rb_id);
+	free(deploy_id);
+}
+
 ITEST(the_corpora_lint_without_crashing_and_find_real_hazards)
 {
 	const char *names[] = {"trigger.dev", "langfuse"};
@@ -347,6 +464,7 @@ Suite *suite_safety(void)
 	tcase_add_test(tc, drift_on_the_langfuse_corpus_reports_each_manual_change_and_nothing_else);
 	tcase_add_test(tc, drift_names_an_invalid_index_and_refuses_a_shadow_that_is_the_live_database);
 	tcase_add_test(tc, the_daemon_records_the_fingerprint_after_a_deploy_and_health_shows_drift);
+	tcase_add_test(tc, without_a_shadow_drift_is_the_fingerprint_changed_since_the_last_deploy);
 	tcase_add_test(tc, the_corpora_lint_without_crashing_and_find_real_hazards);
 	suite_add_tcase(s, tc);
 	return s;

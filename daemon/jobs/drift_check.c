@@ -128,7 +128,7 @@ int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct m
 				     .cache_dir = jobs->drift_cache_dir,
 				     .connect_timeout_s = set.connect_timeout_s,
 				     .apply = set.apply};
-	r = md_catalog_load(jobs->migrations_dir, 0, &cat, err);
+	r = with_shadow ? md_catalog_load(jobs->migrations_dir, 0, &cat, err) : 0; /* fingerprints need no folder */
 	if (r == 0 && !set.migration_url)
 		r = md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL (or DIRECT_URL)");
 	if (r == 0)

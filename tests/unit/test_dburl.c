@@ -5,6 +5,7 @@
 #include "migrated/log.h"
 #include "unit.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 START_TEST(prisma_parameters_are_removed_and_schema_kept)
@@ -91,6 +92,28 @@ START_TEST(tcp_keepalives_default_on_unless_the_url_sets_them)
 }
 END_TEST
 
+/* Prisma's engine has no GSSAPI transport encryption, so no Prisma URL relies on it; libpq's
+ * default "prefer" initialises Kerberos on every connect (about 600 KiB of the daemon's RSS and
+ * a round trip when a credentials cache exists). GSS authentication is not affected. */
+START_TEST(gss_encryption_is_off_unless_the_url_or_environment_asks)
+{
+	struct md_dburl *u;
+	struct md_error err = {0};
+	unsetenv("PGGSSENCMODE");
+	ck_assert_int_eq(md_dburl_parse("postgresql://u@h/d", "migrated", 10, &u, &err), 0);
+	ck_assert_str_eq(md_dburl_get(u, "gssencmode"), "disable");
+	md_dburl_free(u);
+	ck_assert_int_eq(md_dburl_parse("postgresql://u@h/d?gssencmode=require", "migrated", 10, &u, &err), 0);
+	ck_assert_str_eq(md_dburl_get(u, "gssencmode"), "require");
+	md_dburl_free(u);
+	setenv("PGGSSENCMODE", "prefer", 1);
+	ck_assert_int_eq(md_dburl_parse("postgresql://u@h/d", "migrated", 10, &u, &err), 0);
+	ck_assert_ptr_null(md_dburl_get(u, "gssencmode")); /* libpq applies the environment's */
+	md_dburl_free(u);
+	unsetenv("PGGSSENCMODE");
+}
+END_TEST
+
 START_TEST(invalid_urls_are_explained_without_the_password)
 {
 	struct md_dburl *u = NULL;
@@ -125,6 +148,7 @@ Suite *suite_dburl(void)
 	tcase_add_test(tc, url_settings_win_over_defaults);
 	tcase_add_test(tc, transaction_poolers_are_recognised);
 	tcase_add_test(tc, tcp_keepalives_default_on_unless_the_url_sets_them);
+	tcase_add_test(tc, gss_encryption_is_off_unless_the_url_or_environment_asks);
 	tcase_add_test(tc, invalid_urls_are_explained_without_the_password);
 	tcase_add_test(tc, keyword_value_strings_are_accepted);
 	suite_add_tcase(s, tc);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/http.sh - the daemon's HTTP figures, each against a baseline from the same run:
 #  - GET /v1/health under `wrk -t2 -c64`: requests/s against bench/mhd_bare.c (the same bytes
-#    from a bare libmicrohttpd server), and p99 latency; then the same while a deploy of 500
+#    from a bare libmicrohttpd server), p99 latency, and CPU time per request (user + system
+#    ticks of each server over its run: what scheduling noise moves least); then the same while a deploy of 500
 #    migrations runs in the daemon;
 #  - GET /metrics under the same load: requests/s against the bare server;
 #  - what health polling costs the database: transactions on the daemon's database during a
@@ -44,11 +45,16 @@ wrk_run() {
 small=$BENCH_TMP/one; rm -rf "$small"; mkmig "$small" 20240101000000_a "CREATE TABLE a (id int);"
 daemon "$small" bench_http
 idle=$(rss "$DPID")
-BPORT=$(port); "$bare" "$BPORT" & pids+=($!); sleep 0.3
-read -r b_rps b_p99 _ <<<"$(wrk_run "http://127.0.0.1:$BPORT/v1/health")"
-read -r d_rps d_p99 d_n <<<"$(wrk_run "http://127.0.0.1:$DPORT/v1/health")"
+BPORT=$(port); "$bare" "$BPORT" & BPID=$!; pids+=("$BPID"); sleep 0.3
+# CPU ticks (user + system) a process used: per request, the figure scheduling noise moves least.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+bt0=$(ticks "$BPID"); read -r b_rps b_p99 b_n <<<"$(wrk_run "http://127.0.0.1:$BPORT/v1/health")"; bt1=$(ticks "$BPID")
+dt0=$(ticks "$DPID"); read -r d_rps d_p99 d_n <<<"$(wrk_run "http://127.0.0.1:$DPORT/v1/health")"; dt1=$(ticks "$DPID")
 loaded=$(rss "$DPID")
+hz=$(getconf CLK_TCK)
+b_us=$(echo "scale=2; ($bt1 - $bt0) * 1000000 / $hz / $b_n" | bc); d_us=$(echo "scale=2; ($dt1 - $dt0) * 1000000 / $hz / $d_n" | bc)
 echo "health: migrated ${d_rps} req/s vs bare libmicrohttpd ${b_rps} req/s = $(ratio "$d_rps" "$b_rps")x (goal >= 0.8); p99 ${d_p99} ms (bare ${b_p99} ms; goal < 5)"
+echo "health CPU per request: migrated ${d_us} us vs bare ${b_us} us = $(ratio "$d_us" "$b_us")x"
 read -r m_rps m_p99 _ <<<"$(wrk_run "http://127.0.0.1:$DPORT/metrics" "$READ")"
 echo "metrics: migrated ${m_rps} req/s vs bare ${b_rps} req/s = $(ratio "$m_rps" "$b_rps")x; p99 ${m_p99} ms"
 # Queries health polling causes: transactions on the daemon's database, idle vs under wrk.

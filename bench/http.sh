@@ -21,10 +21,9 @@ READ="Authorization: Bearer bench-read-0123456789abcdef"
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 
-port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 # daemon MIGRATIONS DB: starts migrated serve; sets DPORT and DPID.
 daemon() {
-  local st=$BENCH_TMP/state-$2; rm -rf "$st"; mkdir -p "$st"; DPORT=$(port)
+  local st=$BENCH_TMP/state-$2; rm -rf "$st"; mkdir -p "$st"; DPORT=$(free_port)
   DATABASE_URL=$(fresh_db "$2") "$MIGRATED" serve --listen "127.0.0.1:$DPORT" --migrations "$1" --state-dir "$st" \
     --token-file "$tokens" >"$st.log" 2>&1 &
   DPID=$!; pids+=("$DPID")
@@ -45,7 +44,7 @@ wrk_run() {
 small=$BENCH_TMP/one; rm -rf "$small"; mkmig "$small" 20240101000000_a "CREATE TABLE a (id int);"
 daemon "$small" bench_http
 idle=$(rss "$DPID")
-BPORT=$(port); "$bare" "$BPORT" & BPID=$!; pids+=("$BPID"); sleep 0.3
+BPORT=$(free_port); "$bare" "$BPORT" & BPID=$!; pids+=("$BPID"); sleep 0.3
 # CPU ticks (user + system) a process used: per request, the figure scheduling noise moves least.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 bt0=$(ticks "$BPID"); read -r b_rps b_p99 b_n <<<"$(wrk_run "http://127.0.0.1:$BPORT/v1/health")"; bt1=$(ticks "$BPID")

@@ -9,6 +9,9 @@ MIGRATED=${MIGRATED:-$BENCH_TOP/build/migrated}
 ROUNDS=${ROUNDS:-5}
 BENCH_TMP=${BENCH_TMP:-/tmp/migrated-bench}
 
+# free_port: a loopback TCP port nobody listens on now.
+free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
 as_server() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
 
 bench_pg_up() {
@@ -19,7 +22,7 @@ bench_pg_up() {
   else
     rm -rf "$BENCH_TMP/data"
     as_server "$PGBIN/initdb -D $BENCH_TMP/data -A trust -U postgres -E UTF8 --locale=C --no-sync" >/dev/null
-    BENCH_PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+    BENCH_PORT=$(free_port)
     as_server "$PGBIN/pg_ctl -D $BENCH_TMP/data -w -l $BENCH_TMP/server.log -o \"-p $BENCH_PORT -k $BENCH_TMP -c fsync=off -c listen_addresses=127.0.0.1 -c max_connections=200\" start" >/dev/null
     echo "$BENCH_PORT" >"$BENCH_TMP/port"
   fi

@@ -37,7 +37,7 @@ echo "drift langfuse, warm cache: ${W} ms (goal < 2000) vs migrated status ${S} 
 tokens=$BENCH_TMP/safety-tokens; printf 'bench admin bench-admin-0123456789abcdef\n' >"$tokens"; chmod 600 "$tokens"
 AUTH="Authorization: Bearer bench-admin-0123456789abcdef"
 dst=$BENCH_TMP/state-safety; rm -rf "$dst"; mkdir -p "$dst"; durl=$(fresh_db bench_drift_daemon)
-DPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+DPORT=$(free_port)
 DATABASE_URL=$durl "$MIGRATED" serve --listen "127.0.0.1:$DPORT" --migrations "$lang" --state-dir "$dst" \
   --token-file "$tokens" >"$dst.log" 2>&1 &
 DPID=$!; trap 'kill "$DPID" 2>/dev/null || true' EXIT

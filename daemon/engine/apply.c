@@ -15,6 +15,7 @@
  *  STEPWISE     statement by statement; applied_steps_count follows the committed ones. */
 #include "migrated/apply.h"
 #include "migrated/catalog.h"
+#include "migrated/clock.h"
 #include "migrated/config.h"
 #include "migrated/db.h"
 #include "migrated/error.h"
@@ -107,13 +108,6 @@ void md_failure_clear(struct md_failure *f)
 	free(f->statement);
 	free(f->logs);
 	memset(f, 0, sizeof *f);
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
 static bool cancelled(const struct md_apply_hooks *hooks)
@@ -737,7 +731,7 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 	_cleanup_free_ char *insert = md_history_sql(db, MD_HSQL_INSERT_STARTED);
 	_cleanup_pgresult_ PGresult *res = NULL;
 	struct run rn = {0};
-	double t0 = now_ms();
+	double t0 = md_clock_mono_ms();
 	int r = 0;
 
 	memset(ret_ok, 0, sizeof *ret_ok);
@@ -799,7 +793,7 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 		}
 		snprintf(err->sqlstate, sizeof err->sqlstate, "%s", ret_fail->sqlstate);
 		ev.kind = MD_EV_MIGRATION_FAILED;
-		ev.duration_ms = now_ms() - t0;
+		ev.duration_ms = md_clock_mono_ms() - t0;
 		ev.message = ret_fail->message;
 		emit(hooks, &ev);
 		goto out;
@@ -808,7 +802,7 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 		goto out;
 	ret_ok->name = strdup(m->name);
 	ret_ok->mode = rn.mode;
-	ret_ok->duration_ms = now_ms() - t0;
+	ret_ok->duration_ms = md_clock_mono_ms() - t0;
 	ret_ok->statements = script->n;
 	if (!ret_ok->name) {
 		r = md_error_set(err, MD_E_NOMEM, "out of memory");

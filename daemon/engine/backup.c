@@ -5,6 +5,7 @@
  * removed by the next backup once it has stopped growing. */
 #include "migrated/backup.h"
 #include "migrated/child.h"
+#include "migrated/clock.h"
 #include "migrated/config.h"
 #include "migrated/db.h"
 #include "migrated/dburl.h"
@@ -77,13 +78,6 @@ void md_backup_options_free(struct md_backup_options *o)
 }
 
 /* ---- small helpers ---- */
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static int fsync_path(const char *path, int flags)
 {
@@ -256,7 +250,7 @@ int md_backup_take(const struct md_backup_options *o, struct md_db *db, const ch
 	_cleanup_free_ char *conninfo = NULL, *pwenv = NULL, *dbarg = NULL, *filearg = NULL;
 	char partial[4200], uuid[MD_HISTORY_ID_LEN + 1], stamp[32], why[800];
 	struct md_child c = {0};
-	double t0 = now_ms();
+	double t0 = md_clock_mono_ms();
 	uint64_t db_size = 0;
 	unsigned long long size = 0;
 	bool timed_out = false, cancelled = false;
@@ -336,7 +330,7 @@ int md_backup_take(const struct md_backup_options *o, struct md_db *db, const ch
 		return r;
 	}
 	fsync_path(o->dir, O_RDONLY | O_DIRECTORY);
-	b.duration_ms = now_ms() - t0;
+	b.duration_ms = md_clock_mono_ms() - t0;
 	r = write_sidecar(o->dir, &b, err);
 	if (r < 0) {
 		unlink(b.path);

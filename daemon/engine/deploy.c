@@ -1,5 +1,6 @@
 /* deploy.c - the deploy sequence (see deploy.h). Every check that can refuse runs before the
  * first change, so a refused deploy leaves history exactly as it found it. */
+#include "migrated/clock.h"
 #include "migrated/deploy.h"
 #include "migrated/advisory_lock.h"
 #include "migrated/catalog.h"
@@ -15,13 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static int push_name(char ***list, size_t *n, const char *name)
 {
@@ -399,7 +393,7 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 	      const struct md_apply_hooks *hooks, struct md_deploy_report *rep, struct md_error *err)
 {
 	struct analysis a = {0};
-	double t0 = now_ms(), tl;
+	double t0 = md_clock_mono_ms(), tl;
 	bool locked = false;
 	int r;
 
@@ -425,7 +419,7 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 	if (r < 0)
 		goto out;
 	locked = true;
-	tl = now_ms();
+	tl = md_clock_mono_ms();
 	rep->lock_wait_ms = tl - t0;
 	struct md_apply_event lk = {.kind = MD_EV_LOCKED, .duration_ms = rep->lock_wait_ms};
 	emit(hooks, &lk);
@@ -442,6 +436,6 @@ out:
 		md_lock_release(db, &ignored);
 	}
 	analysis_free(&a);
-	rep->total_ms = now_ms() - t0;
+	rep->total_ms = md_clock_mono_ms() - t0;
 	return r;
 }

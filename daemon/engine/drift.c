@@ -1,6 +1,7 @@
 /* drift.c - drift detection (see drift.h): the expected schema from a shadow database, cached
  * by the applied migrations, against the live one. A temporary shadow is always dropped, also
  * when building it failed. */
+#include "migrated/clock.h"
 #include "migrated/drift.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
@@ -20,13 +21,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* The folder's migrations that the database records applied, in the folder's order. */
 struct applied {
@@ -247,7 +241,7 @@ int md_drift_check(struct md_db *db, const char *live_url, const struct md_catal
 	json_t *warnings = json_array(), *expected = NULL, *live = NULL;
 	const char *from = "cache";
 	char path[4200], efp[MD_CHECKSUM_HEX_LEN + 1], lfp[MD_CHECKSUM_HEX_LEN + 1];
-	double t0 = now_ms();
+	double t0 = md_clock_mono_ms();
 	int r = collect(db, cat, &a, warnings, err);
 
 	if (r == 0 && o->cache_dir) {
@@ -268,7 +262,7 @@ int md_drift_check(struct md_db *db, const char *live_url, const struct md_catal
 		*ret = json_pack("{s:b, s:o, s:s, s:s, s:s, s:I, s:O, s:f}", "drift", json_array_size(diffs) > 0,
 				 "differences", diffs, "live_fingerprint", lfp, "expected_fingerprint", efp,
 				 "expected_from", from, "applied", (json_int_t)a.n, "warnings", warnings, "duration_ms",
-				 now_ms() - t0);
+				 md_clock_mono_ms() - t0);
 	}
 	json_decref(warnings);
 	json_decref(expected);

@@ -1,6 +1,7 @@
 /* restore.c - restoring a backup in one transaction (see restore.h). pg_restore only writes
  * SQL here (to a pipe); psql runs it, preceded by the clearing of the migration schema, inside
  * the single transaction psql opens for all of its -c and -f arguments. */
+#include "migrated/clock.h"
 #include "migrated/restore.h"
 #include "migrated/backup.h"
 #include "migrated/child.h"
@@ -17,13 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* The statements that empty schema `lit` (a quoted literal) of everything but extension
  * members, which go with their extension. CASCADE: dependants elsewhere are dropped too, and
@@ -135,12 +129,12 @@ int md_restore_run(const struct md_backup_options *o, struct md_db *db, const ch
 	struct md_child c[2] = {{0}};
 	bool timed_out = false, cancelled = false;
 	int major = db->server_version_num / 10000;
-	double t0 = now_ms();
+	double t0 = md_clock_mono_ms();
 	int r;
 
 	memset(rep, 0, sizeof *rep);
 	r = verify_archive(b, err);
-	rep->verify_ms = now_ms() - t0;
+	rep->verify_ms = md_clock_mono_ms() - t0;
 	if (r == 0)
 		r = md_pgtool_find("pg_restore", o->pg_restore, major, &pgr, err);
 	if (r == 0)
@@ -188,9 +182,9 @@ int md_restore_run(const struct md_backup_options *o, struct md_db *db, const ch
 		.relay_fail_text = "\n\\.\nDO $migrated$ BEGIN RAISE EXCEPTION 'migrated: pg_restore failed, the "
 				   "restore is rolled back'; END $migrated$;\n",
 	};
-	double t1 = now_ms();
+	double t1 = md_clock_mono_ms();
 	r = md_child_run(c, 2, &lim, &timed_out, &cancelled, err);
-	rep->restore_ms = now_ms() - t1;
+	rep->restore_ms = md_clock_mono_ms() - t1;
 	if (r == 0) {
 		if (cancelled) {
 			r = md_error_set(err, MD_E_CANCELLED,

@@ -1,6 +1,7 @@
 /* rollback.c - down migrations to a target, recorded (see rollback.h). The range is decided
  * twice, like a deploy's plan: once before the lock (refuse early, change nothing) and again
  * under it (another deployer may have moved the history in between). */
+#include "migrated/clock.h"
 #include "migrated/rollback.h"
 #include "migrated/advisory_lock.h"
 #include "migrated/catalog.h"
@@ -15,13 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 static bool applied_state(enum md_mig_state s)
 {
@@ -218,11 +212,11 @@ static int run_range(struct md_db *db, const struct md_catalog *cat, const struc
 						    .mode_reason =
 							    "failed, and its transaction left nothing: only recorded"};
 			emit(hooks, &ev);
-			double t0 = now_ms();
+			double t0 = md_clock_mono_ms();
 			r = md_history_roll_back_name(db, it->name, err);
 			if (r < 0)
 				return r;
-			run.duration_ms = now_ms() - t0;
+			run.duration_ms = md_clock_mono_ms() - t0;
 			ev.kind = MD_EV_MIGRATION_DONE;
 			ev.duration_ms = run.duration_ms;
 			emit(hooks, &ev);
@@ -261,7 +255,7 @@ int md_rollback_down(struct md_db *db, const struct md_catalog *cat, const char 
 	struct md_history *hist = NULL;
 	struct md_plan *plan = NULL;
 	struct md_rollback_range range = {0};
-	double t0 = now_ms();
+	double t0 = md_clock_mono_ms();
 	bool locked = false;
 	int r;
 
@@ -284,7 +278,7 @@ int md_rollback_down(struct md_db *db, const struct md_catalog *cat, const char 
 	if (r < 0)
 		goto out;
 	locked = true;
-	rep->lock_wait_ms = now_ms() - t0;
+	rep->lock_wait_ms = md_clock_mono_ms() - t0;
 	struct md_apply_event lk = {.kind = MD_EV_LOCKED, .duration_ms = rep->lock_wait_ms};
 	emit(hooks, &lk);
 	r = analyse(db, cat, to, &hist, &plan, &range, err);
@@ -300,6 +294,6 @@ out:
 	md_rollback_range_free(&range);
 	md_plan_free(plan);
 	md_history_free(hist);
-	rep->total_ms = now_ms() - t0;
+	rep->total_ms = md_clock_mono_ms() - t0;
 	return r;
 }

@@ -1,5 +1,6 @@
 /* verify.c - post-deploy verification (see verify.h): commands through the child module, URLs
  * through libcurl loaded on first use. */
+#include "migrated/clock.h"
 #include "migrated/verify.h"
 #include "migrated/child.h"
 #include "migrated/config.h"
@@ -15,13 +16,6 @@
 #include <time.h>
 
 #define BODY_MAX 2048 /* of a URL's answer, kept in the job */
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* ---- options ---- */
 
@@ -302,7 +296,7 @@ int md_verify_run_one(const struct md_verify_options *o, size_t i, char *const *
 		      const volatile sig_atomic_t *cancel, json_t **ret_check, struct md_error *err)
 {
 	char name[700];
-	double t0 = now_ms();
+	double t0 = md_clock_mono_ms();
 	bool is_cmd = i < o->n_commands;
 	int r;
 
@@ -315,7 +309,7 @@ int md_verify_run_one(const struct md_verify_options *o, size_t i, char *const *
 	else
 		r = check_url(o, i - o->n_commands, cancel, check, err);
 	json_object_set_new(check, "ok", json_boolean(r == 0));
-	json_object_set_new(check, "duration_ms", json_real(now_ms() - t0));
+	json_object_set_new(check, "duration_ms", json_real(md_clock_mono_ms() - t0));
 	if (r < 0)
 		json_object_set_new(check, "error", json_string(err->message));
 	*ret_check = check;

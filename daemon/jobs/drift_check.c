@@ -8,6 +8,7 @@
  * to it when no shadow can be had. */
 #include "jobs_internal.h"
 #include "migrated/catalog.h"
+#include "migrated/clock.h"
 #include "migrated/db.h"
 #include "migrated/dburl.h"
 #include "migrated/drift.h"
@@ -19,13 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void run_record_fingerprint(struct job_run *run, json_t *result)
 {
@@ -76,37 +70,54 @@ static void remember(struct md_jobs *jobs, const json_t *rep, const struct md_er
 	pthread_mutex_unlock(&jobs->lock);
 }
 
+/* Adds to rep (which has "live_fingerprint") what the last deploy or rollback recorded:
+ * "last_deploy_fingerprint", "last_deploy_job", "changed_since_last_deploy" (nulls when none did).
+ * Returns 1 when the schema changed since, 0 when not, -1 when nothing was recorded. */
+static int compare_with_last_deploy(struct md_jobs *jobs, json_t *rep)
+{
+	char job_id[JOB_ID_LEN + 1] = "";
+	const char *live = json_string_value(json_object_get(rep, "live_fingerprint"));
+	char *fp = last_deploy_fingerprint(jobs, job_id, sizeof job_id);
+	int changed = fp ? strcmp(fp, live) != 0 : -1;
+	json_object_set_new(rep, "last_deploy_fingerprint", fp ? json_string(fp) : json_null());
+	json_object_set_new(rep, "last_deploy_job", fp ? json_string(job_id) : json_null());
+	json_object_set_new(rep, "changed_since_last_deploy", fp ? json_boolean(changed == 1) : json_null());
+	free(fp);
+	return changed;
+}
+
 /* The check without a shadow: whether the schema changed since migrated last changed it. */
 static int fingerprint_check(struct md_jobs *jobs, struct md_db *db, json_t **ret, struct md_error *err)
 {
 	json_t *snap = NULL;
-	char live[MD_CHECKSUM_HEX_LEN + 1], job_id[JOB_ID_LEN + 1] = "", msg[600] = "";
+	char live[MD_CHECKSUM_HEX_LEN + 1], msg[600];
 	int r = md_schema_snapshot(db, &snap, live, err);
 	json_decref(snap);
 	if (r < 0)
 		return r;
-	char *fp = last_deploy_fingerprint(jobs, job_id, sizeof job_id);
-	bool changed = fp && strcmp(fp, live) != 0;
+	json_t *rep = json_pack("{s:s, s:s}", "mode", "fingerprint", "live_fingerprint", live);
+	if (!rep)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	int changed = compare_with_last_deploy(jobs, rep);
 	json_t *diffs = json_array();
-	if (changed) {
+	if (changed == 1) {
 		snprintf(msg, sizeof msg,
 			 "the schema changed since job %s left it (fingerprint %.12s, now %.12s): a change by hand "
 			 "or by another tool; a check with a shadow database (GET /v1/drift) lists the differences",
-			 job_id, fp, live);
+			 json_string_value(json_object_get(rep, "last_deploy_job")),
+			 json_string_value(json_object_get(rep, "last_deploy_fingerprint")), live);
 		json_array_append_new(diffs, json_pack("{s:s, s:s, s:s, s:s}", "kind", "schema", "object",
 						       "fingerprint", "change", "changed", "message", msg));
-	} else if (!fp) {
-		snprintf(msg, sizeof msg,
-			 "no successful deploy or rollback has recorded a schema fingerprint yet: nothing to "
-			 "compare with until the next deploy that applies a migration");
 	}
-	*ret = json_pack("{s:s, s:o, s:o, s:s, s:s?, s:s?, s:o, s:s?}", "mode", "fingerprint", "drift",
-			 fp ? json_boolean(changed) : json_null(), "differences", diffs, "live_fingerprint", live,
-			 "last_deploy_fingerprint", fp, "last_deploy_job", fp ? job_id : NULL,
-			 "changed_since_last_deploy", fp ? json_boolean(changed) : json_null(), "message",
-			 msg[0] && !changed ? msg : NULL);
-	free(fp);
-	return *ret ? 0 : md_error_set(err, MD_E_NOMEM, "out of memory");
+	json_object_set_new(rep, "drift", changed < 0 ? json_null() : json_boolean(changed == 1));
+	json_object_set_new(rep, "differences", diffs);
+	json_object_set_new(rep, "message",
+			    changed < 0 ? json_string("no successful deploy or rollback has recorded a schema "
+						      "fingerprint yet: nothing to compare with until the next deploy "
+						      "that applies a migration")
+					: json_null());
+	*ret = rep;
+	return 0;
 }
 
 int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct md_error *err)
@@ -116,7 +127,6 @@ int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct m
 	struct md_db *db = NULL;
 	struct md_catalog *cat = NULL;
 	json_t *rep = NULL;
-	char deploy_id[JOB_ID_LEN + 1] = "";
 	int r;
 
 	pthread_mutex_lock(&jobs->drift_lock);
@@ -137,27 +147,16 @@ int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct m
 		r = md_db_open(url, &db, err);
 	if (r == 0 && !with_shadow) {
 		r = fingerprint_check(jobs, db, &rep, err);
-		if (r == 0) {
-			remember(jobs, rep, NULL);
-			*ret = rep;
-		}
 	} else if (r == 0) {
 		r = md_drift_check(db, set.migration_url, cat, &o, &rep, err);
+		if (r == 0) {
+			compare_with_last_deploy(jobs, rep);
+			json_object_set_new(rep, "mode", json_string("shadow"));
+		}
 	}
-	if (r == 0 && with_shadow) {
-		char *fp = last_deploy_fingerprint(jobs, deploy_id, sizeof deploy_id);
-		const char *live = json_string_value(json_object_get(rep, "live_fingerprint"));
-		json_object_set_new(rep, "last_deploy_fingerprint", fp ? json_string(fp) : json_null());
-		json_object_set_new(rep, "last_deploy_job", fp ? json_string(deploy_id) : json_null());
-		json_object_set_new(rep, "changed_since_last_deploy",
-				    fp ? json_boolean(strcmp(fp, live) != 0) : json_null());
-		free(fp);
-		json_object_set_new(rep, "mode", json_string("shadow"));
-		remember(jobs, rep, NULL);
+	remember(jobs, r == 0 ? rep : NULL, err);
+	if (r == 0)
 		*ret = rep;
-	} else if (r < 0) {
-		remember(jobs, NULL, err);
-	}
 	md_db_close(db);
 	md_dburl_free(url);
 	md_catalog_free(cat);
@@ -179,7 +178,7 @@ int64_t jobs_drift_wait_ms(struct md_jobs *jobs)
 {
 	if (jobs->drift_interval_ms <= 0)
 		return -1;
-	int64_t now = mono_ms();
+	int64_t now = (int64_t)md_clock_mono_ms();
 	if (jobs->drift_next_ms == 0)
 		jobs->drift_next_ms = now + jobs->drift_interval_ms;
 	return jobs->drift_next_ms > now ? jobs->drift_next_ms - now : 0;
@@ -203,7 +202,7 @@ void jobs_drift_periodic(struct md_jobs *jobs)
 	int r = MD_E_CONFIG;
 
 	pthread_mutex_lock(&jobs->lock);
-	jobs->drift_next_ms = mono_ms() + (jobs->drift_interval_ms > 0 ? jobs->drift_interval_ms : 0);
+	jobs->drift_next_ms = (int64_t)md_clock_mono_ms() + (jobs->drift_interval_ms > 0 ? jobs->drift_interval_ms : 0);
 	pthread_mutex_unlock(&jobs->lock);
 	/* Without a shadow to be had (no right to create a database, a bad SHADOW_DATABASE_URL) the
 	 * fingerprint still tells whether the schema moved since the last deploy; the full check is

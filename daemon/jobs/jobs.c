@@ -2,6 +2,7 @@
  * only through a record: jobs_emit appends it to the journal, then applies it here, so the
  * table after a restart (replay) is the table before it. Runs no SQL; runner.c does. */
 #include "jobs_internal.h"
+#include "migrated/clock.h"
 #include "migrated/config.h"
 #include "migrated/error.h"
 #include "migrated/history.h"
@@ -934,13 +935,7 @@ void md_jobs_shutdown(struct md_jobs *jobs, int grace_ms)
 	jobs->shutting_down = true;
 	jobs->stop = 1;
 	pthread_cond_broadcast(&jobs->work);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += grace_ms / 1000;
-	deadline.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	md_clock_deadline(CLOCK_REALTIME, grace_ms, &deadline);
 	while (jobs->active) {
 		if (pthread_cond_timedwait(&jobs->work, &jobs->lock, &deadline) == ETIMEDOUT) {
 			if (jobs->active) {

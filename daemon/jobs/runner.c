@@ -5,6 +5,7 @@
 #include "jobs_internal.h"
 #include "migrated/advisory_lock.h"
 #include "migrated/catalog.h"
+#include "migrated/clock.h"
 #include "migrated/db.h"
 #include "migrated/dburl.h"
 #include "migrated/deploy.h"
@@ -339,13 +340,7 @@ void *jobs_worker(void *arg)
 			}
 			if (wait > 0) {
 				struct timespec dl;
-				clock_gettime(CLOCK_REALTIME, &dl);
-				dl.tv_sec += wait / 1000;
-				dl.tv_nsec += (long)(wait % 1000) * 1000000L;
-				if (dl.tv_nsec >= 1000000000L) {
-					dl.tv_sec++;
-					dl.tv_nsec -= 1000000000L;
-				}
+				md_clock_deadline(CLOCK_REALTIME, wait, &dl);
 				pthread_cond_timedwait(&jobs->work, &jobs->lock, &dl);
 				continue;
 			}

@@ -4,6 +4,7 @@
 #include "jobs_internal.h"
 #include "migrated/advisory_lock.h"
 #include "migrated/catalog.h"
+#include "migrated/clock.h"
 #include "migrated/db.h"
 #include "migrated/dburl.h"
 #include "migrated/error.h"
@@ -15,13 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static double now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 void run_emit(struct job_run *run, json_t *rec, bool must)
 {
@@ -52,7 +46,7 @@ void run_step_start(struct job_run *run, const char *name, const char *kind, jso
 		json_object_update(run->step, extra);
 		json_decref(extra);
 	}
-	run->step_t0 = now_ms();
+	run->step_t0 = md_clock_mono_ms();
 	run_emit(run, json_pack("{s:s, s:O}", "type", "step", "step", run->step), false);
 }
 
@@ -67,7 +61,7 @@ void run_step_end(struct job_run *run, const char *state, json_t *error, json_t 
 	jobs_now_iso(ts);
 	json_object_set_new(run->step, "state", json_string(state));
 	json_object_set_new(run->step, "finished_at", json_string(ts));
-	json_object_set_new(run->step, "duration_ms", json_real(now_ms() - run->step_t0));
+	json_object_set_new(run->step, "duration_ms", json_real(md_clock_mono_ms() - run->step_t0));
 	json_object_set_new(run->step, "error", error ? error : json_null());
 	if (extra) {
 		json_object_update(run->step, extra);

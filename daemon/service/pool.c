@@ -2,6 +2,7 @@
  * recently used is handed out first, so the others age out under light load); a slot is counted
  * while it connects, so the bound holds during slow connects. Connecting and closing happen
  * outside the lock. */
+#include "migrated/clock.h"
 #include "migrated/pool.h"
 #include "migrated/db.h"
 #include "migrated/dburl.h"
@@ -238,14 +239,7 @@ int md_pool_acquire(struct md_pool *p, int timeout_ms, unsigned flags, struct md
 					    size, (long long)(now - start));
 		}
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		int64_t left = deadline - now;
-		until.tv_sec += left / 1000;
-		until.tv_nsec += (left % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		md_clock_deadline(CLOCK_REALTIME, deadline - now, &until);
 		p->waiting++;
 		pthread_cond_timedwait(&p->freed, &p->lock, &until);
 		p->waiting--;

@@ -2,6 +2,7 @@
  * for two short queries, refreshes the status snapshot, and publishes a new md_health. A round
  * that cannot get a connection says why (the database is down, or the pool is exhausted) and
  * keeps the last facts it knew, marked stale. */
+#include "migrated/clock.h"
 #include "migrated/probe.h"
 #include "migrated/config.h"
 #include "migrated/db.h"
@@ -483,13 +484,7 @@ static void *probe_thread(void *arg)
 		pthread_mutex_lock(&p->lock);
 		int interval_ms = p->interval_ms;
 		pthread_mutex_unlock(&p->lock);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += interval_ms / 1000;
-		until.tv_nsec += (long)(interval_ms % 1000) * 1000000;
-		if (until.tv_nsec >= 1000000000) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000;
-		}
+		md_clock_deadline(CLOCK_MONOTONIC, interval_ms, &until);
 		pthread_mutex_lock(&p->lock);
 		while (!p->kicked && !p->stopping) {
 			if (pthread_cond_timedwait(&p->wake, &p->lock, &until) != 0)

@@ -11,7 +11,7 @@ config_h=$top/build/config.h
 [ -f "$config_h" ] || { echo "fuzz: build first (scripts/build.sh)"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -include $config_h -I$top/include $(pkg-config --cflags jansson libmicrohttpd libpq)"
 libs="$(pkg-config --libs jansson libpq uuid)"
-core="$top/daemon/core/error.c $top/daemon/core/strbuf.c $top/daemon/core/utf8.c $top/daemon/core/log.c"
+core="$top/daemon/core/error.c $top/daemon/core/strbuf.c $top/daemon/core/utf8.c $top/daemon/core/log.c $top/daemon/core/clock.c"
 declare -A srcs=(
   [body]="$top/api/body.c"
   [journal_line]="$top/daemon/jobs/journal.c"

@@ -277,6 +277,19 @@ ITEST(drift_names_an_invalid_index_and_refuses_a_shadow_that_is_the_live_databas
 	h_result_free(&res);
 }
 
+/* Polls GET /v1/health (10 s) until its body contains text; *ret gets that answer (free it). */
+static void wait_health_showing(const struct h_daemon *d, const char *text, struct h_http *ret)
+{
+	for (int i = 0; i < 100; i++) {
+		h_request(ret, d, "GET", "/v1/health", NULL, NULL, NULL, NULL);
+		if (h_contains(ret->body, text))
+			return;
+		h_http_free(ret);
+		h_sleep_ms(100);
+	}
+	ck_abort_msg("health never showed \"%s\"", text);
+}
+
 ITEST(the_daemon_records_the_fingerprint_after_a_deploy_and_health_shows_drift)
 {
 	struct h_daemon d = {0};
@@ -302,18 +315,10 @@ ITEST(the_daemon_records_the_fingerprint_after_a_deploy_and_health_shows_drift)
 	h_assert_contains(r.body, "nickname");
 	h_http_free(&r);
 	/* The periodic check (drift_interval) feeds health: degraded, with the count. */
-	bool seen = false;
-	for (int i = 0; i < 100 && !seen; i++) {
-		h_request(&r, &d, "GET", "/v1/health", NULL, NULL, NULL, NULL);
-		seen = h_contains(r.body, "difference between the database and its migrations");
-		if (seen) {
-			ck_assert_str_eq(h_jstr(r.json, "status"), "degraded");
-			ck_assert_int_eq(r.status, 200);
-		}
-		h_http_free(&r);
-		h_sleep_ms(100);
-	}
-	ck_assert_msg(seen, "health never showed the drift");
+	wait_health_showing(&d, "difference between the database and its migrations", &r);
+	ck_assert_str_eq(h_jstr(r.json, "status"), "degraded");
+	ck_assert_int_eq(r.status, 200);
+	h_http_free(&r);
 	free(fp);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 }
@@ -391,18 +396,10 @@ ITEST(without_a_shadow_drift_is_the_fingerprint_changed_since_the_last_deploy)
 	/* The periodic check falls back to the fingerprint and health shows the change. */
 	h_exec(db, "ALTER TABLE users ADD COLUMN nickname text");
 	h_daemon_start(&d, db, dir, url, "MIGRATED_PROBE_INTERVAL=200ms", "MIGRATED_DRIFT_INTERVAL=300ms", NULL);
-	bool seen = false;
-	for (int i = 0; i < 100 && !seen; i++) {
-		h_request(&r, &d, "GET", "/v1/health", NULL, NULL, NULL, NULL);
-		seen = h_contains(r.body, "the schema changed since the last deploy");
-		if (seen) {
-			ck_assert_str_eq(h_jstr(r.json, "status"), "degraded");
-			h_assert_contains(r.body, "\"mode\":\"fingerprint\"");
-		}
-		h_http_free(&r);
-		h_sleep_ms(100);
-	}
-	ck_assert_msg(seen, "health never showed the fingerprint change");
+	wait_health_showing(&d, "the schema changed since the last deploy", &r);
+	ck_assert_str_eq(h_jstr(r.json, "status"), "degraded");
+	h_assert_contains(r.body, "\"mode\":\"fingerprint\"");
+	h_http_free(&r);
 	h_exec(db, "ALTER TABLE users DROP COLUMN nickname");
 
 	/* A down rollback changes the schema too, and records what it left. */

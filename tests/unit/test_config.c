@@ -162,7 +162,7 @@ START_TEST(ages_lists_and_choices_for_backups_and_verification)
 	clear_env();
 	unsetenv("MIGRATED_VERIFY_COMMAND");
 	write_conf("backup_keep = 3\nbackup_keep_within = 30d\nverify_command = npx prisma generate\n"
-		   "verify_command = systemctl restart app\nverify_url = http://127.0.0.1:3000/health\n"
+		   "verify_command = systemctl restart app\nverify_url = http://app.internal/health\n"
 		   "verify_on_failure = rollback\n");
 	flags.config_file = path;
 	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);

@@ -353,10 +353,9 @@ static int cmd_resolve(struct cli *c)
 		goto out;
 	}
 	if (c->json) {
-		cli_print_json(json_pack("{s:b, s:s, s:s, s:i, s:b}", "ok", 1, "migration", name, "as",
-					 as == MD_RESOLVE_APPLIED ? "applied" : "rolled-back",
-					 "rows_marked_rolled_back", res.rows_changed, "created_history_table",
-					 res.created_history));
+		json_t *o = md_report_resolve_json(name, as == MD_RESOLVE_APPLIED ? "applied" : "rolled-back", &res);
+		json_object_set_new(o, "ok", json_true());
+		cli_print_json(o);
 	} else {
 		print_header(c, db);
 		printf("\nMigration %s marked as %s.\n", name, as == MD_RESOLVE_APPLIED ? "applied" : "rolled back");
@@ -365,6 +364,12 @@ static int cmd_resolve(struct cli *c)
 		else if (res.rows_changed)
 			printf("Its %d failed attempt%s %s marked rolled back.\n", res.rows_changed,
 			       res.rows_changed == 1 ? "" : "s", res.rows_changed == 1 ? "was" : "were");
+		/* resolve records what the operator says; say once more what the row may have left. */
+		if (res.was_failed && res.remains.remains != MD_REMAINS_NOTHING)
+			printf("\nCheck: %s\n%s\n", res.note,
+			       as == MD_RESOLVE_ROLLED_BACK
+				       ? "Undo what took effect before the next deploy: it runs the whole file again."
+				       : "Make sure the rest of it was applied by hand.");
 	}
 	rc = MD_EXIT_OK;
 out:

@@ -8,6 +8,9 @@
 #include "migrated/history.h"
 #include "migrated/plan.h"
 #include "migrated/advisory_lock.h"
+#include "migrated/resolve.h"
+#include "migrated/strbuf.h"
+#include "migrated/unfinished.h"
 
 #include <string.h>
 
@@ -52,6 +55,26 @@ json_t *md_report_error_json(const struct md_error *err)
 			 "detail", detail);
 }
 
+json_t *md_report_lock_holder_json(const struct md_lock_holder *h)
+{
+	if (!h || !h->found)
+		return json_null();
+	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s}", "pid", h->pid, "application_name", h->application_name,
+			 "user", h->user, "client", h->client, "state", h->state, "since", h->since, "query", h->query);
+}
+
+json_t *md_report_resolve_json(const char *name, const char *as, const struct md_resolve_result *res)
+{
+	json_t *o = json_pack("{s:s?, s:s?, s:i, s:b}", "migration", name, "as", as, "rows_marked_rolled_back",
+			      res->rows_changed, "created_history_table", res->created_history);
+	if (res->was_failed) {
+		json_object_set_new(o, "started_by", json_string(md_row_writer_name(res->remains.writer)));
+		json_object_set_new(o, "remains", json_string(md_remains_name(res->remains.remains)));
+		json_object_set_new(o, "note", json_string(res->note));
+	}
+	return o;
+}
+
 json_t *md_report_status_json(const struct md_plan *plan, const char *migrations_dir, const struct md_db *db)
 {
 	json_t *list = json_array(), *summary, *root;
@@ -71,20 +94,36 @@ json_t *md_report_status_json(const struct md_plan *plan, const char *migrations
 				    row && row->duration_ms >= 0 ? json_real(row->duration_ms) : json_null());
 		json_object_set_new(o, "logs", str_or_null(row ? row->logs : NULL));
 		json_object_set_new(o, "rows", json_integer((json_int_t)it->n_rows));
-		if (it->state == MD_MIG_FAILED)
+		if (it->state == MD_MIG_FAILED || it->state == MD_MIG_RUNNING) {
+			struct md_unfinished u;
+			struct md_strbuf sb = MD_STRBUF_INIT;
+			md_unfinished_assess(it, &u);
+			md_unfinished_describe(it, 50, &sb);
 			json_object_set_new(o, "interrupted", json_boolean(it->interrupted));
+			json_object_set_new(o, "started_by", json_string(md_row_writer_name(u.writer)));
+			json_object_set_new(o, "remains", json_string(md_remains_name(u.remains)));
+			json_object_set_new(o, "recoverable", json_boolean(u.recoverable));
+			json_object_set_new(o, "statements_committed", json_integer((json_int_t)u.committed));
+			json_object_set_new(o, "may_remain",
+					    u.maybe_from ? json_pack("{s:I, s:I}", "from", (json_int_t)u.maybe_from,
+								     "to", (json_int_t)u.maybe_to)
+							 : json_null());
+			json_object_set_new(o, "explanation",
+					    md_strbuf_failed(&sb) ? json_null() : json_string(md_strbuf_cstr(&sb)));
+			md_strbuf_free(&sb);
+		}
+		if (it->state == MD_MIG_RUNNING && it->holder)
+			json_object_set_new(o, "lock_holder", md_report_lock_holder_json(it->holder));
 		if (it->mig)
 			json_object_set_new(o, "has_down_sql", json_boolean(it->mig->has_down));
 		if (it->sql_missing)
 			json_object_set_new(o, "migration_sql_missing", json_true());
 		json_array_append_new(list, o);
 	}
-	summary =
-		json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "total", (json_int_t)plan->n, "applied",
-			  (json_int_t)plan->count[MD_MIG_APPLIED], "pending", (json_int_t)plan->count[MD_MIG_PENDING],
-			  "failed", (json_int_t)plan->count[MD_MIG_FAILED], "rolled_back",
-			  (json_int_t)plan->count[MD_MIG_ROLLED_BACK], "modified",
-			  (json_int_t)plan->count[MD_MIG_MODIFIED], "missing", (json_int_t)plan->count[MD_MIG_MISSING]);
+	summary = json_pack("{s:I}", "total", (json_int_t)plan->n);
+	for (int i = 0; i < MD_MIG__COUNT; i++)
+		json_object_set_new(summary, md_mig_state_name((enum md_mig_state)i),
+				    json_integer((json_int_t)plan->count[i]));
 	root = json_pack("{s:b, s:o, s:o, s:s, s:b}", "up_to_date", md_plan_up_to_date(plan), "summary", summary,
 			 "migrations", list, "migrations_dir", migrations_dir, "history_table", plan->history_exists);
 	if (db)
@@ -176,13 +215,14 @@ static const char *state_label(enum md_mig_state s)
 	case MD_MIG_ROLLED_BACK: return "ROLLED BACK";
 	case MD_MIG_MODIFIED: return "MODIFIED";
 	case MD_MIG_MISSING: return "MISSING";
+	case MD_MIG_RUNNING: return "RUNNING";
 	default: return "?";
 	}
 }
 
 static void status_line(FILE *out, const struct md_plan_item *it, int width)
 {
-	char when[48], dur[32], summary[512];
+	char when[48], dur[32];
 
 	bool more = it->state != MD_MIG_PENDING || it->sql_missing;
 	fprintf(out, "  %-11s %-*s", state_label(it->state), more ? width : 0, it->name);
@@ -192,11 +232,20 @@ static void status_line(FILE *out, const struct md_plan_item *it, int width)
 		md_report_duration(it->row->duration_ms, dur, sizeof dur);
 		fprintf(out, "  %s  %s", when, dur);
 		break;
-	case MD_MIG_FAILED:
+	case MD_MIG_FAILED: {
+		struct md_strbuf sb = MD_STRBUF_INIT;
 		md_report_time(it->row->started_at, when, sizeof when);
-		md_logs_summary(it->row->logs, summary, sizeof summary);
+		md_unfinished_describe(it, 20, &sb);
 		fprintf(out, "  started %s\n  %-11s %s", when, "",
-			summary[0] ? summary : "no error recorded: the process running it stopped before it finished");
+			md_strbuf_failed(&sb) ? "(out of memory describing it)" : md_strbuf_cstr(&sb));
+		md_strbuf_free(&sb);
+		break;
+	}
+	case MD_MIG_RUNNING:
+		md_report_time(it->row->started_at, when, sizeof when);
+		fprintf(out, "  started %s\n  %-11s being applied now by pid %d (application \"%s\", user %s, from %s)",
+			when, "", it->holder ? it->holder->pid : 0, it->holder ? it->holder->application_name : "?",
+			it->holder ? it->holder->user : "?", it->holder ? it->holder->client : "?");
 		break;
 	case MD_MIG_ROLLED_BACK: fprintf(out, "  marked rolled back; the next deploy applies it again"); break;
 	case MD_MIG_MODIFIED: fprintf(out, "  migration.sql changed after it was applied (checksum differs)"); break;
@@ -230,9 +279,12 @@ void md_report_status_text(FILE *out, const struct md_plan *plan, const char *mi
 	fprintf(out, "%zu migration%s found in %s\n", plan->n_catalog, plan->n_catalog == 1 ? "" : "s", migrations_dir);
 	if (!plan->history_exists)
 		fprintf(out, "No _prisma_migrations table in the database yet: nothing has been applied.\n");
-	fprintf(out, "\n  applied %zu · pending %zu · failed %zu · rolled back %zu · modified %zu · missing %zu\n\n",
+	fprintf(out, "\n  applied %zu · pending %zu · failed %zu · rolled back %zu · modified %zu · missing %zu",
 		plan->count[MD_MIG_APPLIED], plan->count[MD_MIG_PENDING], plan->count[MD_MIG_FAILED],
 		plan->count[MD_MIG_ROLLED_BACK], plan->count[MD_MIG_MODIFIED], plan->count[MD_MIG_MISSING]);
+	if (plan->count[MD_MIG_RUNNING])
+		fprintf(out, " · running %zu", plan->count[MD_MIG_RUNNING]);
+	fprintf(out, "\n\n");
 	for (size_t i = 0; i < plan->n; i++) {
 		if (!all && plan->items[i].state == MD_MIG_APPLIED)
 			continue;
@@ -252,6 +304,9 @@ void md_report_status_text(FILE *out, const struct md_plan *plan, const char *mi
 		return;
 	}
 	size_t to_apply = plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_ROLLED_BACK];
+	if (plan->count[MD_MIG_RUNNING])
+		fprintf(out, "Another session is applying migrations now (it holds the migration lock): check again "
+			     "when it ends.\n");
 	if (failed) {
 		fprintf(out, "A failed migration blocks deploys: %s.\n", failed->name);
 		fprintf(out,

@@ -16,18 +16,21 @@ int md_lock_find_holder(struct md_db *db, struct md_lock_holder *h, struct md_er
 	int r;
 
 	memset(h, 0, sizeof *h);
-	r = md_db_query(db,
-			"SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
-			"coalesce(host(a.client_addr), 'local socket'), coalesce(a.state, ''), "
-			"left(coalesce(a.query, ''), 300), "
-			"coalesce(extract(epoch FROM now() - a.backend_start), -1), "
-			"coalesce(extract(epoch FROM now() - coalesce(a.state_change, a.backend_start)), -1) "
-			"FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
-			"WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = " KEY_STR " AND l.objsubid = 1 "
-			"AND l.granted AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = "
-			"current_database()) "
-			"AND l.pid <> pg_backend_pid() LIMIT 1",
-			0, NULL, &res, "looking up the migration lock holder", err);
+	r = md_db_query(
+		db,
+		"SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.usename::text, ''), "
+		"coalesce(host(a.client_addr), 'local socket'), coalesce(a.state, ''), "
+		"left(coalesce(a.query, ''), 300), "
+		"coalesce(extract(epoch FROM now() - a.backend_start), -1), "
+		"coalesce(extract(epoch FROM now() - coalesce(a.state_change, a.backend_start)), -1), "
+		"coalesce((extract(epoch FROM a.backend_start) * 1000000)::int8, 0), "
+		"coalesce(to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), '') "
+		"FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid "
+		"WHERE l.locktype = 'advisory' AND l.classid = 0 AND l.objid = " KEY_STR " AND l.objsubid = 1 "
+		"AND l.granted AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = "
+		"current_database()) "
+		"AND l.pid <> pg_backend_pid() LIMIT 1",
+		0, NULL, &res, "looking up the migration lock holder", err);
 	if (r < 0)
 		return r;
 	if (PQntuples(res) == 0)
@@ -44,6 +47,8 @@ int md_lock_find_holder(struct md_db *db, struct md_lock_holder *h, struct md_er
 			*p = ' ';
 	h->session_age_s = atof(PQgetvalue(res, 0, 6));
 	h->state_age_s = atof(PQgetvalue(res, 0, 7));
+	h->since_us = strtoll(PQgetvalue(res, 0, 8), NULL, 10);
+	snprintf(h->since, sizeof h->since, "%s", PQgetvalue(res, 0, 9));
 	return 0;
 }
 

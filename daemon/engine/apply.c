@@ -761,7 +761,12 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 				    .statements = script->n};
 	emit(hooks, &ev);
 
-	md_history_new_id(id);
+	/* The id records how migrated runs it, so that whoever finds the row unfinished knows
+	 * whether anything of it can remain (unfinished.h). */
+	md_history_new_marked_id(id, rn.mode == MD_MODE_TRANSACTION ? MD_WRITER_ATOMIC
+				     : rn.mode == MD_MODE_SCRIPT    ? MD_WRITER_SCRIPT
+				     : rn.mode == MD_MODE_SINGLE    ? MD_WRITER_SINGLE
+								    : MD_WRITER_STEPWISE);
 	if (!down) {
 		const char *params[3] = {id, m->checksum, m->name};
 		r = md_db_query(db, insert, 3, params, &res, "recording the migration start in _prisma_migrations",

@@ -11,6 +11,7 @@
 #include "migrated/plan.h"
 #include "migrated/sqlsplit.h"
 #include "migrated/strbuf.h"
+#include "migrated/unfinished.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,111 +54,67 @@ void md_deploy_report_free(struct md_deploy_report *r)
 	memset(r, 0, sizeof *r);
 }
 
-void md_logs_summary(const char *logs, char *out, size_t outsz)
+/* A failed row that deploy may recover by itself: migrated started it in one transaction (its
+ * id says so), so the server rolled it back and nothing of it remains (unfinished.c). */
+static bool recoverable(const struct md_plan_item *it)
 {
-	const char *code = NULL, *err = NULL, *p;
-	size_t n;
-
-	out[0] = '\0';
-	if (!logs || !*logs)
-		return;
-	if ((p = strstr(logs, "Database error code: ")))
-		code = p + 21;
-	if ((p = strstr(logs, "\nERROR: ")))
-		err = p + 8;
-	else if ((p = strstr(logs, "ERROR: ")))
-		err = p + 7;
-	if (!err) {
-		err = logs;
-		while (*err == '\n' || *err == ' ')
-			err++;
-	}
-	n = strcspn(err, "\n");
-	if (code)
-		snprintf(out, outsz, "%.5s %.*s", code, (int)n, err);
-	else
-		snprintf(out, outsz, "%.*s", (int)n, err);
+	struct md_unfinished u;
+	md_unfinished_assess(it, &u);
+	return u.recoverable;
 }
 
-/* A failed row is an interrupted transactional migration when no error was ever recorded
- * (logs NULL: the process died before it could write one), its file is unchanged, and that
- * file runs as one transaction: then the server rolled it back and nothing of it remains. */
-static bool recoverable(const struct md_plan_item *it, int server_version_num)
-{
-	struct md_sqlscript sc;
-	enum md_apply_mode mode;
-	char reason[8];
-
-	if (!it->interrupted || !it->mig || !it->mig->has_sql || !it->mig->utf8_ok || !it->row ||
-	    it->row->applied_steps_count != 0 || strcmp(it->row->checksum, it->mig->checksum) != 0)
-		return false;
-	if (md_sqlsplit(it->mig->sql, it->mig->sql_len, &sc, NULL) < 0)
-		return false;
-	mode = md_apply_choose_mode(&sc, server_version_num, reason, sizeof reason);
-	md_sqlscript_free(&sc);
-	return mode == MD_MODE_TRANSACTION;
-}
-
-/* Why an interrupted migration cannot be applied again automatically. */
-static const char *interrupted_reason(const struct md_plan_item *it)
-{
-	if (!it->mig || !it->mig->has_sql)
-		return "its migration.sql is no longer in the migrations folder, so what ran cannot be checked";
-	if (it->row && strcmp(it->row->checksum, it->mig->checksum) != 0)
-		return "migration.sql has changed since it started, so what ran cannot be checked";
-	return "it does not run as one transaction, so part of it may be in the database";
-}
-
-static int refuse_failed(const struct md_plan *plan, int server_version_num, struct md_error *err)
+/* Prisma's P3009 wording, one account per failed row of what may remain, and the next step. */
+static int refuse_failed(const struct md_plan *plan, struct md_error *err)
 {
 	struct md_strbuf sb = MD_STRBUF_INIT;
 	const char *first = NULL;
-	size_t n = 0;
+	bool may_remain = false;
 
 	md_strbuf_puts(&sb,
 		       "migrate found failed migrations in the target database, new migrations will not be applied:");
 	for (size_t i = 0; i < plan->n; i++) {
 		const struct md_plan_item *it = &plan->items[i];
-		char summary[512];
-		if (it->state != MD_MIG_FAILED || recoverable(it, server_version_num))
+		struct md_unfinished u;
+		if (it->state != MD_MIG_FAILED || recoverable(it))
 			continue;
-		n++;
+		md_unfinished_assess(it, &u);
+		may_remain |= u.remains != MD_REMAINS_NOTHING;
 		if (!first)
 			first = it->name;
-		md_logs_summary(it->row ? it->row->logs : NULL, summary, sizeof summary);
 		/* Prisma's wording and time format: "2024-01-02 10:00:00.123 UTC". */
 		const char *iso = it->row ? it->row->started_at : "?";
 		md_strbuf_printf(&sb, "\n  The `%s` migration started at %.10s %.12s UTC failed", it->name, iso,
 				 strlen(iso) > 11 ? iso + 11 : "");
-		if (summary[0])
-			md_strbuf_printf(&sb, ": %s", summary);
-		else if (it->interrupted)
-			md_strbuf_printf(&sb, " without recording an error (the process running it stopped): %s",
-					 interrupted_reason(it));
-		else if (!it->mig)
+		if (!it->mig)
 			md_strbuf_puts(&sb, " (its folder is no longer in the migrations folder)");
-		if (it->row && it->row->applied_steps_count > 0)
-			md_strbuf_printf(&sb, " (%d statement%s of it committed)", it->row->applied_steps_count,
-					 it->row->applied_steps_count == 1 ? "" : "s");
+		md_strbuf_puts(&sb, ": ");
+		md_unfinished_describe(it, 12, &sb);
 	}
 	md_error_prisma(err, "P3009");
 	md_error_set(err, MD_E_FAILED_EXISTS, "%s", md_strbuf_cstr(&sb));
-	md_error_hint(err,
-		      "nothing after a failed migration is applied until it is resolved. If it left nothing behind "
-		      "(or you undid its partial work), fix migration.sql and run `migrated resolve --rolled-back "
-		      "\"%s\"`, then deploy again; if you completed it by hand, run `migrated resolve --applied "
-		      "\"%s\"`. See https://pris.ly/d/migrate-resolve",
-		      first ? first : "NAME", first ? first : "NAME");
+	if (may_remain)
+		md_error_hint(err,
+			      "nothing after a failed migration is applied until it is resolved. Look at what "
+			      "took effect (listed above): undo it and run `migrated resolve --rolled-back \"%s\"`, "
+			      "then fix the file and deploy again; or complete the migration by hand and run "
+			      "`migrated resolve --applied \"%s\"`. See https://pris.ly/d/migrate-resolve",
+			      first ? first : "NAME", first ? first : "NAME");
+	else
+		md_error_hint(err,
+			      "nothing after a failed migration is applied until it is resolved. Nothing of it "
+			      "remains: fix migration.sql and run `migrated resolve --rolled-back \"%s\"`, then "
+			      "deploy again; if you applied it by hand instead, run `migrated resolve --applied "
+			      "\"%s\"`. See https://pris.ly/d/migrate-resolve",
+			      first ? first : "NAME", first ? first : "NAME");
 	md_strbuf_free(&sb);
-	(void)n;
 	return MD_E_FAILED_EXISTS;
 }
 
-int md_deploy_check_failed(const struct md_plan *plan, int server_version_num, struct md_error *err)
+int md_deploy_check_failed(const struct md_plan *plan, struct md_error *err)
 {
 	for (size_t i = 0; i < plan->n; i++)
-		if (plan->items[i].state == MD_MIG_FAILED && !recoverable(&plan->items[i], server_version_num))
-			return refuse_failed(plan, server_version_num, err);
+		if (plan->items[i].state == MD_MIG_FAILED && !recoverable(&plan->items[i]))
+			return refuse_failed(plan, err);
 	return 0;
 }
 
@@ -249,6 +206,7 @@ struct analysis {
 	size_t n_scripts;
 	bool history_missing;
 	size_t n_recoverable;
+	size_t n_running; /* run by another session now: wait for its lock before answering */
 };
 
 static void analysis_free(struct analysis *a)
@@ -323,11 +281,12 @@ static int analyse(struct md_db *db, const struct md_catalog *cat, bool locked, 
 		if (it->state == MD_MIG_MISSING && push_name(&rep->missing, &rep->n_missing, it->name) < 0)
 			return md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
-	r = md_deploy_check_failed(a->plan, db->server_version_num, err);
+	r = md_deploy_check_failed(a->plan, err);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < a->plan->n; i++) {
 		struct md_plan_item *it = &a->plan->items[i];
+		a->n_running += it->state == MD_MIG_RUNNING;
 		if (it->state != MD_MIG_FAILED)
 			continue;
 		a->n_recoverable++;
@@ -337,9 +296,9 @@ static int analyse(struct md_db *db, const struct md_catalog *cat, bool locked, 
 			r = md_history_mark_rolled_back(
 				db, it->row->id,
 				"migrated: this migration was interrupted (its process or "
-				"connection ended before it finished). It ran as one transaction, "
-				"so PostgreSQL rolled it back and nothing of it remained; recorded "
-				"as rolled back and applied again.",
+				"connection ended before it finished). migrated ran it as one "
+				"transaction (its id says so), so PostgreSQL rolled it back and "
+				"nothing of it remained; recorded as rolled back and applied again.",
 				err);
 			if (r < 0)
 				return r;
@@ -411,7 +370,7 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 		goto out;
 	struct md_apply_event pre = {.kind = MD_EV_PREFLIGHT_DONE, .total = rep->n_pending};
 	emit(hooks, &pre);
-	if (opts->dry_run || (rep->n_pending == 0 && !a.history_missing && a.n_recoverable == 0))
+	if (opts->dry_run || (rep->n_pending == 0 && !a.history_missing && a.n_recoverable == 0 && a.n_running == 0))
 		goto out;
 	struct md_apply_event locking = {.kind = MD_EV_LOCKING};
 	emit(hooks, &locking);

@@ -206,7 +206,7 @@ static int build_expected(struct md_db *live, const char *live_url, const struct
 			       live->server_version_num >= 130000 ? " WITH (FORCE)" : "",
 			       "dropping the temporary shadow database", &e2) < 0) {
 			char line[2400];
-			snprintf(line, sizeof line, "the temporary database %s could not be dropped: %s", temp,
+			snprintf(line, sizeof line, "the temporary database %s could not be dropped: %.2000s", temp,
 				 e2.message);
 			json_array_append_new(warnings, json_string(line));
 			md_log(MD_LOG_WARNING, "drift: %s", line);

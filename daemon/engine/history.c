@@ -130,7 +130,7 @@ int md_history_load(struct md_db *db, struct md_history **ret, struct md_error *
 {
 	struct md_history *h;
 	_cleanup_free_ char *sql = NULL;
-	bool exists;
+	bool exists, unfinished = false;
 	int r;
 
 	r = md_history_exists(db, &exists, err);
@@ -185,6 +185,12 @@ int md_history_load(struct md_db *db, struct md_history **ret, struct md_error *
 				: iso_from_binary(PQgetvalue(h->res, k, 6), t + 2 * ISO_LEN, &row->rolled_back_us);
 		row->applied_steps_count = be32(PQgetvalue(h->res, k, 7));
 		row->duration_ms = row->finished_at ? (double)(row->finished_us - row->started_us) / 1000.0 : -1;
+		unfinished |= !row->finished_at && !row->rolled_back_at;
+	}
+	/* An unfinished row is failed, or running in another session: the lock holder tells. */
+	if (unfinished && (r = md_lock_find_holder(db, &h->holder, err)) < 0) {
+		md_history_free(h);
+		return r;
 	}
 	*ret = h;
 	return 0;
@@ -206,6 +212,62 @@ void md_history_new_id(char out[MD_HISTORY_ID_LEN + 1])
 	uuid_t u;
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, out);
+}
+
+/* The last group of a marked id: "migr" and a two-letter tag per writer. 74 random bits remain,
+ * and a random v4 id from Prisma matches version 8 and these 48 bits with odds of 2^-52. */
+static const struct {
+	enum md_row_writer writer;
+	char tag[3];
+	const char *name;
+} writers[] = {
+	{MD_WRITER_ATOMIC, "tx", "migrated-transaction"},
+	{MD_WRITER_SCRIPT, "sc", "migrated-own-transactions"},
+	{MD_WRITER_SINGLE, "s1", "migrated-single-statement"},
+	{MD_WRITER_STEPWISE, "sw", "migrated-statement-by-statement"},
+};
+
+void md_history_new_marked_id(char out[MD_HISTORY_ID_LEN + 1], enum md_row_writer writer)
+{
+	uuid_t u;
+	const char *tag = NULL;
+	for (size_t i = 0; i < MD_ARRAY_SIZE(writers); i++)
+		if (writers[i].writer == writer)
+			tag = writers[i].tag;
+	uuid_generate_random(u);
+	if (!tag) {
+		uuid_unparse_lower(u, out);
+		return;
+	}
+	u[6] = (unsigned char)(0x80 | (u[6] & 0x0f)); /* version 8: custom */
+	u[8] = (unsigned char)(0x80 | (u[8] & 0x3f)); /* RFC 9562 variant */
+	memcpy(u + 10, "migr", 4);
+	u[14] = (unsigned char)tag[0];
+	u[15] = (unsigned char)tag[1];
+	uuid_unparse_lower(u, out);
+}
+
+enum md_row_writer md_history_row_writer(const char *id)
+{
+	char tag[5];
+	/* xxxxxxxx-xxxx-8xxx-[89ab]xxx-6d696772TTTT */
+	if (!id || strlen(id) != MD_HISTORY_ID_LEN || id[14] != '8' || strncmp(id + 24, "6d696772", 8) != 0)
+		return MD_WRITER_OTHER;
+	for (size_t i = 0; i < MD_ARRAY_SIZE(writers); i++) {
+		snprintf(tag, sizeof tag, "%02x%02x", (unsigned char)writers[i].tag[0],
+			 (unsigned char)writers[i].tag[1]);
+		if (strcmp(id + 32, tag) == 0)
+			return writers[i].writer;
+	}
+	return MD_WRITER_OTHER;
+}
+
+const char *md_row_writer_name(enum md_row_writer w)
+{
+	for (size_t i = 0; i < MD_ARRAY_SIZE(writers); i++)
+		if (writers[i].writer == w)
+			return writers[i].name;
+	return "other";
 }
 
 static int exec_params(struct md_db *db, const char *fmt, int n, const char *const *params, const char *what,

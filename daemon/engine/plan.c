@@ -12,7 +12,8 @@
 
 const char *md_mig_state_name(enum md_mig_state s)
 {
-	static const char *const names[] = {"applied", "pending", "failed", "rolled_back", "modified", "missing"};
+	static const char *const names[] = {"applied",  "pending", "failed", "rolled_back",
+					    "modified", "missing", "running"};
 	return s < MD_MIG__COUNT ? names[s] : "unknown";
 }
 
@@ -73,7 +74,16 @@ static void decide(struct md_plan_item *it, const struct md_history *h, const si
 	if (failed) {
 		it->state = MD_MIG_FAILED;
 		it->row = failed;
+		it->writer = md_history_row_writer(failed->id);
 		it->interrupted = failed->logs == NULL;
+		/* Running, not failed: the newest row of all (a deployer inserts its row, then runs it;
+		 * nothing is started after a failure until it is resolved), with a lock holder that
+		 * connected before the row started, so the row is that session's work. */
+		if (h->holder.found && failed == &h->rows[h->n - 1] &&
+		    h->holder.since_us <= failed->started_us + MD_RUNNING_CLOCK_SKEW_US) {
+			it->state = MD_MIG_RUNNING;
+			it->holder = &h->holder;
+		}
 	} else if (applied) {
 		it->row = applied;
 		it->state = MD_MIG_APPLIED;

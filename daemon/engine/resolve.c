@@ -5,8 +5,37 @@
 #include "migrated/db.h"
 #include "migrated/error.h"
 #include "migrated/history.h"
+#include "migrated/plan.h"
+#include "migrated/strbuf.h"
+#include "migrated/unfinished.h"
 
+#include <stdio.h>
 #include <string.h>
+
+/* What the failed row of name may have left, for the operator to check after resolving it:
+ * resolve records what the operator says, it cannot see the schema. */
+static void note_remains(const struct md_catalog *cat, const struct md_history *h, const char *name,
+			 struct md_resolve_result *ret)
+{
+	struct md_plan *plan = NULL;
+	struct md_error ignored;
+	if (md_plan_build(cat, h, &plan, &ignored) < 0)
+		return;
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct md_plan_item *it = &plan->items[i];
+		struct md_strbuf sb = MD_STRBUF_INIT;
+		if (it->state != MD_MIG_FAILED || strcmp(it->name, name) != 0)
+			continue;
+		md_unfinished_assess(it, &ret->remains);
+		md_unfinished_describe(it, 20, &sb);
+		if (!md_strbuf_failed(&sb))
+			snprintf(ret->note, sizeof ret->note, "%s", md_strbuf_cstr(&sb));
+		md_strbuf_free(&sb);
+		ret->was_failed = true;
+		break;
+	}
+	md_plan_free(plan);
+}
 
 static int resolve_applied(struct md_db *db, const struct md_catalog *cat, const char *name,
 			   struct md_resolve_result *ret, struct md_error *err)
@@ -48,13 +77,15 @@ static int resolve_applied(struct md_db *db, const struct md_catalog *cat, const
 		if (strcmp(h->rows[i].migration_name, name) == 0 && !h->rows[i].rolled_back_at)
 			ret->rows_changed++;
 	}
+	note_remains(cat, h, name, ret);
 	r = md_history_resolve_applied(db, name, m->checksum, err);
 out:
 	md_history_free(h);
 	return r;
 }
 
-static int resolve_rolled_back(struct md_db *db, const char *name, struct md_resolve_result *ret, struct md_error *err)
+static int resolve_rolled_back(struct md_db *db, const struct md_catalog *cat, const char *name,
+			       struct md_resolve_result *ret, struct md_error *err)
 {
 	struct md_history *h = NULL;
 	size_t rows = 0, finished = 0;
@@ -68,6 +99,8 @@ static int resolve_rolled_back(struct md_db *db, const char *name, struct md_res
 			rows++;
 			finished += h->rows[i].finished_at != NULL;
 		}
+	if (rows > finished)
+		note_remains(cat, h, name, ret);
 	md_history_free(h);
 	if (rows == 0) {
 		md_error_prisma(err, "P3011");
@@ -112,7 +145,7 @@ int md_resolve(struct md_db *db, const struct md_catalog *cat, const char *name,
 	if (as == MD_RESOLVE_APPLIED)
 		r = resolve_applied(db, cat, name, ret, err);
 	else
-		r = resolve_rolled_back(db, name, ret, err);
+		r = resolve_rolled_back(db, cat, name, ret, err);
 	if (md_db_alive(db))
 		md_lock_release(db, &ignored);
 	return r;

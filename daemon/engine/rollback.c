@@ -9,6 +9,7 @@
 #include "migrated/error.h"
 #include "migrated/history.h"
 #include "migrated/plan.h"
+#include "migrated/unfinished.h"
 #include "migrated/sqlsplit.h"
 #include "migrated/strbuf.h"
 
@@ -22,22 +23,12 @@ static bool applied_state(enum md_mig_state s)
 	return s == MD_MIG_APPLIED || s == MD_MIG_MODIFIED;
 }
 
-/* A failed migration that left nothing: migrated ran it in one transaction and recorded
- * that, or its process died in a transactional run before it could record anything. */
-static bool failed_left_nothing(const struct md_plan_item *it, int server_version_num)
+/* A failed migration that left nothing (unfinished.h): migrated ran it in one transaction. */
+static bool failed_left_nothing(const struct md_plan_item *it)
 {
-	const char *logs = it->row ? it->row->logs : NULL;
-	if (logs && strstr(logs, "nothing of this migration remains"))
-		return true;
-	if (!it->interrupted || !it->mig || !it->mig->has_sql || !it->row || it->row->applied_steps_count != 0)
-		return false;
-	struct md_sqlscript sc;
-	char reason[8];
-	if (md_sqlsplit(it->mig->sql, it->mig->sql_len, &sc, NULL) < 0)
-		return false;
-	bool txn = md_apply_choose_mode(&sc, server_version_num, reason, sizeof reason) == MD_MODE_TRANSACTION;
-	md_sqlscript_free(&sc);
-	return txn;
+	struct md_unfinished u;
+	md_unfinished_assess(it, &u);
+	return u.remains == MD_REMAINS_NOTHING;
 }
 
 void md_rollback_range_free(struct md_rollback_range *r)
@@ -97,7 +88,7 @@ int md_rollback_range_build(const struct md_plan *plan, const char *to, int serv
 			ri->folder = it->mig != NULL;
 			ri->has_down = it->mig && it->mig->has_down;
 			ri->state = md_mig_state_name(it->state);
-			ri->run_down = !(it->state == MD_MIG_FAILED && failed_left_nothing(it, server_version_num));
+			ri->run_down = !(it->state == MD_MIG_FAILED && failed_left_nothing(it));
 			if (ri->run_down && !ri->has_down)
 				ret->n_without_down++;
 		}

@@ -135,8 +135,8 @@ static int check_history(struct job_run *run, const struct md_catalog *cat, stru
 	if (r == 0)
 		r = md_plan_build(cat, hist, &plan, err);
 	if (r == 0) {
-		size_t not_applied =
-			plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_FAILED] + plan->count[MD_MIG_ROLLED_BACK];
+		size_t not_applied = plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_FAILED] +
+				     plan->count[MD_MIG_ROLLED_BACK] + plan->count[MD_MIG_RUNNING];
 		if (not_applied)
 			r = md_error_set(err, MD_E_MIGRATION,
 					 "%zu migration%s of the folder %s not applied after the deploy (another "

@@ -49,9 +49,7 @@ static void run_resolve(struct job_run *run, json_t *request)
 	if (r < 0)
 		error = run_error_json(&err);
 	run_step_end(run, r == 0 ? "succeeded" : run_end_state(run, r), r < 0 ? json_deep_copy(error) : NULL, NULL);
-	run_end(run, r, NULL, error,
-		json_pack("{s:s?, s:s?, s:i, s:b}", "migration", name, "as", as, "rows_marked_rolled_back",
-			  res.rows_changed, "created_history_table", res.created_history));
+	run_end(run, r, NULL, error, md_report_resolve_json(name, as, &res));
 	md_catalog_free(cat);
 	run_close_database(run);
 }
@@ -92,7 +90,9 @@ static const char *reconcile_one(struct md_db *db, const char *name, const char 
 
 	if (asprintf(&sql,
 		     "SELECT bool_or(finished_at IS NOT NULL AND rolled_back_at IS NULL), "
-		     "bool_or(finished_at IS NULL AND rolled_back_at IS NULL) FROM %s WHERE migration_name = $1",
+		     "bool_or(finished_at IS NULL AND rolled_back_at IS NULL), "
+		     "(array_agg(id ORDER BY started_at DESC) FILTER (WHERE finished_at IS NULL AND rolled_back_at IS "
+		     "NULL AND logs IS NULL))[1] FROM %s WHERE migration_name = $1",
 		     db->history_table) < 0) {
 		sql = NULL;
 		return NULL;
@@ -104,9 +104,14 @@ static const char *reconcile_one(struct md_db *db, const char *name, const char 
 		return "succeeded";
 	}
 	if (PQgetvalue(res, 0, 1)[0] == 't') {
-		*ret_note =
-			"_prisma_migrations records it started, not finished: the next deploy applies it again when "
-			"it runs as one transaction, otherwise it needs resolve";
+		/* The row's id says how it ran (unfinished.h): only one transaction left nothing. */
+		if (!PQgetisnull(res, 0, 2) && md_history_row_writer(PQgetvalue(res, 0, 2)) == MD_WRITER_ATOMIC)
+			*ret_note = "_prisma_migrations records it started, not finished: it ran as one transaction, "
+				    "so nothing of it remains, and the next deploy applies it again";
+		else
+			*ret_note = "_prisma_migrations records it started, not finished, and part of it may remain: "
+				    "`migrated status` lists what may have been committed; resolve it before the next "
+				    "deploy";
 		return "interrupted";
 	}
 	*ret_note = "no finished record in _prisma_migrations: it did not complete";

@@ -325,7 +325,7 @@ static struct md_health *run_round(struct md_probe *p)
 		if (v && v->ok) {
 			enum md_health_status st = MD_HEALTH_OK;
 			h->snapshot_ok = true;
-			for (int i = 0; i < MD_MIG__COUNT && i < 6; i++)
+			for (int i = 0; i < MD_MIG__COUNT; i++)
 				h->migrations[i] = v->count[i];
 			msg[0] = '\0';
 			if (v->count[MD_MIG_FAILED]) {
@@ -348,7 +348,12 @@ static struct md_health *run_round(struct md_probe *p)
 				snprintf(msg, sizeof msg,
 					 "the database has %zu migration%s this folder lacks: an older checkout?",
 					 v->count[MD_MIG_MISSING], v->count[MD_MIG_MISSING] == 1 ? "" : "s");
+			} else if (v->count[MD_MIG_RUNNING]) {
+				/* Work in progress, not a fault: nobody is paged for it. */
+				snprintf(msg, sizeof msg, "a migration is being applied now: %.400s", v->running);
 			}
+			if (v->count[MD_MIG_RUNNING])
+				json_array_append_new(reasons, json_string("a migration is being applied"));
 			if (v->pending && ready_requires_up_to_date)
 				json_array_append_new(reasons, json_string("migrations are pending"));
 			json_t *c = check("migrations", st, msg[0] ? msg : NULL);
@@ -425,7 +430,7 @@ static struct md_health *run_round(struct md_probe *p)
 
 	h->status = overall;
 	h->ready = overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
-		   !h->migrations[MD_MIG_MODIFIED] && !h->in_recovery &&
+		   !h->migrations[MD_MIG_MODIFIED] && !h->migrations[MD_MIG_RUNNING] && !h->in_recovery &&
 		   !(ready_requires_up_to_date && (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
 	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
 	h->taken_us = mono_us();

@@ -92,7 +92,10 @@ static void update_status(struct serve *sv)
 		size_t pending = h->migrations[MD_MIG_PENDING] + h->migrations[MD_MIG_ROLLED_BACK];
 		int n = snprintf(line, sizeof line, "idle, %zu pending", pending);
 		if (h->migrations[MD_MIG_FAILED] && n > 0 && (size_t)n < sizeof line)
-			snprintf(line + n, sizeof line - (size_t)n, ", %zu failed", h->migrations[MD_MIG_FAILED]);
+			n += snprintf(line + n, sizeof line - (size_t)n, ", %zu failed", h->migrations[MD_MIG_FAILED]);
+		if (h->migrations[MD_MIG_RUNNING] && n > 0 && (size_t)n < sizeof line)
+			snprintf(line + n, sizeof line - (size_t)n, ", %zu being applied by another session",
+				 h->migrations[MD_MIG_RUNNING]);
 	} else {
 		snprintf(line, sizeof line, "idle");
 	}

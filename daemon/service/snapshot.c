@@ -107,6 +107,21 @@ static char *text_of(const struct md_plan *plan, const char *dir, size_t *ret_le
 	return buf;
 }
 
+/* "NAME (pid 42, application "prisma", connected at ...)" for the migration another session
+ * is running, or "". */
+static void running_note(const struct md_plan *plan, char *out, size_t outsz)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct md_plan_item *it = &plan->items[i];
+		if (it->state != MD_MIG_RUNNING || !it->holder)
+			continue;
+		snprintf(out, outsz, "%s (pid %d, application \"%s\", connected at %s)", it->name, it->holder->pid,
+			 it->holder->application_name, it->holder->since);
+		return;
+	}
+}
+
 static struct md_snapshot_view *build(struct md_snapshot *s)
 {
 	struct md_snapshot_view *v = calloc(1, sizeof *v);
@@ -148,7 +163,8 @@ static struct md_snapshot_view *build(struct md_snapshot *s)
 		for (int i = 0; i < MD_MIG__COUNT; i++)
 			v->count[i] = plan->count[i];
 		v->pending = plan->count[MD_MIG_PENDING] + plan->count[MD_MIG_ROLLED_BACK];
-		v->blocked = md_deploy_check_failed(plan, db->server_version_num, &v->block) < 0;
+		v->blocked = md_deploy_check_failed(plan, &v->block) < 0;
+		running_note(plan, v->running, sizeof v->running);
 		v->body[MD_SNAP_JSON] = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 		v->len[MD_SNAP_JSON] = v->body[MD_SNAP_JSON] ? strlen(v->body[MD_SNAP_JSON]) : 0;
 		v->body[MD_SNAP_TEXT] = text_of(plan, s->migrations_dir, &v->len[MD_SNAP_TEXT]);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct md_db;
 struct md_error;
@@ -23,6 +24,8 @@ struct md_lock_holder {
 	char query[320];      /* current or last query, truncated, redacted */
 	double session_age_s; /* since the holder connected */
 	double state_age_s;   /* since its state last changed */
+	int64_t since_us;     /* when the holder connected, server clock, microseconds since 1970 */
+	char since[32];       /* the same as "2024-01-01T00:00:00.000000Z" */
 };
 
 typedef void (*md_lock_wait_fn)(void *ctx, const struct md_lock_holder *holder, int wait_ms);

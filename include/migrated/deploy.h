@@ -1,7 +1,8 @@
 /* deploy.h - `migrate deploy`, done the way production needs it: under Prisma's advisory lock,
  * history table created as Prisma creates it (refusing a non-empty unmanaged schema, P3005),
- * refusing to run past a failed migration (P3009) but recognising a transactional migration
- * whose process died (nothing of it can remain) and applying it again, checking every pending
+ * refusing to run past a failed migration (P3009) but recognising a migration migrated itself
+ * started in one transaction whose process died (nothing of it can remain; unfinished.h) and
+ * applying it again, waiting for another session that is running one, checking every pending
  * file before touching anything, then applying in Prisma's order and stopping at the first
  * failure. The CLI and the daemon's jobs both call md_deploy. */
 #ifndef MIGRATED_DEPLOY_H
@@ -60,11 +61,8 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 void md_deploy_report_free(struct md_deploy_report *r);
 
 /* md_deploy_check_failed: whether a plan has a failed migration that blocks deploys (one that
- * is not an interrupted transactional migration deploy would recover): MD_E_FAILED_EXISTS
- * with Prisma's P3009 text and the next step in err, or 0. */
-int md_deploy_check_failed(const struct md_plan *plan, int server_version_num, struct md_error *err);
-
-/* md_logs_summary: one line from a `logs` text ("42P01 relation ... does not exist"). */
-void md_logs_summary(const char *logs, char *out, size_t outsz);
+ * deploy would not recover, see unfinished.h): MD_E_FAILED_EXISTS with Prisma's P3009 text,
+ * what each may have left behind and the next step in err, or 0. */
+int md_deploy_check_failed(const struct md_plan *plan, struct md_error *err);
 
 #endif

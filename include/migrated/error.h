@@ -52,7 +52,7 @@ struct md_error {
 	int conn_failure;    /* enum md_conn_failure, for MD_E_CONNECT */
 	char prisma_code[8]; /* "P3009" or "" */
 	char sqlstate[6];    /* "42P01" or "" */
-	char message[2048];  /* what went wrong, one or a few sentences */
+	char message[4096];  /* what went wrong, one or a few sentences (P3009 lists statements) */
 	char hint[1024];     /* the next step to take, or "" */
 };
 

@@ -11,10 +11,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migrated/advisory_lock.h"
+
 struct md_db;
 struct md_error;
 
 #define MD_HISTORY_ID_LEN 36
+
+/* Who started a row, and how, read from its id. Prisma writes random UUID v4 ids and never
+ * looks inside them; migrated writes RFC 9562 version-8 UUIDs whose last group is "migr" plus a
+ * two-letter mode tag ("6d696772" "7478" = "migr" "tx"), so a row tells later readers whether
+ * migrated ran it in one transaction. Prisma 6.19 and 7.x read such rows like their own (the
+ * id is an opaque VARCHAR(36) to them; proved in tests/integration/test_unfinished.c). */
+enum md_row_writer {
+	MD_WRITER_OTHER = 0, /* Prisma, another tool, or migrated before rows were marked */
+	MD_WRITER_ATOMIC,    /* migrated, the file and its finishing update in one transaction */
+	MD_WRITER_SCRIPT,    /* migrated, the file's own BEGIN/COMMIT */
+	MD_WRITER_SINGLE,    /* migrated, one statement that cannot run in a transaction block */
+	MD_WRITER_STEPWISE,  /* migrated, statement by statement; applied_steps_count exact */
+};
 
 struct md_history_row {
 	const char *id; /* borrowed from the result */
@@ -32,7 +47,10 @@ struct md_history_row {
 };
 
 struct md_history {
-	bool exists;                 /* the table is there */
+	bool exists; /* the table is there */
+	/* Who held the migration lock when the history was read (another session than the
+	 * reader's); looked up only when some row is unfinished, since that is when it matters. */
+	struct md_lock_holder holder;
 	struct md_history_row *rows; /* in started_at order; owned */
 	size_t n;
 	PGresult *res; /* owns the strings the rows point at */
@@ -52,8 +70,16 @@ int md_history_create(struct md_db *db, struct md_error *err);
 int md_history_load(struct md_db *db, struct md_history **ret, struct md_error *err);
 void md_history_free(struct md_history *h);
 
-/* md_history_new_id: a random UUID v4 in Prisma's text form. */
+/* md_history_new_id: a random UUID v4 in Prisma's text form (what Prisma writes; used where the
+ * row is finished at once, as by resolve). */
 void md_history_new_id(char out[MD_HISTORY_ID_LEN + 1]);
+/* md_history_new_marked_id: a random id that records writer (not MD_WRITER_OTHER) in its last
+ * group; see enum md_row_writer. */
+void md_history_new_marked_id(char out[MD_HISTORY_ID_LEN + 1], enum md_row_writer writer);
+/* md_history_row_writer: the writer an id records (MD_WRITER_OTHER for any id not ours). */
+enum md_row_writer md_history_row_writer(const char *id);
+/* md_row_writer_name: "other", "migrated-transaction", "migrated-own-transactions", ... */
+const char *md_row_writer_name(enum md_row_writer w);
 /* md_history_mark_failed: set logs (and applied_steps_count) on a row that failed. */
 int md_history_mark_failed(struct md_db *db, const char *id, const char *logs, int applied_steps, struct md_error *err);
 /* md_history_mark_rolled_back: rolled_back_at = now on one row; when note is not NULL it is

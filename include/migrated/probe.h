@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "migrated/plan.h"
+
 struct md_config;
 struct md_error;
 struct md_jobs;
@@ -29,25 +31,25 @@ const char *md_health_status_name(enum md_health_status s);
 /* One probe's result. Immutable once published; reference counted. */
 struct md_health {
 	enum md_health_status status;
-	bool ready;           /* /readyz: reachable, nothing failed or edited, up to date (configurable) */
-	int64_t started_us;   /* CLOCK_MONOTONIC microseconds at the start of the probe */
-	int64_t taken_us;     /* ... and at its end */
-	double taken_unix;    /* wall clock of the same moment */
-	double duration_ms;   /* how long the probe took */
-	bool db_up;           /* a query answered */
-	double latency_ms;    /* round trip of SELECT 1, when db_up */
-	int conn_failure;     /* enum md_conn_failure when !db_up */
-	int server_version;   /* 150018 */
-	bool in_recovery;     /* a read-only standby */
-	int connections;      /* client backends on the server */
-	int max_connections;  /* max_connections - superuser_reserved_connections */
-	bool lock_held;       /* someone holds the migration lock */
-	double lock_age_s;    /* age of the holder's session */
-	bool snapshot_ok;     /* the folder and _prisma_migrations were read */
-	size_t migrations[6]; /* by enum md_mig_state: applied, pending, failed, rolled back, modified, missing */
-	char *json;           /* the GET /v1/health document, compact */
-	char *json_pretty;    /* the same, indented */
-	char *ready_json;     /* the GET /readyz document */
+	bool ready;                       /* /readyz: reachable, nothing failed or edited, up to date (configurable) */
+	int64_t started_us;               /* CLOCK_MONOTONIC microseconds at the start of the probe */
+	int64_t taken_us;                 /* ... and at its end */
+	double taken_unix;                /* wall clock of the same moment */
+	double duration_ms;               /* how long the probe took */
+	bool db_up;                       /* a query answered */
+	double latency_ms;                /* round trip of SELECT 1, when db_up */
+	int conn_failure;                 /* enum md_conn_failure when !db_up */
+	int server_version;               /* 150018 */
+	bool in_recovery;                 /* a read-only standby */
+	int connections;                  /* client backends on the server */
+	int max_connections;              /* max_connections - superuser_reserved_connections */
+	bool lock_held;                   /* someone holds the migration lock */
+	double lock_age_s;                /* age of the holder's session */
+	bool snapshot_ok;                 /* the folder and _prisma_migrations were read */
+	size_t migrations[MD_MIG__COUNT]; /* by enum md_mig_state */
+	char *json;                       /* the GET /v1/health document, compact */
+	char *json_pretty;                /* the same, indented */
+	char *ready_json;                 /* the GET /readyz document */
 	/* private */
 	int refs;
 };

@@ -17,6 +17,15 @@ struct md_apply_event;
 
 /* JSON objects; the caller owns the reference. NULL only when out of memory. */
 json_t *md_report_error_json(const struct md_error *err);
+/* md_report_lock_holder_json: {"pid", "application_name", "user", "client", "state", "since",
+ * "query"}, or JSON null when nobody holds the lock. */
+struct md_lock_holder;
+json_t *md_report_lock_holder_json(const struct md_lock_holder *h);
+/* md_report_resolve_json: {"migration", "as", "rows_marked_rolled_back",
+ * "created_history_table"} plus, when the migration had a failed row, "started_by", "remains"
+ * and "note" (what it may have left; unfinished.h). */
+struct md_resolve_result;
+json_t *md_report_resolve_json(const char *name, const char *as, const struct md_resolve_result *res);
 json_t *md_report_status_json(const struct md_plan *plan, const char *migrations_dir, const struct md_db *db);
 json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const struct md_error *err);
 json_t *md_report_failure_json(const struct md_failure *f);

@@ -10,6 +10,8 @@
 
 #include <stdbool.h>
 
+#include "migrated/unfinished.h"
+
 struct md_db;
 struct md_catalog;
 struct md_error;
@@ -22,6 +24,9 @@ enum md_resolve_as {
 struct md_resolve_result {
 	int rows_changed;     /* rows marked rolled back */
 	bool created_history; /* --applied created _prisma_migrations */
+	bool was_failed;      /* NAME had a failed row: remains and note say what it may have left */
+	struct md_unfinished remains;
+	char note[2048]; /* unfinished.h's account of that row, or "" */
 };
 
 /* md_resolve: name is checked (one path component) first: MD_E_USAGE. Refusals return

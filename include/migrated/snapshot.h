@@ -32,6 +32,7 @@ struct md_snapshot_view {
 	size_t pending;        /* migrations a deploy would apply */
 	size_t total;
 	size_t count[MD_MIG__COUNT]; /* migrations by state (applied, pending, failed, ...) */
+	char running[512];           /* "NAME (pid 42, application \"prisma\", connected at ...)" or "" */
 	/* private below */
 	char *body[3];
 	size_t len[3];

@@ -21,5 +21,6 @@ Suite *suite_systemd(void);
 Suite *suite_backup(void);
 Suite *suite_rollback(void);
 Suite *suite_safety(void);
+Suite *suite_unfinished(void);
 
 #endif

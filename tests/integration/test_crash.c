@@ -152,8 +152,10 @@ ITEST(interrupted_statement_by_statement_migration_needs_resolve)
 	h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "20s", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.err, "P3009");
-	h_assert_contains(r.err, "does not run as one transaction, so part of it may be in the database");
-	h_assert_contains(r.err, "(1 statement of it committed)");
+	h_assert_contains(r.err, "migrated ran it statement by statement");
+	h_assert_contains(r.err, "Statement 1 of 3 was committed and remains.");
+	h_assert_contains(r.err, "Statement 2 may also have been committed before it stopped:");
+	h_assert_contains(r.err, "2. line 3: SELECT pg_sleep(30)");
 	h_result_free(&r);
 	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2");
 }

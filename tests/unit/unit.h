@@ -15,5 +15,6 @@ Suite *suite_redact(void);
 Suite *suite_journal(void);
 Suite *suite_backup(void);
 Suite *suite_lint(void);
+Suite *suite_unfinished(void);
 
 #endif

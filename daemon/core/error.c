@@ -23,6 +23,37 @@ int md_error_set(struct md_error *err, int code, const char *fmt, ...)
 	return code;
 }
 
+int md_error_prefix(struct md_error *err, int code, const char *fmt, ...)
+{
+	char old[sizeof err->message];
+	va_list ap;
+	if (!err)
+		return code;
+	/* Copied first: formatting the message over itself is the bug this function exists for. */
+	memcpy(old, err->message, sizeof old);
+	old[sizeof old - 1] = '\0';
+	va_start(ap, fmt);
+	int n = vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof err->message)
+		snprintf(err->message + n, sizeof err->message - (size_t)n, "%s", old);
+	err->code = code;
+	return code;
+}
+
+void md_error_append(struct md_error *err, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err)
+		return;
+	size_t n = strnlen(err->message, sizeof err->message);
+	if (n + 1 >= sizeof err->message)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->message + n, sizeof err->message - n, fmt, ap);
+	va_end(ap);
+}
+
 void md_error_hint(struct md_error *err, const char *fmt, ...)
 {
 	va_list ap;

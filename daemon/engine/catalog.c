@@ -232,14 +232,12 @@ static int list_folders(struct md_catalog *cat, int dirfd, struct md_error *err)
 				continue;
 		}
 		if (md_migration_name_check(de->d_name, err) < 0) {
-			char why[sizeof err->message], name[512];
-			/* de points into the DIR: copy before closedir. */
-			snprintf(why, sizeof why, "%s", err->message);
-			snprintf(name, sizeof name, "%s", de->d_name);
+			/* de points into the DIR: prefix before closedir. */
+			md_error_prefix(err, MD_E_CATALOG, "%s: folder \"%s\": ", cat->dir, de->d_name);
 			closedir(d);
 			md_error_hint(err, "rename or remove that folder: every subdirectory of the "
 					   "migrations folder is a migration");
-			return md_error_set(err, MD_E_CATALOG, "%s: folder \"%s\": %s", cat->dir, name, why);
+			return MD_E_CATALOG;
 		}
 		if (cat->n == cap) {
 			size_t nc = cap ? cap * 2 : 64;

@@ -158,10 +158,8 @@ static int check_pending(const struct md_plan *plan, int server_version_num, str
 		}
 		r = md_sqlsplit(it->mig->sql, it->mig->sql_len, &scripts[k - 1], err);
 		if (r < 0) {
-			char why[sizeof err->message];
-			snprintf(why, sizeof why, "%s", err->message);
 			md_error_hint(err, "fix the SQL; nothing was applied");
-			return md_error_set(err, MD_E_CATALOG, "migration %s: migration.sql has an %s", it->name, why);
+			return md_error_prefix(err, MD_E_CATALOG, "migration %s: migration.sql has an ", it->name);
 		}
 		pl->mode = md_apply_choose_mode(&scripts[k - 1], server_version_num, pl->reason, sizeof pl->reason);
 		pl->statements = scripts[k - 1].n;

@@ -148,9 +148,7 @@ static int build_expected(struct md_db *live, const char *live_url, const struct
 		r = exec_ident(live, "CREATE DATABASE ", temp, " TEMPLATE template0",
 			       "creating a temporary shadow database", err);
 		if (r < 0) {
-			char why[sizeof err->message];
-			snprintf(why, sizeof why, "%s", err->message);
-			md_error_set(err, MD_E_CONFIG, "cannot create a temporary shadow database: %s", why);
+			md_error_prefix(err, MD_E_CONFIG, "cannot create a temporary shadow database: ");
 			md_error_hint(err,
 				      "set SHADOW_DATABASE_URL to a database migrated may empty, or grant CREATEDB to "
 				      "the migration user (Prisma's migrate dev needs the same)");
@@ -186,13 +184,11 @@ static int build_expected(struct md_db *live, const char *live_url, const struct
 		struct md_deploy_options dopts = {.apply = o->apply};
 		r = md_deploy(shadow, &sub, &dopts, NULL, &rep, err);
 		if (r < 0) {
-			char why[sizeof err->message];
-			snprintf(why, sizeof why, "%s", err->message);
 			md_error_hint(err,
 				      "a migration that does not apply to an empty database (an extension the shadow "
 				      "lacks, data it expects) cannot be replayed: set SHADOW_DATABASE_URL to a "
 				      "database where it can");
-			md_error_set(err, MD_E_MIGRATION, "building the expected schema in the %s: %s", *ret_from, why);
+			md_error_prefix(err, MD_E_MIGRATION, "building the expected schema in the %s: ", *ret_from);
 		}
 		md_deploy_report_free(&rep);
 	}

@@ -218,10 +218,9 @@ static int run_range(struct md_db *db, const struct md_catalog *cat, const struc
 				return md_error_set(err, MD_E_ROLLBACK, "down.sql of %s could not be read", it->name);
 			r = md_sqlsplit(m->down_sql, m->down_len, &sc, err);
 			if (r < 0) {
-				char why[sizeof err->message];
-				snprintf(why, sizeof why, "%s", err->message);
-				return md_error_set(err, MD_E_ROLLBACK, "%s/down.sql has an %s; nothing of it ran",
-						    it->name, why);
+				md_error_prefix(err, MD_E_ROLLBACK, "%s/down.sql has an ", it->name);
+				md_error_append(err, "; nothing of it ran");
+				return MD_E_ROLLBACK;
 			}
 			r = md_apply_down(db, m, &sc, opts, hooks, i + 1, range->n, &run, &rep->failure, err);
 			md_sqlscript_free(&sc);

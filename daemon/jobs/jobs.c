@@ -672,7 +672,9 @@ int md_jobs_submit(struct md_jobs *jobs, enum md_job_kind kind, json_t *request,
 		r = md_error_set(err, MD_E_UNAVAILABLE, "the daemon is shutting down");
 		goto out_locked;
 	}
-	if (jobs->active) {
+	/* A job whose end is recorded no longer blocks, though the worker may still be logging it:
+	 * a client that saw it end and submits at once must not be told it is still running. */
+	if (jobs->active && !ended(jobs->active->state)) {
 		*ret_job = jobs_render(jobs, jobs->active, false);
 		r = md_error_set(err, MD_E_BUSY, "job %s (%s) is %s; one job runs at a time", jobs->active->id,
 				 md_job_kind_name(jobs->active->kind), md_job_state_name(jobs->active->state));
@@ -692,7 +694,7 @@ int md_jobs_submit(struct md_jobs *jobs, enum md_job_kind kind, json_t *request,
 		md_error_hint(
 			err,
 			"the job journal in the state directory cannot be written: check free space and permissions");
-		r = md_error_set(err, MD_E_UNAVAILABLE, "cannot record the job: %s", err->message);
+		r = md_error_prefix(err, MD_E_UNAVAILABLE, "cannot record the job: ");
 		goto out_locked;
 	}
 	jobs->active = find_job(jobs, id);
@@ -752,7 +754,7 @@ bool md_jobs_active(struct md_jobs *jobs, char *ret_id, size_t idsz)
 {
 	bool busy;
 	pthread_mutex_lock(&jobs->lock);
-	busy = jobs->active != NULL;
+	busy = jobs->active != NULL && !ended(jobs->active->state);
 	if (busy && ret_id)
 		snprintf(ret_id, idsz, "%s", jobs->active->id);
 	pthread_mutex_unlock(&jobs->lock);

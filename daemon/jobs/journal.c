@@ -211,13 +211,11 @@ int md_journal_open(const char *path, md_journal_record_fn fn, void *ctx, struct
 	free(buf);
 	if (r < 0) {
 		if (sc.bad_line) {
-			char why[sizeof err->message];
-			snprintf(why, sizeof why, "%s", err->message);
 			md_error_hint(err,
 				      "nothing was changed. Inspect it with `migrated journal check --state-dir DIR`; "
 				      "`migrated journal repair` keeps every valid record and saves the damaged file "
 				      "beside it");
-			md_error_set(err, MD_E_IO, "the journal %s is damaged before its end, at %s", path, why);
+			md_error_prefix(err, MD_E_IO, "the journal %s is damaged before its end, at ", path);
 		}
 		goto fail;
 	}

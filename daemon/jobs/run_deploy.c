@@ -117,9 +117,7 @@ static int before_apply(void *ctx, const struct md_deploy_report *rep, struct md
 			  n_pending == 1 ? "" : "s");
 	r = run_backup_step(d->run, "pre-deploy", &d->backup, err);
 	if (r < 0 && r != MD_E_CANCELLED) {
-		char why[sizeof err->message];
-		snprintf(why, sizeof why, "%s", err->message);
-		md_error_set(err, r, "the backup before the deploy failed, no migration was applied: %s", why);
+		md_error_prefix(err, r, "the backup before the deploy failed, no migration was applied: ");
 	}
 	return r;
 }
@@ -208,23 +206,20 @@ static const char *after_failed_verification(struct job_run *run, const struct m
 					     const struct md_deploy_report *rep, struct deploy_ctx *d, json_t *result,
 					     struct md_error *err)
 {
-	char why[sizeof err->message];
-	snprintf(why, sizeof why, "%s", err->message);
+	md_error_prefix(err, MD_E_VERIFY, "verification failed: ");
 	if (!run->set.verify.rollback_on_failure) {
 		md_error_hint(err, "the migrations stay applied (verify_on_failure = fail): fix the application, or "
 				   "POST /v1/rollback {\"strategy\": \"down\", \"to\": ...}");
-		md_error_set(err, MD_E_VERIFY, "verification failed: %s; the schema is left as deployed", why);
+		md_error_append(err, "; the schema is left as deployed");
 		return "failed-verification";
 	}
 	json_t *missing = without_down(cat, rep);
 	if (json_array_size(missing) > 0) {
+		size_t n = json_array_size(missing);
 		json_object_set_new(result, "without_down_sql", missing);
 		md_error_hint(err, "add down.sql files to roll back automatically, or roll back or restore by hand");
-		md_error_set(err, MD_E_VERIFY,
-			     "verification failed: %s; not rolled back: %zu migration%s of this deploy %s no down.sql",
-			     why, json_array_size(json_object_get(result, "without_down_sql")),
-			     json_array_size(json_object_get(result, "without_down_sql")) == 1 ? "" : "s",
-			     json_array_size(json_object_get(result, "without_down_sql")) == 1 ? "has" : "have");
+		md_error_append(err, "; not rolled back: %zu migration%s of this deploy %s no down.sql", n,
+				n == 1 ? "" : "s", n == 1 ? "has" : "have");
 		return "failed-verification";
 	}
 	json_decref(missing);
@@ -238,12 +233,11 @@ static const char *after_failed_verification(struct job_run *run, const struct m
 	if (r < 0) {
 		md_error_hint(err, "the schema is partly rolled back: see the rollback steps; finish with POST "
 				   "/v1/rollback or restore the pre-deploy backup");
-		md_error_set(err, MD_E_VERIFY, "verification failed: %s; the rollback with down.sql failed too: %s",
-			     why, e2.message);
+		md_error_append(err, "; the rollback with down.sql failed too: %s", e2.message);
 		return "failed-verification";
 	}
-	md_error_set(err, MD_E_VERIFY, "verification failed: %s; the %zu migration%s of this deploy %s rolled back",
-		     why, rep->n_applied, rep->n_applied == 1 ? "" : "s", rep->n_applied == 1 ? "was" : "were");
+	md_error_append(err, "; the %zu migration%s of this deploy %s rolled back", rep->n_applied,
+			rep->n_applied == 1 ? "" : "s", rep->n_applied == 1 ? "was" : "were");
 	return "rolled-back";
 }
 

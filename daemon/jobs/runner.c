@@ -365,7 +365,8 @@ void *jobs_worker(void *arg)
 		run_job(jobs, job);
 		pthread_mutex_lock(&jobs->lock);
 		md_metrics_job_ended(job->kind, job->state, json_is_true(json_object_get(job->request, "dry_run")));
-		jobs->active = NULL;
+		if (jobs->active == job) /* else a submission already replaced the ended job */
+			jobs->active = NULL;
 		void (*fn)(void *) = jobs->on_change;
 		void *ctx = jobs->on_change_ctx;
 		pthread_cond_broadcast(&jobs->work);

@@ -138,8 +138,7 @@ static int backed_off(struct md_pool *p, int64_t now, struct md_error *err)
 {
 	long secs = (long)((p->next_connect_ms - now + 999) / 1000);
 	*err = p->last_err;
-	size_t n = strlen(err->message);
-	snprintf(err->message + n, sizeof err->message - n, " (retrying in %ld s)", secs > 0 ? secs : 1);
+	md_error_append(err, " (retrying in %ld s)", secs > 0 ? secs : 1);
 	return err->code ? err->code : MD_E_CONNECT;
 }
 

@@ -60,6 +60,12 @@ struct md_error {
  * callers can write `return md_error_set(err, MD_E_IO, ...)`. err may be NULL. */
 int md_error_set(struct md_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int md_error_setv(struct md_error *err, int code, const char *fmt, va_list ap);
+/* md_error_prefix: set code and put the formatted text before the message already in err
+ * ("cannot record the job: " + "No space left on device"): the one way to add context to an
+ * error on its way up. The message is cut at its buffer's size. Returns code. err may be NULL. */
+int md_error_prefix(struct md_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* md_error_append: add the formatted text after the message (cut at the buffer's size). */
+void md_error_append(struct md_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* md_error_hint: set the next-step text. */
 void md_error_hint(struct md_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void md_error_prisma(struct md_error *err, const char *prisma_code);

@@ -16,7 +16,7 @@ declare -A srcs=(
   [body]="$top/api/body.c"
   [journal_line]="$top/daemon/jobs/journal.c"
   [sqlsplit]="$top/daemon/engine/sqllex.c $top/daemon/engine/sqlsplit.c"
-  [lint]="$top/daemon/engine/sqllex.c $top/daemon/engine/sqlsplit.c $top/daemon/engine/ddl.c $top/daemon/engine/lint.c $top/daemon/engine/apply.c $top/daemon/engine/history.c $top/daemon/engine/db.c $top/daemon/engine/dburl.c"
+  [lint]="$top/daemon/engine/sqllex.c $top/daemon/engine/sqlsplit.c $top/daemon/engine/ddl.c $top/daemon/engine/lint.c $top/daemon/engine/apply.c $top/daemon/engine/history.c $top/daemon/engine/advisory_lock.c $top/daemon/engine/db.c $top/daemon/engine/dburl.c"
 )
 pass=0; fail=0
 for t in body journal_line sqlsplit lint; do
@@ -26,7 +26,7 @@ for t in body journal_line sqlsplit lint; do
   mkdir -p "$out/corpus-$t"
   if ASAN_OPTIONS=detect_leaks=1 "$out/fuzz_$t" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
        -artifact_prefix="$here/findings/$t-" "$out/corpus-$t" "$here/corpus/$t" >"$out/run-$t.log" 2>&1; then
-    echo "  fuzz $t: $(grep -Eo '#[0-9]+' "$out/run-$t.log" | tail -n 1 | tr -d '#') runs in ${seconds}s, no finding"
+    echo "  fuzz $t: $(sed -nE 's/^Done ([0-9]+) runs.*/\1/p' "$out/run-$t.log" | tail -n 1) runs in ${seconds}s, no finding"
     pass=$((pass + 1))
   else
     echo "  fuzz $t: FINDING (see $out/run-$t.log and tests/fuzz/findings/)"; tail -n 20 "$out/run-$t.log"

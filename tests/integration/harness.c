@@ -85,6 +85,24 @@ bool h_contains(const char *hay, const char *needle)
 	return hay && needle && strstr(hay, needle) != NULL;
 }
 
+void h_mount_tmpfs(const char *dir, const char *options)
+{
+	struct h_result r;
+	mkdir(dir, 0700);
+	char *argv[] = {"/bin/mount", "-t", "tmpfs", "-o", (char *)options, "tmpfs", (char *)dir, NULL};
+	h_run_argv(&r, argv, NULL, 30);
+	ck_assert_msg(r.rc == 0, "cannot mount a tmpfs on %s (this test needs root and mount): %s", dir, r.err);
+	h_result_free(&r);
+}
+
+void h_umount(const char *dir)
+{
+	struct h_result r;
+	char *argv[] = {"/bin/umount", "-l", (char *)dir, NULL};
+	h_run_argv(&r, argv, NULL, 30);
+	h_result_free(&r);
+}
+
 void h_sleep_ms(int ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};

@@ -102,6 +102,9 @@ bool h_contains(const char *hay, const char *needle);
 /* sha256 hex of a file, via the sha256sum program (independent of our own code). */
 char *h_sha256sum(const char *path);
 void h_sleep_ms(int ms);
+/* h_mount_tmpfs: mount a tmpfs with options ("size=256k") on dir (created); h_umount: lazily. */
+void h_mount_tmpfs(const char *dir, const char *options);
+void h_umount(const char *dir);
 
 #define h_assert_contains(hay, needle) \
 	ck_assert_msg(h_contains((hay), (needle)), "expected \"%s\" in output:\n%s", (needle), (hay) ? (hay) : "(null)")

@@ -68,24 +68,6 @@ static void two_migrations(const char *dir)
 	      "ALTER TABLE \"Asset\" ADD COLUMN \"rejectionReason\" text;");
 }
 
-static void mount_tmpfs(const char *dir, const char *options)
-{
-	struct h_result r;
-	mkdir(dir, 0700);
-	char *argv[] = {"/bin/mount", "-t", "tmpfs", "-o", (char *)options, "tmpfs", (char *)dir, NULL};
-	h_run_argv(&r, argv, NULL, 30);
-	ck_assert_msg(r.rc == 0, "cannot mount a tmpfs on %s (this test needs root and mount): %s", dir, r.err);
-	h_result_free(&r);
-}
-
-static void umount_dir(const char *dir)
-{
-	struct h_result r;
-	char *argv[] = {"/bin/umount", "-l", (char *)dir, NULL};
-	h_run_argv(&r, argv, NULL, 30);
-	h_result_free(&r);
-}
-
 ITEST(a_deploy_with_pending_migrations_takes_a_valid_recorded_backup_first)
 {
 	struct h_daemon d = {0};
@@ -231,7 +213,7 @@ ITEST(a_failed_backup_stops_the_deploy_before_any_migration)
 
 	/* No space: a 256 KiB filesystem for a database of several MiB is refused before pg_dump. */
 	snprintf(tiny, sizeof tiny, "%s/tiny", h_tmpdir());
-	mount_tmpfs(tiny, "size=256k");
+	h_mount_tmpfs(tiny, "size=256k");
 	snprintf(env, sizeof env, "MIGRATED_BACKUP_DIR=%s/backups", tiny);
 	h_daemon_start(&d, db, dir, env, NULL);
 	job = run_job(&d, "/v1/deploy", "{}");
@@ -239,11 +221,11 @@ ITEST(a_failed_backup_stops_the_deploy_before_any_migration)
 	h_assert_contains(h_jstr(job, "error.hint"), "\"backup\": false");
 	json_decref(job);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
-	umount_dir(tiny);
+	h_umount(tiny);
 
 	/* A read-only filesystem. */
 	snprintf(ro, sizeof ro, "%s/ro", h_tmpdir());
-	mount_tmpfs(ro, "size=64m");
+	h_mount_tmpfs(ro, "size=64m");
 	char sub[800];
 	snprintf(sub, sizeof sub, "%s/backups", ro);
 	mkdir(sub, 0700);
@@ -264,7 +246,7 @@ ITEST(a_failed_backup_stops_the_deploy_before_any_migration)
 	json_decref(job);
 	h_assert_q(db, "SELECT to_regclass('public.pending_table') IS NOT NULL", "t");
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
-	umount_dir(ro);
+	h_umount(ro);
 }
 
 ITEST(pg_dump_failing_is_quoted_and_the_password_is_not)

@@ -122,6 +122,31 @@ ITEST(a_deploy_is_followed_live_over_sse_from_start_to_end)
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 }
 
+ITEST(a_job_whose_end_was_streamed_never_blocks_the_next_submission)
+{
+	/* The end event goes out when the end is recorded; a client that submits the moment it
+	 * sees it must get 202, not "one job runs at a time" (CI saw that once, in the backup
+	 * suite's retention test, between the end record and the worker's bookkeeping). */
+	struct h_daemon d = {0};
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
+	h_daemon_start(&d, db, dir, "MIGRATED_BACKUP=false", NULL);
+	for (int i = 0; i < 40; i++) {
+		struct stream s = {0};
+		struct h_http r;
+		h_request(&r, &d, "POST", "/v1/deploy", H_TOKEN_ADMIN, "application/json", "{}", NULL);
+		ck_assert_msg(r.status == 202, "submission %d right after the previous end -> %ld %s", i, r.status,
+			      r.body);
+		char *id = strdup(h_jstr(r.json, "id"));
+		h_http_free(&r);
+		ck_assert_int_eq(follow(&d, id, NULL, &s), 200);
+		h_assert_contains(s.text, "event: end");
+		free(s.text);
+		free(id);
+	}
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
 ITEST(cancel_stops_the_running_statement_and_history_agrees)
 {
 	struct h_daemon d = {0};
@@ -397,6 +422,34 @@ ITEST(a_state_directory_that_cannot_be_used_stops_the_start_with_a_reason)
 	h_result_free(&r);
 }
 
+ITEST(a_full_state_disk_refuses_a_deploy_with_one_clear_message_and_applies_nothing)
+{
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	struct h_daemon d = {0};
+	struct h_http r;
+	char cmd[900];
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
+	snprintf(d.state_dir, sizeof d.state_dir, "%s/tiny-state", h_tmpdir());
+	h_mount_tmpfs(d.state_dir, "size=256k");
+	h_daemon_start(&d, db, dir, "MIGRATED_BACKUP=false", NULL);
+	/* Fill the disk the journal lives on. */
+	snprintf(cmd, sizeof cmd, "dd if=/dev/zero of='%s/filler' bs=4k 2>/dev/null; true", d.state_dir);
+	ck_assert_int_eq(system(cmd), 0);
+	h_request(&r, &d, "POST", "/v1/deploy", H_TOKEN_ADMIN, "application/json", "{}", NULL);
+	ck_assert_msg(r.status == 503, "POST /v1/deploy on a full disk -> %ld %s", r.status, r.body);
+	const char *msg = h_jstr(r.json, "error.message");
+	ck_assert_ptr_nonnull(msg);
+	/* Said once, with the system's reason, not formatted over itself. */
+	h_assert_contains(msg, "cannot record the job: ");
+	ck_assert_msg(strstr(strstr(msg, "cannot record the job: ") + 1, "cannot record the job") == NULL,
+		      "prefix repeated: %s", msg);
+	h_assert_contains(msg, "No space left on device");
+	h_http_free(&r);
+	h_assert_q(db, "SELECT (to_regclass('a') IS NULL)::text", "true");
+	h_daemon_stop(&d);
+	h_umount(d.state_dir);
+}
+
 Suite *suite_daemon(void)
 {
 	Suite *s = suite_create("daemon");
@@ -409,6 +462,8 @@ Suite *suite_daemon(void)
 	tcase_add_test(tc, sigterm_lets_the_running_migration_finish_then_stops);
 	tcase_add_test(tc, sigterm_past_the_shutdown_timeout_cancels_the_statement);
 	tcase_add_test(tc, a_state_directory_that_cannot_be_used_stops_the_start_with_a_reason);
+	tcase_add_test(tc, a_job_whose_end_was_streamed_never_blocks_the_next_submission);
+	tcase_add_test(tc, a_full_state_disk_refuses_a_deploy_with_one_clear_message_and_applies_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -71,6 +71,8 @@ const char *h_shared_dir(void)
 	cands[1] = rel;
 	for (int i = 0; i < 3; i++) {
 		char probe[4200];
+		if (i > 0 && cands[0]) /* set: the only place looked at (MIGRATED_SHARED_DIR=/none: a bare clone) */
+			break;
 		if (!cands[i] || !*cands[i])
 			continue;
 		snprintf(probe, sizeof probe, "%s/corpus", cands[i]);
@@ -78,6 +80,16 @@ const char *h_shared_dir(void)
 			return dir;
 	}
 	return NULL;
+}
+
+const char *h_corpus_dir(const char *name)
+{
+	static char dir[4400];
+	const char *shared = h_shared_dir();
+	if (!shared)
+		return NULL;
+	snprintf(dir, sizeof dir, "%s/corpus/%s/migrations", shared, name);
+	return access(dir, R_OK) == 0 ? dir : NULL;
 }
 
 bool h_contains(const char *hay, const char *needle)
@@ -768,9 +780,37 @@ void h_test_begin(const char *name)
 	progress("BEGIN", name, server_log_size());
 }
 
+static bool test_skipped;
+
 void h_test_passed(void)
 {
-	progress("PASS", test_name, 0);
+	progress(test_skipped ? "SKIP" : "PASS", test_name, 0);
+}
+
+void h_skip(const char *fmt, ...)
+{
+	char why[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof why, fmt, ap);
+	va_end(ap);
+	test_skipped = true;
+	fprintf(stderr, "SKIP %s: %s\n", test_name, why);
+}
+
+int h_skipped_count(void)
+{
+	char path[300], line[512];
+	int n = 0;
+	snprintf(path, sizeof path, "%s/progress.log", base_dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, "SKIP ", 5) == 0)
+			n++;
+	fclose(f);
+	return n;
 }
 
 static void print_file_range(const char *path, long from, long to)

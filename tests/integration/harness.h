@@ -27,6 +27,18 @@
 void h_test_begin(const char *name);
 void h_test_passed(void);
 
+/* H_SKIP: the current test cannot run here (no ../shared/corpus in a bare clone, a server too
+ * old for the feature): it says why, is counted as skipped (never as passed) and returns. */
+#define H_SKIP(...)                  \
+	do {                         \
+		h_skip(__VA_ARGS__); \
+		return;              \
+	} while (0)
+void h_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* h_skipped_count: how many tests of this run skipped themselves (read from the progress log
+ * the forked tests write, so call it after the runner is done). */
+int h_skipped_count(void);
+
 /* The cluster (started once by the runner before any suite). */
 int h_cluster_start(void);
 void h_cluster_stop(bool keep);
@@ -83,6 +95,8 @@ void h_run_argv(struct h_result *res, char *const argv[], char *const envp_extra
 const char *h_migrated_bin(void);
 const char *h_pg_bindir(void);
 const char *h_shared_dir(void); /* ../shared (corpus, reference tools) or NULL */
+/* h_corpus_dir: <shared>/corpus/<name>/migrations when it exists, else NULL (skip then). */
+const char *h_corpus_dir(const char *name);
 
 /* h_assert_q: the first value of sql on db equals want (NULL never does). */
 void h_assert_q(const char *db, const char *sql, const char *want);

@@ -68,13 +68,15 @@ static void assert_same_text(const char *want, const char *got, const char *what
 	ck_abort_msg("%s differs at line %d:\n want: %.200s\n  got: %.200s", what, line, a, b);
 }
 
-static void check_corpus(const char *name)
+/* Returns false (the test skips) when the corpus is not here. */
+static bool check_corpus(const char *name)
 {
 	const char *shared = h_shared_dir();
 	char dir[1024], expected[1024], counts[1024];
 	struct h_result r;
 
-	ck_assert_msg(shared != NULL, "../shared/corpus not found (set MIGRATED_SHARED_DIR)");
+	if (!h_corpus_dir(name))
+		return false;
 	snprintf(dir, sizeof dir, "%s/corpus/%s/migrations", shared, name);
 	snprintf(expected, sizeof expected, "%s/corpus/%s/expected-schema.sql", shared, name);
 	snprintf(counts, sizeof counts, "%s/corpus/%s/expected-rowcounts.tsv", shared, name);
@@ -138,16 +140,19 @@ static void check_corpus(const char *name)
 	ck_assert_int_eq(r.rc, 0);
 	h_assert_contains(r.out, "Database schema is up to date!");
 	h_result_free(&r);
+	return true;
 }
 
 ITEST(langfuse_history_matches_psqls_schema)
 {
-	check_corpus("langfuse");
+	if (!check_corpus("langfuse"))
+		H_SKIP("../shared/corpus/langfuse is not here (a bare clone; set MIGRATED_SHARED_DIR)");
 }
 
 ITEST(trigger_dev_history_matches_psqls_schema)
 {
-	check_corpus("trigger.dev");
+	if (!check_corpus("trigger.dev"))
+		H_SKIP("../shared/corpus/trigger.dev is not here (a bare clone; set MIGRATED_SHARED_DIR)");
 }
 
 Suite *suite_corpus(void)

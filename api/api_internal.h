@@ -84,6 +84,7 @@ struct md_request {
 	bool body_too_large;
 	json_t *json;                 /* the parsed body */
 	bool answered;                /* a response was queued */
+	bool refused;                 /* the first call refused it: no handler runs */
 	enum MHD_Result queue_result; /* of a response the handler queued itself (api_queue_shared) */
 	bool suspended;
 	struct MHD_Response *pending; /* set by a task, queued when resumed */

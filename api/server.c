@@ -14,6 +14,7 @@
 #include "migrated/log.h"
 #include "migrated/macro.h"
 #include "migrated/taskq.h"
+#include "migrated/utf8.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,10 +74,20 @@ struct MHD_Response *api_error(unsigned status, const char *code, const char *me
 {
 	char clean[2048];
 	md_redact(message, clean, sizeof clean);
+	/* The message may quote the request (a path with %ff, a cut multibyte character), and
+	 * JSON strings must be UTF-8: jansson refuses anything else. */
+	md_utf8_scrub(clean);
 	json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", clean, "detail",
 				 detail ? detail : json_object());
 	*ret_status = status;
-	return api_json(NULL, body);
+	struct MHD_Response *r = api_json(NULL, body);
+	if (!r) { /* out of memory, or a detail jansson would not take: still one answer, same shape */
+		static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"the error could "
+					       "not be rendered\",\"detail\":{}}}\n";
+		r = api_with_json_headers(
+			MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback, MHD_RESPMEM_PERSISTENT));
+	}
+	return r;
 }
 
 static unsigned status_for(int code)
@@ -189,8 +200,20 @@ static enum md_role required_role(const struct md_api *api, const struct route *
 	return route->role;
 }
 
-/* Decides everything the headers can decide. Returns a refusal, or NULL to go on. */
+/* Decides everything the headers can decide. Returns a refusal, or NULL to go on; a refusal
+ * that could not be built (no memory) leaves req->refused set, so the request never reaches a
+ * handler: not without a route, not past a failed token check. */
+static struct MHD_Response *decide(struct md_request *req, const char *url, const char *method, unsigned *status);
+
 static struct MHD_Response *first_call(struct md_request *req, const char *url, const char *method, unsigned *status)
+{
+	struct MHD_Response *r = decide(req, url, method, status);
+	if (r || !req->route)
+		req->refused = true;
+	return r;
+}
+
+static struct MHD_Response *decide(struct md_request *req, const char *url, const char *method, unsigned *status)
 {
 	struct md_api *api = req->api;
 	char allow[64];
@@ -330,7 +353,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r = first_call(req, url, method, &status);
 		if (r)
 			return queue(req, r, status); /* a refusal: closing the connection is fine */
-		return MHD_YES;
+		return req->refused ? MHD_NO : MHD_YES;
 	}
 	if (req->answered) {
 		*upload_data_size = 0;
@@ -372,6 +395,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r = api_error(413, "payload_too_large", msg, NULL, &status);
 		return queue(req, r, status); /* status is set by api_error: not in one expression */
 	}
+	if (req->refused || !req->route)
+		return MHD_NO; /* a refusal that could not be sent: close, never run a handler */
 	r = req->route->handler(req, &status);
 	if (!r)
 		return req->suspended ? MHD_YES : req->answered ? req->queue_result : MHD_NO;
@@ -398,6 +423,7 @@ static void mhd_logger(void *cls, const char *fmt, va_list ap)
 	(void)cls;
 	vsnprintf(line, sizeof line, fmt, ap);
 	line[strcspn(line, "\n")] = '\0';
+	md_utf8_scrub(line); /* libmicrohttpd quotes what the client sent */
 	md_log(MD_LOG_DEBUG, "http: %s", line);
 }
 

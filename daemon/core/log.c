@@ -2,6 +2,7 @@
  * belongs to the service module (it decides when stderr is the journal); this file only knows
  * how to format a line and keep secrets out of it. */
 #include "migrated/log.h"
+#include "migrated/utf8.h"
 #include "migrated/error.h"
 
 #include <pthread.h>
@@ -186,6 +187,7 @@ static void vlog(int level, const char *sqlstate, const char *fmt, va_list ap)
 		return;
 	vsnprintf(raw, sizeof raw, fmt, ap);
 	md_redact(raw, clean, sizeof clean);
+	md_utf8_scrub(clean); /* journald and JSON log readers expect UTF-8; the text may quote a client */
 	if (sink) {
 		struct md_log_fields f = {ctx_job, ctx_migration, sqlstate ? sqlstate : ""};
 		sink(level, clean, &f);

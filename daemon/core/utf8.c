@@ -4,6 +4,8 @@
 #include "migrated/utf8.h"
 #include "migrated/strbuf.h"
 
+#include <string.h>
+
 /* Length of the valid sequence starting at s[i], or 0 when invalid; *ret_consumed gets the
  * length of the maximal subpart to replace with one U+FFFD when invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t len, size_t i, size_t *ret_consumed)
@@ -107,4 +109,21 @@ size_t md_utf8_chars(const char *s, size_t len)
 		chars++;
 	}
 	return chars;
+}
+
+void md_utf8_scrub(char *s)
+{
+	unsigned char *u = (unsigned char *)s;
+	size_t len = strlen(s), i = 0, consumed;
+
+	while (i < len) {
+		size_t n = utf8_seq(u, len, i, &consumed);
+		if (n) {
+			i += n;
+			continue;
+		}
+		for (size_t k = 0; k < consumed; k++)
+			u[i + k] = '?';
+		i += consumed;
+	}
 }

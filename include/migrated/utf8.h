@@ -19,5 +19,9 @@ void md_utf8_lossy(const char *s, size_t len, struct md_strbuf *out);
 size_t md_utf8_char_to_byte(const char *s, size_t len, size_t chars);
 /* md_utf8_chars: number of characters in s[0..len). */
 size_t md_utf8_chars(const char *s, size_t len);
+/* md_utf8_scrub: make the NUL-terminated s well-formed UTF-8 in place by turning every byte of
+ * an invalid sequence (a stray byte, a character cut by truncation) into '?'; never changes
+ * its length. For text from the network or a cut buffer before it goes into JSON or a log. */
+void md_utf8_scrub(char *s);
 
 #endif

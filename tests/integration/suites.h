@@ -22,5 +22,6 @@ Suite *suite_backup(void);
 Suite *suite_rollback(void);
 Suite *suite_safety(void);
 Suite *suite_unfinished(void);
+Suite *suite_hostile(void);
 
 #endif

@@ -103,6 +103,25 @@ START_TEST(utf8_validation_and_offsets)
 }
 END_TEST
 
+START_TEST(scrub_makes_request_text_valid_without_changing_its_length)
+{
+	/* A stray byte, a surrogate, a character cut at the end: each byte becomes '?'. */
+	char a[] = "/v1/jobs/\xff\xfe";
+	char b[] = "x\xed\xa0\x80y";
+	char c[] = "caf\xc3\xa9 \xe2\x82";
+	char d[] = "h\xc3\xa9llo";
+	md_utf8_scrub(a);
+	md_utf8_scrub(b);
+	md_utf8_scrub(c);
+	md_utf8_scrub(d);
+	ck_assert_str_eq(a, "/v1/jobs/??");
+	ck_assert_str_eq(b, "x???y");
+	ck_assert_str_eq(c, "caf\xc3\xa9 ??");
+	ck_assert_str_eq(d, "h\xc3\xa9llo"); /* valid text is left alone */
+	ck_assert(md_utf8_valid(c, strlen(c), NULL));
+}
+END_TEST
+
 Suite *suite_checksum(void)
 {
 	Suite *s = suite_create("checksum");
@@ -114,6 +133,7 @@ Suite *suite_checksum(void)
 	tcase_add_test(tc, invalid_utf8_is_hashed_as_node_decodes_it);
 	tcase_add_test(tc, lossy_decoding_replaces_maximal_subparts);
 	tcase_add_test(tc, utf8_validation_and_offsets);
+	tcase_add_test(tc, scrub_makes_request_text_valid_without_changing_its_length);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -98,10 +98,43 @@ size_t api_route_index(const struct route *r);
 const struct route *api_route_find(const char *method, const char *url, char *param, size_t paramsz, char *allow,
 				   size_t allowsz, bool *ret_path_known);
 
+/* Admission (admission.c): what the request line and headers decide before a body is read. */
+struct api_head {
+	const char *method, *url; /* as libmicrohttpd decoded them; NULL reads as "" */
+	const char *authorization, *content_length, *transfer_encoding, *content_type, *accept, *user_agent;
+	bool has_pretty;    /* ?pretty was given ... */
+	const char *pretty; /* ... with this value (NULL: none) */
+};
+struct api_policy {
+	bool read_auth, metrics_auth;
+	size_t tokens;     /* how many tokens are configured */
+	enum md_role role; /* of the token presented (MD_ROLE_NONE: none, or not valid) */
+	size_t max_body;
+};
+struct api_admission {
+	const struct route *route; /* NULL when no route takes this method and path */
+	char param[80];            /* the {id} of the path */
+	bool pretty, want_text;
+	unsigned status;   /* 0: admitted; else the status of the refusal */
+	const char *code;  /* the refusal's error code (static) */
+	char message[400]; /* may quote the request: api_error makes it UTF-8 */
+	enum md_role role, need;
+	bool no_tokens, www_authenticate;
+	char allow[64]; /* the methods the path takes, for a 405 */
+};
+/* api_admit: fills *ret from the head and policy; never fails. A refusal has status != 0;
+ * status == 0 implies route != NULL and policy->role >= need. */
+void api_admit(const struct api_head *head, const struct api_policy *policy, struct api_admission *ret);
+/* api_admission_response: the refusal as a response in the one error shape (NULL: no memory). */
+struct MHD_Response *api_admission_response(const struct api_admission *a, unsigned *ret_status);
+
 /* Responses (server.c). */
 struct MHD_Response *api_with_json_headers(struct MHD_Response *r);
 struct MHD_Response *api_json(struct md_request *req, json_t *body /* taken */);
 struct MHD_Response *api_text(const char *text, size_t len, bool copy);
+/* api_error_document: {"error": {"code", "message", "detail"}} with the message redacted and
+ * made valid UTF-8 (new reference; NULL only without memory). */
+json_t *api_error_document(const char *code, const char *message, json_t *detail /* taken */);
 struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail /* taken */,
 			       unsigned *ret_status);
 /* api_error_from: an md_error as a response with the status its code calls for. */

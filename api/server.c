@@ -30,103 +30,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* ---- responses ---- */
-
-struct MHD_Response *api_with_json_headers(struct MHD_Response *r)
-{
-	if (r) {
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	}
-	return r;
-}
-
-struct MHD_Response *api_json(struct md_request *req, json_t *body)
-{
-	char *s = json_dumps(body, (req && req->pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
-	json_decref(body);
-	if (!s)
-		return NULL;
-	size_t n = strlen(s);
-	char *t = realloc(s, n + 2);
-	if (!t) {
-		free(s);
-		return NULL;
-	}
-	t[n] = '\n';
-	t[n + 1] = '\0';
-	return api_with_json_headers(MHD_create_response_from_buffer(n + 1, t, MHD_RESPMEM_MUST_FREE));
-}
-
-struct MHD_Response *api_text(const char *text, size_t len, bool copy)
-{
-	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text,
-								 copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
-	if (r) {
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
-		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-	}
-	return r;
-}
-
-struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail,
-			       unsigned *ret_status)
-{
-	char clean[2048];
-	md_redact(message, clean, sizeof clean);
-	/* The message may quote the request (a path with %ff, a cut multibyte character), and
-	 * JSON strings must be UTF-8: jansson refuses anything else. */
-	md_utf8_scrub(clean);
-	json_t *body = json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", clean, "detail",
-				 detail ? detail : json_object());
-	*ret_status = status;
-	struct MHD_Response *r = api_json(NULL, body);
-	if (!r) { /* out of memory, or a detail jansson would not take: still one answer, same shape */
-		static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"the error could "
-					       "not be rendered\",\"detail\":{}}}\n";
-		r = api_with_json_headers(
-			MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback, MHD_RESPMEM_PERSISTENT));
-	}
-	return r;
-}
-
-static unsigned status_for(int code)
-{
-	switch (code) {
-	case MD_E_USAGE: return MHD_HTTP_BAD_REQUEST;
-	case MD_E_NOT_FOUND: return MHD_HTTP_NOT_FOUND;
-	case MD_E_BUSY:
-	case MD_E_FAILED_EXISTS:
-	case MD_E_LOCK_TIMEOUT: return MHD_HTTP_CONFLICT;
-	case MD_E_CATALOG:
-	case MD_E_NOT_EMPTY:
-	case MD_E_RESOLVE:
-	case MD_E_ROLLBACK:
-	case MD_E_MIGRATION:
-	case MD_E_LINT: return MHD_HTTP_UNPROCESSABLE_CONTENT;
-	case MD_E_CONNECT:
-	case MD_E_UNAVAILABLE: return MHD_HTTP_SERVICE_UNAVAILABLE;
-	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
-	}
-}
-
-struct MHD_Response *api_error_from(const struct md_error *err, unsigned *ret_status)
-{
-	json_t *detail = json_object();
-	if (err->prisma_code[0])
-		json_object_set_new(detail, "prisma_code", json_string(err->prisma_code));
-	if (err->sqlstate[0])
-		json_object_set_new(detail, "sqlstate", json_string(err->sqlstate));
-	if (err->code == MD_E_CONNECT && err->conn_failure)
-		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
-	if (err->hint[0]) {
-		char hint[sizeof err->hint];
-		md_redact(err->hint, hint, sizeof hint);
-		json_object_set_new(detail, "hint", json_string(hint));
-	}
-	return api_error(status_for(err->code), md_error_code_name(err->code), err->message, detail, ret_status);
-}
-
 const char *api_query(struct md_request *req, const char *key)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -185,116 +88,47 @@ bool api_suspend(struct md_request *req, void (*fn)(struct md_request *req), str
 
 /* ---- the request life ---- */
 
-static bool is_json_type(const char *ct)
-{
-	size_t n = strlen("application/json");
-	return ct && strncasecmp(ct, "application/json", n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
-}
-
-static enum md_role required_role(const struct md_api *api, const struct route *route)
-{
-	if (route->role == MD_ROLE_READ && (!api->read_auth || md_tokens_count(api->deps.tokens) == 0))
-		return MD_ROLE_NONE;
-	if ((route->flags & ROUTE_METRICS) && !api->metrics_auth)
-		return MD_ROLE_NONE;
-	return route->role;
-}
-
-/* Decides everything the headers can decide. Returns a refusal, or NULL to go on; a refusal
- * that could not be built (no memory) leaves req->refused set, so the request never reaches a
- * handler: not without a route, not past a failed token check. */
-static struct MHD_Response *decide(struct md_request *req, const char *url, const char *method, unsigned *status);
-
+/* Decides everything the headers can decide (admission.c). Returns a refusal, or NULL to go
+ * on; a refusal that could not be built (no memory) leaves req->refused set, so the request
+ * never reaches a handler: not without a route, not past a failed token check. */
 static struct MHD_Response *first_call(struct md_request *req, const char *url, const char *method, unsigned *status)
 {
-	struct MHD_Response *r = decide(req, url, method, status);
-	if (r || !req->route)
-		req->refused = true;
-	return r;
-}
-
-static struct MHD_Response *decide(struct md_request *req, const char *url, const char *method, unsigned *status)
-{
 	struct md_api *api = req->api;
-	char allow[64];
-	bool path_known;
-	const char *auth, *q;
+	struct api_admission a;
+	struct api_head h = {
+		.method = method,
+		.url = url,
+		.authorization = api_header(req, MHD_HTTP_HEADER_AUTHORIZATION),
+		.content_length = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH),
+		.transfer_encoding = api_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING),
+		.content_type = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE),
+		.accept = api_header(req, MHD_HTTP_HEADER_ACCEPT),
+		.user_agent = api_header(req, MHD_HTTP_HEADER_USER_AGENT),
+		.has_pretty = MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, "pretty", 6, NULL,
+							    NULL) == MHD_YES,
+		.pretty = api_query(req, "pretty"),
+	};
+	struct api_policy p = {.max_body = __atomic_load_n(&api->max_body, __ATOMIC_RELAXED)};
 
-	req->route = api_route_find(strcmp(method, "HEAD") == 0 ? "GET" : method, url, req->param, sizeof req->param,
-				    allow, sizeof allow, &path_known);
-	/* ?pretty (no value), ?pretty=1, or a curl client: indented JSON; ?pretty=0 turns it off. */
-	q = api_query(req, "pretty");
-	bool has_pretty =
-		MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, "pretty", 6, NULL, NULL) == MHD_YES;
-	const char *ua = api_header(req, MHD_HTTP_HEADER_USER_AGENT);
-	if (has_pretty)
-		req->pretty = !q || (strcmp(q, "0") != 0 && strcmp(q, "false") != 0);
-	else
-		req->pretty = ua && strncmp(ua, "curl/", 5) == 0;
-	const char *accept = api_header(req, MHD_HTTP_HEADER_ACCEPT);
-	req->want_text = accept && strstr(accept, "text/plain") && !strstr(accept, "application/json");
-	if (!req->route) {
-		if (!path_known) {
-			char msg[400];
-			snprintf(msg, sizeof msg, "no route %.300s (see GET /v1/status, /v1/jobs, /v1/health)", url);
-			return api_error(MHD_HTTP_NOT_FOUND, "not_found", msg, NULL, status);
-		}
-		char msg[300];
-		snprintf(msg, sizeof msg, "%.16s is not allowed on %.150s (allowed: %.64s)", method, url, allow);
-		struct MHD_Response *r =
-			api_error(MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed", msg, NULL, status);
-		if (r)
-			MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
-		return r;
-	}
-	auth = api_header(req, MHD_HTTP_HEADER_AUTHORIZATION);
 	/* The tokens and read_auth change on SIGHUP: read them together. */
 	pthread_rwlock_rdlock(&api->tokens_lock);
-	if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
-		req->role = md_tokens_check(api->deps.tokens, auth + 7, req->actor, sizeof req->actor);
-	enum md_role need = required_role(api, req->route);
-	bool no_tokens = md_tokens_count(api->deps.tokens) == 0;
+	if (h.authorization && strncasecmp(h.authorization, "Bearer ", 7) == 0)
+		req->role = md_tokens_check(api->deps.tokens, h.authorization + 7, req->actor, sizeof req->actor);
+	p.read_auth = api->read_auth;
+	p.metrics_auth = api->metrics_auth;
+	p.tokens = md_tokens_count(api->deps.tokens);
 	pthread_rwlock_unlock(&api->tokens_lock);
-	if (req->role < need) {
-		struct MHD_Response *r;
-		if (req->role == MD_ROLE_NONE && no_tokens)
-			r = api_error(MHD_HTTP_UNAUTHORIZED, "unauthorized",
-				      "no API tokens are configured, so this route is closed: start migrated with "
-				      "--token-file (lines: NAME ROLE SECRET)",
-				      NULL, status);
-		else if (req->role == MD_ROLE_NONE)
-			r = api_error(MHD_HTTP_UNAUTHORIZED, "unauthorized",
-				      auth ? "the bearer token is not valid"
-					   : "this route needs a bearer token (Authorization: Bearer TOKEN)",
-				      json_pack("{s:s}", "required_role", md_role_name(need)), status);
-		else
-			r = api_error(MHD_HTTP_FORBIDDEN, "forbidden", "this token's role may not do this",
-				      json_pack("{s:s, s:s}", "role", md_role_name(req->role), "required_role",
-						md_role_name(need)),
-				      status);
-		if (r && req->role == MD_ROLE_NONE)
-			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"migrated\"");
-		return r;
-	}
-	if (req->route->flags & ROUTE_BODY) {
-		const char *cl = api_header(req, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		const char *te = api_header(req, MHD_HTTP_HEADER_TRANSFER_ENCODING);
-		const char *ct = api_header(req, MHD_HTTP_HEADER_CONTENT_TYPE);
-		unsigned long long len = cl ? strtoull(cl, NULL, 10) : 0;
-		if (!cl && !te && (req->route->flags & ROUTE_BODY_REQUIRED))
-			return api_error(MHD_HTTP_LENGTH_REQUIRED, "length_required",
-					 "this route needs a JSON body with a Content-Length", NULL, status);
-		size_t max_body = __atomic_load_n(&api->max_body, __ATOMIC_RELAXED);
-		if (cl && len > max_body) {
-			char msg[160];
-			snprintf(msg, sizeof msg, "the body is %llu bytes; the limit is %zu (max_body)", len, max_body);
-			return api_error(413, "payload_too_large", msg, NULL, status);
-		}
-		if ((len > 0 || te) && !is_json_type(ct))
-			return api_error(MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
-					 "the body must be JSON (Content-Type: application/json)", NULL, status);
-	}
-	return NULL;
+	p.role = req->role;
+
+	api_admit(&h, &p, &a);
+	req->route = a.route;
+	snprintf(req->param, sizeof req->param, "%s", a.param);
+	req->pretty = a.pretty;
+	req->want_text = a.want_text;
+	if (a.status == 0)
+		return NULL;
+	req->refused = true;
+	return api_admission_response(&a, status);
 }
 
 static const unsigned counted_codes[API_N_CODES - 1] = {200, 202, 400, 401, 403, 404, 405,

@@ -4,7 +4,7 @@
 #      tests against a real PostgreSQL the harness starts (make check);
 #   2. the same tests built with AddressSanitizer + UBSan (build-asan/);
 #   3. the engine's commands under valgrind (leaks and memory errors in our allocations);
-#   4. the libFuzzer targets (request bodies, journal lines, SQL splitter), briefly;
+#   4. the libFuzzer targets (request bodies and heads, journal lines, SQL splitter, lint), briefly;
 #   5. make distcheck (the release tarball builds and passes its tests);
 #   and checks the C formatting against .clang-format.
 # Ends with one line "N passed, N failed" over every run. Exit 0 only when nothing failed.

@@ -10,16 +10,17 @@ out=${FUZZ_BUILD:-$top/build-fuzz}; mkdir -p "$out" "$here/findings"
 config_h=$top/build/config.h
 [ -f "$config_h" ] || { echo "fuzz: build first (scripts/build.sh)"; echo "fuzz: 0 passed, 1 failed"; exit 1; }
 cflags="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -include $config_h -I$top/include $(pkg-config --cflags jansson libmicrohttpd libpq)"
-libs="$(pkg-config --libs jansson libpq uuid)"
+libs="$(pkg-config --libs jansson libpq uuid libmicrohttpd nettle)"
 core="$top/daemon/core/error.c $top/daemon/core/strbuf.c $top/daemon/core/utf8.c $top/daemon/core/log.c $top/daemon/core/clock.c"
 declare -A srcs=(
   [body]="$top/api/body.c"
+  [request]="$top/api/admission.c $top/api/routes.c $top/api/respond.c $top/api/tokens.c"
   [journal_line]="$top/daemon/jobs/journal.c"
   [sqlsplit]="$top/daemon/engine/sqllex.c $top/daemon/engine/sqlsplit.c"
   [lint]="$top/daemon/engine/sqllex.c $top/daemon/engine/sqlsplit.c $top/daemon/engine/ddl.c $top/daemon/engine/lint.c $top/daemon/engine/apply.c $top/daemon/engine/history.c $top/daemon/engine/advisory_lock.c $top/daemon/engine/db.c $top/daemon/engine/dburl.c"
 )
 pass=0; fail=0
-for t in body journal_line sqlsplit lint; do
+for t in body request journal_line sqlsplit lint; do
   if ! clang $cflags -o "$out/fuzz_$t" "$here/fuzz_$t.c" ${srcs[$t]} $core $libs -lpthread 2>"$out/build-$t.log"; then
     echo "  fuzz $t: build failed: $(tail -n 3 "$out/build-$t.log" | tr '\n' ' ')"; fail=$((fail + 1)); continue
   fi

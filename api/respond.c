@@ -1,0 +1,107 @@
+/* respond.c - the responses every route builds: JSON documents, text views, and errors in the
+ * one error shape {"error": {"code", "message", "detail"}}, redacted and valid UTF-8. */
+#include "api_internal.h"
+#include "migrated/log.h"
+#include "migrated/utf8.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct MHD_Response *api_with_json_headers(struct MHD_Response *r)
+{
+	if (r) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	}
+	return r;
+}
+
+struct MHD_Response *api_json(struct md_request *req, json_t *body)
+{
+	char *s = json_dumps(body, (req && req->pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *t = realloc(s, n + 2);
+	if (!t) {
+		free(s);
+		return NULL;
+	}
+	t[n] = '\n';
+	t[n + 1] = '\0';
+	return api_with_json_headers(MHD_create_response_from_buffer(n + 1, t, MHD_RESPMEM_MUST_FREE));
+}
+
+struct MHD_Response *api_text(const char *text, size_t len, bool copy)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)text,
+								 copy ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_MUST_FREE);
+	if (r) {
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	}
+	return r;
+}
+
+json_t *api_error_document(const char *code, const char *message, json_t *detail)
+{
+	char clean[2048];
+	md_redact(message, clean, sizeof clean);
+	/* The message may quote the request (a path with %ff, a cut multibyte character), and
+	 * JSON strings must be UTF-8: jansson refuses anything else. */
+	md_utf8_scrub(clean);
+	return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", clean, "detail",
+			 detail ? detail : json_object());
+}
+
+struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail,
+			       unsigned *ret_status)
+{
+	*ret_status = status;
+	struct MHD_Response *r = api_json(NULL, api_error_document(code, message, detail));
+	if (!r) { /* out of memory, or a detail jansson would not take: still one answer, same shape */
+		static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"the error could "
+					       "not be rendered\",\"detail\":{}}}\n";
+		r = api_with_json_headers(
+			MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback, MHD_RESPMEM_PERSISTENT));
+	}
+	return r;
+}
+
+static unsigned status_for(int code)
+{
+	switch (code) {
+	case MD_E_USAGE: return MHD_HTTP_BAD_REQUEST;
+	case MD_E_NOT_FOUND: return MHD_HTTP_NOT_FOUND;
+	case MD_E_BUSY:
+	case MD_E_FAILED_EXISTS:
+	case MD_E_LOCK_TIMEOUT: return MHD_HTTP_CONFLICT;
+	case MD_E_CATALOG:
+	case MD_E_NOT_EMPTY:
+	case MD_E_RESOLVE:
+	case MD_E_ROLLBACK:
+	case MD_E_MIGRATION:
+	case MD_E_LINT: return MHD_HTTP_UNPROCESSABLE_CONTENT;
+	case MD_E_CONNECT:
+	case MD_E_UNAVAILABLE: return MHD_HTTP_SERVICE_UNAVAILABLE;
+	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+	}
+}
+
+struct MHD_Response *api_error_from(const struct md_error *err, unsigned *ret_status)
+{
+	json_t *detail = json_object();
+	if (err->prisma_code[0])
+		json_object_set_new(detail, "prisma_code", json_string(err->prisma_code));
+	if (err->sqlstate[0])
+		json_object_set_new(detail, "sqlstate", json_string(err->sqlstate));
+	if (err->code == MD_E_CONNECT && err->conn_failure)
+		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
+	if (err->hint[0]) {
+		char hint[sizeof err->hint];
+		md_redact(err->hint, hint, sizeof hint);
+		json_object_set_new(detail, "hint", json_string(hint));
+	}
+	return api_error(status_for(err->code), md_error_code_name(err->code), err->message, detail, ret_status);
+}

@@ -1165,7 +1165,7 @@ char *h_schema_dump(const char *db)
 {
 	struct h_result r;
 	char bin[512], url[300];
-	snprintf(bin, sizeof bin, "%s/pg_dump", h_pg_bindir());
+	snprintf(bin, sizeof bin, "%s/pg_dump", MD_TEST_PG_BINDIR); /* the client tools are Debian's */
 	snprintf(url, sizeof url, "%s", h_url(db));
 	char *argv[] = {bin, "--schema-only", "--no-owner", "-T", "_prisma_migrations", "--restrict-key=t", "-d", url,
 			NULL};

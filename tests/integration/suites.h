@@ -22,5 +22,7 @@ Suite *suite_backup(void);
 Suite *suite_rollback(void);
 Suite *suite_safety(void);
 Suite *suite_unfinished(void);
+Suite *suite_tls(void);
+Suite *suite_pgbouncer(void);
 
 #endif

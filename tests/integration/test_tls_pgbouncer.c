@@ -868,17 +868,14 @@ ITEST(tls_daemon_deploys_over_verify_full_and_no_answer_log_or_file_has_the_pass
 	ck_assert_msg(r.status == 202, "POST /v1/backups: %ld %s", r.status, r.body);
 	char *bid = strdup(h_jstr(r.json, "id"));
 	h_http_free(&r);
-	char jpath[200];
+	char jpath[200], state[32] = "queued";
 	snprintf(jpath, sizeof jpath, "/v1/jobs/%s", bid);
-	const char *state = "running";
 	for (int i = 0; i < 3000 && (!strcmp(state, "running") || !strcmp(state, "queued")); i++) {
 		scan_descendants(d.pid, &s);
 		gate_close(&s, &g);
 		if (i % 10 == 0) {
 			h_request(&r, &d, "GET", jpath, H_TOKEN_READ, NULL, NULL, NULL);
-			static char st[32];
-			snprintf(st, sizeof st, "%s", h_jstr(r.json, "state") ? h_jstr(r.json, "state") : "?");
-			state = st;
+			snprintf(state, sizeof state, "%s", h_jstr(r.json, "state") ? h_jstr(r.json, "state") : "?");
 			h_http_free(&r);
 		}
 		h_sleep_ms(20);

@@ -174,7 +174,8 @@ void cli_print_json(json_t *j)
 	json_decref(j);
 }
 
-/* The connection for migrations: DIRECT_URL when set, else DATABASE_URL. */
+/* The connection for migrations: DIRECT_URL when set, else DATABASE_URL, which must then be a
+ * session of its own (no pgbouncer=true, no pooler detected on connect). */
 int cli_open_target(const struct md_config *cfg, struct md_db **ret, const char **ret_url, struct md_error *err)
 {
 	struct md_dburl *url = NULL;
@@ -195,6 +196,11 @@ int cli_open_target(const struct md_config *cfg, struct md_db **ret, const char 
 	}
 	r = md_db_open(url, ret, err);
 	md_dburl_free(url);
+	if (r == 0 && u != cfg->direct_url && md_db_require_session(*ret, "DATABASE_URL", err) < 0) {
+		md_db_close(*ret);
+		*ret = NULL;
+		return err->code;
+	}
 	if (r == 0 && ret_url)
 		*ret_url = u;
 	return r;

@@ -491,6 +491,7 @@ int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_er
 	pthread_cond_init(&jobs->work, NULL);
 	jobs->migrations_dir = strdup(cfg->migrations_dir);
 	jobs->migration_url = url ? strdup(url) : NULL;
+	jobs->migration_url_direct = url && url == cfg->direct_url;
 	jobs->connect_timeout_s = cfg->connect_timeout_s;
 	md_apply_options_from(cfg, &jobs->apply);
 	jobs->journal_max_bytes = cfg->journal_max_bytes;
@@ -537,6 +538,7 @@ void jobs_settings(struct md_jobs *jobs, struct job_settings *ret)
 {
 	pthread_mutex_lock(&jobs->lock);
 	ret->migration_url = jobs->migration_url ? strdup(jobs->migration_url) : NULL;
+	ret->migration_url_direct = jobs->migration_url_direct;
 	ret->connect_timeout_s = jobs->connect_timeout_s;
 	ret->apply = jobs->apply;
 	struct md_error ignored;
@@ -641,6 +643,7 @@ int md_jobs_reconfigure(struct md_jobs *jobs, const struct md_config *cfg, struc
 	pthread_mutex_lock(&jobs->lock);
 	free(jobs->migration_url);
 	jobs->migration_url = copy;
+	jobs->migration_url_direct = url && url == cfg->direct_url;
 	jobs->connect_timeout_s = cfg->connect_timeout_s;
 	md_apply_options_from(cfg, &jobs->apply);
 	pthread_mutex_unlock(&jobs->lock);

@@ -76,6 +76,7 @@ struct md_jobs {
 	 * (under lock): a job copies them when it starts (jobs_settings) */
 	char *migrations_dir;
 	char *migration_url;
+	bool migration_url_direct;      /* it is DIRECT_URL (else DATABASE_URL: no pooler allowed) */
 	char *shadow_url;               /* SHADOW_DATABASE_URL or NULL (reloadable) */
 	char *drift_cache_dir;          /* STATE_DIR/drift-cache */
 	int drift_interval_ms;          /* periodic drift check (0: off) */
@@ -97,6 +98,7 @@ struct md_jobs {
 /* The settings a job runs with, copied under the lock when it starts. */
 struct job_settings {
 	char *migration_url; /* owned, may be NULL */
+	bool migration_url_direct;
 	int connect_timeout_s;
 	struct md_apply_options apply;
 	struct md_backup_options backup; /* owned */

@@ -112,6 +112,11 @@ int run_open_database(struct job_run *run, unsigned catalog_flags, struct md_cat
 	if (r == 0)
 		r = md_db_open(url, &run->db, err);
 	md_dburl_free(url);
+	if (r == 0 && !run->set.migration_url_direct && md_db_require_session(run->db, "DATABASE_URL", err) < 0) {
+		r = err->code;
+		md_db_close(run->db);
+		run->db = NULL;
+	}
 	if (r == 0)
 		remember_connection(run, run->db);
 	return r;

@@ -20,6 +20,7 @@ struct md_db {
 	int server_version_num;  /* 150018 */
 	char server_version[64]; /* "15.18 (Debian 15.18-0+deb12u1)" */
 	bool in_recovery;        /* a read-only standby */
+	bool pooled;             /* a pooler answered the startup, not PostgreSQL (see md_db_require_session) */
 	char display[640];       /* user@host:port/dbname (no password) */
 };
 
@@ -28,6 +29,17 @@ struct md_db {
  * message that names the target but never the password. */
 int md_db_open(const struct md_dburl *url, struct md_db **ret, struct md_error *err);
 void md_db_close(struct md_db *db);
+
+/* md_db_require_session: 0, or MD_E_CONFIG with the DIRECT_URL hint when db reached the server
+ * through a connection pooler (PgBouncer, or any other that multiplexes sessions), detected on
+ * connect whatever the URL says: the backend pid the startup handshake announced
+ * (PQbackendPID, from BackendKeyData) is not pg_backend_pid() of the server process that
+ * answers. PostgreSQL always sends its own pid there; a pooler must invent the key, since it
+ * hands the client a different server connection per transaction (or per session). `which`
+ * names the URL for the message. A pooler in session mode would keep the advisory lock, but it
+ * cannot be told apart from the client, so it is refused too: DIRECT_URL is the way to say a
+ * URL is a session. */
+int md_db_require_session(const struct md_db *db, const char *which, struct md_error *err);
 
 /* md_db_classify_conn_error: the class of a libpq connection error message. */
 int md_db_classify_conn_error(const char *libpq_message);

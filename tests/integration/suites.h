@@ -23,5 +23,7 @@ Suite *suite_rollback(void);
 Suite *suite_safety(void);
 Suite *suite_unfinished(void);
 Suite *suite_hostile(void);
+Suite *suite_tls(void);
+Suite *suite_pgbouncer(void);
 
 #endif

@@ -77,8 +77,9 @@ static size_t debian_majors(const char *name, int *out, size_t max)
 static int too_old(const char *name, const struct md_pgtool *t, int server_major, struct md_error *err)
 {
 	md_error_hint(err,
-		      "install a newer client (apt-get install postgresql-client-%d) and set %s = "
-		      "/usr/lib/postgresql/%d/bin/%s in the configuration, or leave it unset to find it",
+		      "install a newer client (apt-get install postgresql-client-%d, from apt.postgresql.org on "
+		      "Debian 12) and set %s = /usr/lib/postgresql/%d/bin/%s in the configuration, or leave it "
+		      "unset to find it; or knowingly deploy without a backup (backup_before_deploy = false)",
 		      server_major, name, server_major, name);
 	return md_error_set(err, MD_E_CONFIG,
 			    "%s %s (%s) is older than the server (PostgreSQL %d): %s cannot read a newer server's "

@@ -35,11 +35,15 @@ static const char q_columns[] =
 	"WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'f', 'v', 'm', 'c') AND a.attnum > 0 AND NOT a.attisdropped "
 	"AND NOT (c.relkind = 'r' AND c.relname = '_prisma_migrations')" NOT_EXT("pg_catalog.pg_class", "c.oid");
 
+/* PostgreSQL 18 also records each NOT NULL as a constraint (contype 'n', "t_col_not_null"):
+ * the column's attnotnull already says it, so those rows would report one change twice and
+ * make a snapshot taken before an upgrade to 18 differ from one taken after. */
 static const char q_constraints[] =
 	"SELECT c.relname, con.conname, con.contype, pg_catalog.pg_get_constraintdef(con.oid, true), con.convalidated "
 	"FROM pg_catalog.pg_constraint con JOIN pg_catalog.pg_class c ON c.oid = con.conrelid "
 	"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-	"WHERE n.nspname = $1 AND c.relname <> '_prisma_migrations'" NOT_EXT("pg_catalog.pg_class", "c.oid");
+	"WHERE n.nspname = $1 AND c.relname <> '_prisma_migrations' AND con.contype <> 'n'" NOT_EXT(
+		"pg_catalog.pg_class", "c.oid");
 
 static const char q_indexes[] =
 	"SELECT t.relname, i.relname, pg_catalog.pg_get_indexdef(i.oid), x.indisvalid "

@@ -60,6 +60,11 @@ char *h_env_url(const char *db);
 /* h_admin_exec: run SQL on the "postgres" database as superuser; fails the test on error. */
 void h_admin_exec(const char *sql);
 
+/* h_server_major: the running server's major version (13..18); h_client_major: that of the
+ * client tools the tests and migrated use (Debian's pg_dump, 15). */
+int h_server_major(void);
+int h_client_major(void);
+
 /* SQL on a database: h_exec fails the test on error; h_q1 returns the first value (malloc'd,
  * "" for no rows, NULL for SQL NULL); h_try returns 0 or -1 without failing. */
 void h_exec(const char *db, const char *sql);
@@ -93,8 +98,9 @@ void h_run_argv(struct h_result *res, char *const argv[], char *const envp_extra
 
 /* Paths to things the tests use. */
 const char *h_migrated_bin(void);
-const char *h_pg_bindir(void);
-const char *h_shared_dir(void); /* ../shared (corpus, reference tools) or NULL */
+const char *h_pg_bindir(void);     /* the server's binaries: PG_BINDIR, else Debian's 15 */
+const char *h_client_bindir(void); /* pg_dump, pg_restore, psql: always Debian's (15) */
+const char *h_shared_dir(void);    /* ../shared (corpus, reference tools) or NULL */
 /* h_corpus_dir: <shared>/corpus/<name>/migrations when it exists, else NULL (skip then). */
 const char *h_corpus_dir(const char *name);
 
@@ -109,7 +115,8 @@ void h_mig_order_fixture(const char *dir);
 	"20250625_a,20250625_a copy,20250625-x,20250625123456_b,20250625a_z,20250625Z_y,20250626_crlf"
 
 /* h_schema_dump: pg_dump --schema-only of db without _prisma_migrations and header comments
- * (malloc'd): two databases with equal dumps have the same schema. */
+ * (malloc'd): two databases with equal dumps have the same schema. On a server newer than
+ * pg_dump, the schema as the harness's own catalog query lists it (same use). */
 char *h_schema_dump(const char *db);
 
 bool h_contains(const char *hay, const char *needle);

@@ -106,7 +106,7 @@ ITEST(a_deploy_with_pending_migrations_takes_a_valid_recorded_backup_first)
 	free(sum);
 	struct h_result pr;
 	char bin[600];
-	snprintf(bin, sizeof bin, "%s/pg_restore", h_pg_bindir());
+	snprintf(bin, sizeof bin, "%s/pg_restore", h_client_bindir());
 	char *argv[] = {bin, "--list", (char *)file, NULL};
 	h_run_argv(&pr, argv, NULL, 60);
 	ck_assert_msg(pr.rc == 0, "pg_restore --list: %s", pr.err);

@@ -42,7 +42,9 @@ static char *dump_schema(const char *db)
 {
 	struct h_result r;
 	char bin[512], dbname[256];
-	snprintf(bin, sizeof bin, "%s/pg_dump", h_pg_bindir());
+	if (h_server_major() > h_client_major())
+		return h_schema_dump(db); /* pg_dump 15 refuses a newer server: the catalog listing */
+	snprintf(bin, sizeof bin, "%s/pg_dump", h_client_bindir());
 	snprintf(dbname, sizeof dbname, "%s", h_url(db));
 	char *argv[] = {bin, "--schema-only", "-T", "_prisma_migrations", "--restrict-key=tests", "-d", dbname, NULL};
 	h_run_argv(&r, argv, NULL, 120);
@@ -80,19 +82,42 @@ static bool check_corpus(const char *name)
 	snprintf(dir, sizeof dir, "%s/corpus/%s/migrations", shared, name);
 	snprintf(expected, sizeof expected, "%s/corpus/%s/expected-schema.sql", shared, name);
 	snprintf(counts, sizeof counts, "%s/corpus/%s/expected-rowcounts.tsv", shared, name);
-	const char *db = h_fresh_db();
+	char db[128];
+	snprintf(db, sizeof db, "%s", h_fresh_db()); /* a second h_fresh_db below must not change it */
 	h_migrated(&r, h_env_url(db), "deploy", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "%s deploy exit %d\n%.2000s", name, r.rc, r.err);
 	h_assert_contains(r.out, "pending migrations applied");
 	h_result_free(&r);
 
-	char *want_raw = h_read(expected, NULL);
-	ck_assert_ptr_nonnull(want_raw);
-	char *want = filter_dump(want_raw), *got = dump_schema(db);
-	assert_same_text(want, got, "schema");
-	free(want_raw);
-	free(want);
-	free(got);
+	if (h_server_major() > h_client_major()) {
+		/* expected-schema.sql is pg_dump 15's text and pg_dump 15 cannot read this server: run
+		 * the same files with psql (which can) into a second database, and compare both as the
+		 * harness's catalog listing shows them. */
+		char ref[128], cmd[3000];
+		snprintf(ref, sizeof ref, "%s", h_fresh_db());
+		snprintf(cmd, sizeof cmd,
+			 "cd '%s' && ls | LC_ALL=C sort | while IFS= read -r d; do [ -f \"$d/migration.sql\" ] || "
+			 "continue; '%s/psql' -X -q -v ON_ERROR_STOP=1 -d '%s' -f \"$d/migration.sql\" >/dev/null || "
+			 "exit 1; done",
+			 dir, h_client_bindir(), h_url(ref));
+		char *argv[] = {"/bin/sh", "-c", cmd, NULL};
+		h_run_argv(&r, argv, NULL, 600);
+		ck_assert_msg(r.rc == 0, "psql run of %s failed: %.2000s", name, r.err);
+		h_result_free(&r);
+		char *want = h_schema_dump(ref), *got = h_schema_dump(db);
+		ck_assert_int_gt(strlen(want), 1000);
+		assert_same_text(want, got, "schema");
+		free(want);
+		free(got);
+	} else {
+		char *want_raw = h_read(expected, NULL);
+		ck_assert_ptr_nonnull(want_raw);
+		char *want = filter_dump(want_raw), *got = dump_schema(db);
+		assert_same_text(want, got, "schema");
+		free(want_raw);
+		free(want);
+		free(got);
+	}
 
 	/* Row counts of every table, as the psql run left them. */
 	char *tsv = h_read(counts, NULL);

@@ -19,11 +19,11 @@ const char *__asan_default_options(void)
 
 int main(void)
 {
-	Suite *(*const suites[])(void) = {suite_cli,      suite_deploy, suite_failure,    suite_status,  suite_resolve,
-					  suite_lock,     suite_crash,  suite_connect,    suite_corpus,  suite_prisma,
-					  suite_api,      suite_daemon, suite_service,    suite_systemd, suite_backup,
-					  suite_rollback, suite_safety, suite_unfinished, suite_hostile, suite_tls,
-					  suite_pgbouncer};
+	Suite *(*const suites[])(void) = {
+		suite_cli,     suite_deploy,  suite_failure,   suite_status,   suite_resolve, suite_lock,
+		suite_crash,   suite_connect, suite_corpus,    suite_prisma,   suite_api,     suite_daemon,
+		suite_service, suite_systemd, suite_backup,    suite_rollback, suite_safety,  suite_unfinished,
+		suite_hostile, suite_tls,     suite_pgbouncer, suite_versions};
 	SRunner *sr;
 	int run, failed;
 	const char *keep = getenv("MD_TEST_KEEP");

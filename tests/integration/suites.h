@@ -25,5 +25,6 @@ Suite *suite_unfinished(void);
 Suite *suite_hostile(void);
 Suite *suite_tls(void);
 Suite *suite_pgbouncer(void);
+Suite *suite_versions(void);
 
 #endif

@@ -3,7 +3,8 @@
 #   1. installs missing Debian packages, builds with -Werror (build/), runs unit + integration
 #      tests against a real PostgreSQL the harness starts (make check);
 #   2. the same tests built with AddressSanitizer + UBSan (build-asan/);
-#   3. the engine's commands under valgrind (leaks and memory errors in our allocations);
+#   3. the engine suites again on PostgreSQL 13, 14, 16, 17 and 18 (scripts/pg-versions.sh),
+#      then the engine's commands under valgrind (leaks and memory errors in our allocations);
 #   4. the libFuzzer targets (request bodies and heads, journal lines, SQL splitter, lint), briefly;
 #   5. make distcheck (the release tarball builds and passes its tests);
 #   and checks the C formatting against .clang-format.
@@ -17,13 +18,9 @@ status=0
 
 "$top/scripts/deps.sh" || { echo "dependency installation failed"; exit 1; }
 
-# The reference Prisma CLI for the interop tests: installed once from the npm registry.
-if [ ! -x /tmp/prisma-ref/prisma-ref ]; then
-  shared=${MIGRATED_SHARED_DIR:-$top/../shared}
-  [ -d "$shared" ] || shared=/work/shared
-  REF=/tmp/prisma-ref bash "$shared/tools/prisma-ref-setup.sh" >/tmp/prisma-ref-setup.log 2>&1 ||
-    echo "warning: could not install the reference Prisma CLI (see /tmp/prisma-ref-setup.log); interop tests will fail"
-fi
+# The real Prisma CLIs (6.19.3 and 7.10.1) for the interop tests, from the npm registry, once.
+"$top/scripts/prisma-cli.sh" 6 7 >/tmp/migrated-prisma-cli.log 2>&1 ||
+  echo "warning: could not install the Prisma CLIs (see /tmp/migrated-prisma-cli.log); the prisma suite will fail"
 
 run_check() { # name build-dir
   local name=$1 dir=$2
@@ -61,6 +58,24 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
   asan=$("$top/scripts/build.sh" --sanitizers) || { echo "sanitizer build failed"; status=1; }
   [ -n "${asan:-}" ] && run_check asan-ubsan "$asan"
 
+  # The engine on every supported server major (Debian's 15 ran everything above).
+  echo "== PostgreSQL 13, 14, 16, 17, 18: the engine suites per server version =="
+  if versions=$("$top/scripts/pg-versions.sh" 2>"$logs/pg-versions.log"); then :; else
+    status=1; cat "$logs/pg-versions.log"
+    echo "  pg-versions: 0 passed, 1 failed (server binaries missing)" | tee -a "$logs/summary"
+  fi
+  while read -r major bindir; do
+    [ -n "$major" ] || continue
+    for suite in deploy failure lock crash status corpus safety daemon versions; do
+      PG_BINDIR=$bindir CK_RUN_SUITE=$suite "$build/tests/integration/run_integration" \
+        >"$logs/pg$major-$suite.log" 2>&1 || status=1
+      grep -E '^integration: ' "$logs/pg$major-$suite.log" | sed "s/^integration/  pg$major $suite/" |
+        tee -a "$logs/summary"
+      grep -q '^integration: [0-9]* passed, 0 failed' "$logs/pg$major-$suite.log" || {
+        status=1; grep -vE '^(PASS|Running suite)' "$logs/pg$major-$suite.log" | tail -n 60; }
+    done
+  done <<<"$versions"
+
   echo "== valgrind: the engine's commands under memcheck =="
   for suite in cli deploy failure status resolve connect api backup rollback safety; do
     CK_TIMEOUT_MULTIPLIER=4 MD_TEST_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --error-exitcode=89 --suppressions=$top/tests/valgrind.supp" \
@@ -89,7 +104,11 @@ failed=$(sed -nE 's/.*: ([0-9]+) passed, ([0-9]+) failed.*/\2/p' "$logs/summary"
 skipped=$(sed -nE 's/.*, ([0-9]+) skipped.*/\1/p' "$logs/summary" | paste -sd+ | bc)
 if [ "${skipped:-0}" != 0 ]; then # counted apart: a skipped test proved nothing
   echo "${skipped} skipped, not counted as passed:"
-  grep -h '^SKIP ' "$build"/tests/integration/run_integration.log 2>/dev/null | sort -u | sed 's/^/  /'
+  for f in "$build"/tests/integration/run_integration.log "$logs"/pg[0-9]*-*.log; do
+    [ -f "$f" ] || continue
+    tag=$(basename "$f" .log); [ "$tag" = run_integration ] && tag=plain
+    grep -h '^SKIP ' "$f" | sed "s/^SKIP /  $tag: /"
+  done | sort -u
 fi
 [ "${failed:-0}" = 0 ] || status=1
 [ -n "$passed" ] || { passed=0; status=1; }

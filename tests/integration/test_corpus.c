@@ -89,10 +89,11 @@ static bool check_corpus(const char *name)
 	h_assert_contains(r.out, "pending migrations applied");
 	h_result_free(&r);
 
-	if (h_server_major() > h_client_major()) {
-		/* expected-schema.sql is pg_dump 15's text and pg_dump 15 cannot read this server: run
-		 * the same files with psql (which can) into a second database, and compare both as the
-		 * harness's catalog listing shows them. */
+	if (h_server_major() != 15) {
+		/* expected-schema.sql is pg_dump 15's text of a PostgreSQL 15 database, and other
+		 * servers print some definitions differently (pg_dump 15 cannot read 16+ at all): run
+		 * the same files with psql into a second database on this server and compare the two
+		 * (pg_dump's text up to 15, the harness's catalog listing above). */
 		char ref[128], cmd[3000];
 		snprintf(ref, sizeof ref, "%s", h_fresh_db());
 		snprintf(cmd, sizeof cmd,

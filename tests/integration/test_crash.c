@@ -75,15 +75,44 @@ ITEST(sigkill_inside_a_transactional_migration_then_redeploy_applies_it_once)
 		   "truetrue");
 	h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "20s", "--migrations", dir, NULL);
 	ck_assert_msg(r.rc == 0, "redeploy exit %d\n%s%s", r.rc, r.out, r.err);
-	h_assert_contains(r.out, "Recovered 20240102000000_slow");
+	if (h_server_major() >= 14) {
+		/* client_connection_check_interval: the server noticed the dead client and rolled back. */
+		h_assert_contains(r.out, "Recovered 20240102000000_slow");
+		h_assert_q(db,
+			   "SELECT (logs LIKE '%interrupted%')::text FROM _prisma_migrations WHERE rolled_back_at IS "
+			   "NOT NULL",
+			   "true");
+	} else {
+		/* PostgreSQL 13 cannot notice a dead client mid-statement: the orphaned backend ran the
+		 * rest of the one-transaction file, finishing row included, and committed it. The
+		 * redeploy waited for the lock and found it applied: still exactly once. */
+		h_assert_not_contains(r.out, "Recovered");
+		h_assert_contains(r.out, "20240103000000_c");
+	}
 	h_result_free(&r);
 	h_assert_q(db, "SELECT string_agg(n::text, ',' ORDER BY n) FROM counter", "1,2,3");
 	h_assert_q(db,
 		   "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL",
 		   "3");
-	h_assert_q(db,
-		   "SELECT (logs LIKE '%interrupted%')::text FROM _prisma_migrations WHERE rolled_back_at IS NOT NULL",
-		   "true");
+}
+
+/* On PostgreSQL 13 a backend whose client died keeps running its statement (and holding the
+ * migration lock) until the statement ends; an operator ends it as migrated's P1002 message
+ * says. 14+ notices within a second (client_connection_check_interval). */
+static void end_orphaned_backend_on_13(const char *db)
+{
+	if (h_server_major() >= 14)
+		return;
+	h_exec(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'migrated' AND "
+		   "query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()");
+	for (int i = 0; i < 100; i++) {
+		char *n = h_q1(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'");
+		bool free_now = n && strcmp(n, "0") == 0;
+		free(n);
+		if (free_now)
+			return;
+		h_sleep_ms(100);
+	}
 }
 
 /* Sleeps 30 s unless the table go_fast exists: the same file is slow the first time only. */
@@ -149,6 +178,7 @@ ITEST(interrupted_statement_by_statement_migration_needs_resolve)
 	int pid = deploy_until_sleeping(db, dir, out, sizeof out, NULL);
 	kill(-pid, SIGKILL);
 	h_wait(pid, 10);
+	end_orphaned_backend_on_13(db);
 	h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "20s", "--migrations", dir, NULL);
 	ck_assert_int_eq(r.rc, 1);
 	h_assert_contains(r.err, "P3009");

@@ -387,14 +387,22 @@ ITEST(dry_run_changes_nothing_and_shows_modes)
 ITEST(functions_with_dollar_quotes_and_begin_atomic_apply)
 {
 	const char *db = h_fresh_db(), *dir = h_migrations_dir();
-	h_mig(dir, "20240101000000_fn",
-	      "CREATE TABLE t (id int);\n"
-	      "CREATE FUNCTION bump() RETURNS trigger AS $$\nBEGIN\n  NEW.id := NEW.id + 1; -- ; inside\n  RETURN "
-	      "NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"
-	      "CREATE TRIGGER t_bump BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION bump();\n"
-	      "CREATE FUNCTION two() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true THEN 2 END; "
-	      "END;\n"
-	      "INSERT INTO t VALUES (two());");
+	char sql[900];
+	snprintf(
+		sql, sizeof sql,
+		"CREATE TABLE t (id int);\n"
+		"CREATE FUNCTION bump() RETURNS trigger AS $$\nBEGIN\n  NEW.id := NEW.id + 1; -- ; inside\n  RETURN "
+		"NEW;\nEND;\n$$ LANGUAGE plpgsql;\n"
+		"CREATE TRIGGER t_bump BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION bump();\n"
+		/* BEGIN ATOMIC bodies exist since PostgreSQL 14; on 13 the same function as a string. */
+		"%s"
+		"INSERT INTO t VALUES (two());",
+		h_server_major() >= 14
+			? "CREATE FUNCTION two() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT CASE WHEN true "
+			  "THEN 2 END; END;\n"
+			: "CREATE FUNCTION two() RETURNS int LANGUAGE sql AS 'SELECT 1; SELECT CASE WHEN true THEN 2 "
+			  "END;';\n");
+	h_mig(dir, "20240101000000_fn", sql);
 	h_deploy_ok(db, dir);
 	h_assert_q(db, "SELECT id FROM t", "3");
 }

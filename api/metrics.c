@@ -4,6 +4,7 @@
  * next metrics_cache (1 s): Prometheus scrapes every 15 s or so, and a burst of scrapers then
  * costs what health costs instead of a rendering each. */
 #include "api_internal.h"
+#include "migrated/job_metrics.h"
 #include "migrated/metrics.h"
 #include "migrated/plan.h"
 #include "migrated/pool.h"
@@ -128,7 +129,7 @@ static struct MHD_Response *render(struct md_api *api)
 	gauge(out, "migrated_start_time_seconds", "Unix time the daemon started.", api->started_unix);
 	write_probe(out, h);
 	md_health_unref(h);
-	md_metrics_write_registry(out);
+	md_job_metrics_write(out);
 	if (api->deps.pool)
 		write_pool(out, api->deps.pool);
 	write_http(out, api);

@@ -14,7 +14,6 @@
 #include "migrated/report.h"
 #include "migrated/resolve.h"
 #include "migrated/journal.h"
-#include "migrated/serve.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -450,7 +449,7 @@ static int parse(struct cli *c, int argc, char **argv)
 	return 0;
 }
 
-int md_cli_main(int argc, char **argv)
+int md_cli_main(int argc, char **argv, md_cli_serve_fn serve)
 {
 	struct cli c = {0};
 	struct md_error err = {0};
@@ -494,7 +493,7 @@ int md_cli_main(int argc, char **argv)
 	else if (strcmp(c.command, "deploy") == 0)
 		rc = cmd_deploy(&c);
 	else if (strcmp(c.command, "serve") == 0)
-		rc = md_serve(c.cfg, &c.flags);
+		rc = serve(c.cfg, &c.flags);
 	else if (strcmp(c.command, "journal") == 0)
 		rc = cmd_journal(&c);
 	else if (strcmp(c.command, "drift") == 0)

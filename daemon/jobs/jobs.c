@@ -8,6 +8,7 @@
 #include "migrated/history.h"
 #include "migrated/journal.h"
 #include "migrated/log.h"
+#include "migrated/job_metrics.h"
 #include "migrated/metrics.h"
 #include "migrated/macro.h"
 
@@ -44,7 +45,7 @@ static int parse_state(const char *s, enum md_job_state *ret)
 	return -1;
 }
 
-static bool ended(enum md_job_state s)
+bool md_job_state_ended(enum md_job_state s)
 {
 	return s != MD_JOB_QUEUED && s != MD_JOB_RUNNING;
 }
@@ -204,12 +205,12 @@ static int apply_record(struct md_jobs *jobs, json_t *rec, uint64_t offset)
 		job->cancel_requested = true;
 	} else if (strcmp(type, "end") == 0) {
 		parse_state(json_string_value(json_object_get(rec, "state")), &job->state);
-		if (!ended(job->state))
+		if (!md_job_state_ended(job->state))
 			job->state = MD_JOB_FAILED;
 		copy_ts(job->finished_at, rec);
 		if (job->kind == MD_JOB_DEPLOY && job->state == MD_JOB_SUCCEEDED &&
 		    !json_is_true(json_object_get(job->request, "dry_run")))
-			md_metrics_deploy_succeeded(iso_to_unix(job->finished_at));
+			md_job_metrics_deploy_succeeded(iso_to_unix(job->finished_at));
 		json_decref(job->error);
 		json_decref(job->result);
 		job->error = json_incref(json_object_get(rec, "error"));
@@ -412,7 +413,7 @@ static int mark_interrupted(struct md_jobs *jobs, struct md_error *err)
 		json_t *rec;
 		int r;
 
-		if (ended(job->state))
+		if (md_job_state_ended(job->state))
 			continue;
 		rec = json_pack(
 			"{s:s, s:s, s:{s:s, s:s}, s:n}", "type", "end", "state", "interrupted", "error", "code",
@@ -677,7 +678,7 @@ int md_jobs_submit(struct md_jobs *jobs, enum md_job_kind kind, json_t *request,
 	}
 	/* A job whose end is recorded no longer blocks, though the worker may still be logging it:
 	 * a client that saw it end and submits at once must not be told it is still running. */
-	if (jobs->active && !ended(jobs->active->state)) {
+	if (jobs->active && !md_job_state_ended(jobs->active->state)) {
 		*ret_job = jobs_render(jobs, jobs->active, false);
 		r = md_error_set(err, MD_E_BUSY, "job %s (%s) is %s; one job runs at a time", jobs->active->id,
 				 md_job_kind_name(jobs->active->kind), md_job_state_name(jobs->active->state));
@@ -757,7 +758,7 @@ bool md_jobs_active(struct md_jobs *jobs, char *ret_id, size_t idsz)
 {
 	bool busy;
 	pthread_mutex_lock(&jobs->lock);
-	busy = jobs->active != NULL && !ended(jobs->active->state);
+	busy = jobs->active != NULL && !md_job_state_ended(jobs->active->state);
 	if (busy && ret_id)
 		snprintf(ret_id, idsz, "%s", jobs->active->id);
 	pthread_mutex_unlock(&jobs->lock);
@@ -777,7 +778,7 @@ int md_jobs_cancel(struct md_jobs *jobs, const char *id, const char *actor, json
 		return md_error_set(err, MD_E_NOT_FOUND, "no job %s", id);
 	}
 	state = job->state;
-	if (ended(state)) {
+	if (md_job_state_ended(state)) {
 		*ret_job = jobs_render(jobs, job, false);
 		pthread_mutex_unlock(&jobs->lock);
 		return md_error_set(err, MD_E_BUSY, "job %s already ended (%s)", id, md_job_state_name(state));
@@ -862,7 +863,7 @@ int md_jobs_events(struct md_jobs *jobs, const char *id, uint64_t after_seq, jso
 		r = md_journal_read_range(jobs->journal, job->first_offset, job->last_offset + 1, events_from_journal,
 					  &c, err);
 	}
-	*ret_ended = ended(job->state);
+	*ret_ended = md_job_state_ended(job->state);
 	pthread_mutex_unlock(&jobs->lock);
 	if (r < 0) {
 		json_decref(out);
@@ -886,7 +887,7 @@ int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void
 		pthread_mutex_unlock(&jobs->lock);
 		return 2;
 	}
-	if (job->last_seq > after_seq || ended(job->state)) {
+	if (job->last_seq > after_seq || md_job_state_ended(job->state)) {
 		pthread_mutex_unlock(&jobs->lock);
 		return 0;
 	}

@@ -7,6 +7,7 @@
 #include "migrated/db.h"
 #include "migrated/error.h"
 #include "migrated/log.h"
+#include "migrated/job_metrics.h"
 #include "migrated/metrics.h"
 
 #include <stdio.h>
@@ -44,7 +45,7 @@ int run_backup_step(struct job_run *run, const char *kind, json_t **ret_backup, 
 	else
 		r = md_backup_take(&run->set.backup, run->db, run->set.migration_url, kind, run->id, &run->jobs->cancel,
 				   &b, err);
-	md_metrics_backup(r == 0, b.duration_ms / 1000.0, b.size_bytes, b.created_unix);
+	md_job_metrics_backup(r == 0, b.duration_ms / 1000.0, b.size_bytes, b.created_unix);
 	if (r < 0) {
 		md_log(MD_LOG_ERROR, "job %s: backup failed: %s", run->id, err->message);
 		run_step_end(run, run_end_state(run, r), run_error_json(err), NULL);

@@ -13,6 +13,7 @@
 #include "migrated/history.h"
 #include "migrated/journal.h"
 #include "migrated/log.h"
+#include "migrated/job_metrics.h"
 #include "migrated/metrics.h"
 #include "migrated/macro.h"
 #include "migrated/plan.h"
@@ -364,7 +365,7 @@ void *jobs_worker(void *arg)
 		reconcile_pending(jobs);
 		run_job(jobs, job);
 		pthread_mutex_lock(&jobs->lock);
-		md_metrics_job_ended(job->kind, job->state, json_is_true(json_object_get(job->request, "dry_run")));
+		md_job_metrics_job_ended(job->kind, job->state, json_is_true(json_object_get(job->request, "dry_run")));
 		if (jobs->active == job) /* else a submission already replaced the ended job */
 			jobs->active = NULL;
 		void (*fn)(void *) = jobs->on_change;

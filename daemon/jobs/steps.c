@@ -9,6 +9,7 @@
 #include "migrated/dburl.h"
 #include "migrated/error.h"
 #include "migrated/log.h"
+#include "migrated/job_metrics.h"
 #include "migrated/metrics.h"
 #include "migrated/report.h"
 
@@ -183,7 +184,7 @@ void run_apply_event(void *ctx, const struct md_apply_event *ev)
 		jobs_set_progress(run->jobs, "%s: waiting for the migration lock held by %.200s", rev->verb, who);
 		break;
 	case MD_EV_LOCKED:
-		md_metrics_lock_waited(ev->duration_ms / 1000.0);
+		md_job_metrics_lock_waited(ev->duration_ms / 1000.0);
 		run_step_end(run, "succeeded", NULL, json_pack("{s:f}", "wait_ms", ev->duration_ms));
 		break;
 	case MD_EV_RECOVERED:
@@ -198,14 +199,14 @@ void run_apply_event(void *ctx, const struct md_apply_event *ev)
 					 ev->mode_reason, "statements", (json_int_t)ev->statements));
 		break;
 	case MD_EV_RETRY:
-		md_metrics_lock_retry();
+		md_job_metrics_lock_retry();
 		snprintf(msg, sizeof msg, "%s: %s", ev->migration, ev->message);
 		run_log(run, "warning", msg);
 		md_log(MD_LOG_WARNING, "job %s: %s", run->id, msg);
 		break;
 	case MD_EV_MIGRATION_DONE:
 		if (up)
-			md_metrics_migration_applied(ev->duration_ms / 1000.0);
+			md_job_metrics_migration_applied(ev->duration_ms / 1000.0);
 		md_log(MD_LOG_INFO, "job %s: %s %s in %.0f ms (%s)", run->id, ev->migration,
 		       up ? "applied" : "rolled back", ev->duration_ms, md_apply_mode_name(ev->mode));
 		md_log_context(run->id, NULL);

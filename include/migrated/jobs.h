@@ -31,10 +31,14 @@ enum md_job_state {
 	MD_JOB_FAILED,      /* ended: stopped by an error (see "error") */
 	MD_JOB_CANCELLED,   /* ended: cancelled on request */
 	MD_JOB_INTERRUPTED, /* ended: the daemon stopped (shutdown or crash) while it ran */
+	MD_JOB__STATES
 };
 
+/* The journal's names of states and kinds ("succeeded", "deploy"; "unknown" out of range). */
 const char *md_job_state_name(enum md_job_state s);
 const char *md_job_kind_name(enum md_job_kind k);
+/* md_job_state_ended: succeeded, failed, cancelled or interrupted. */
+bool md_job_state_ended(enum md_job_state s);
 
 /* md_jobs_open: open the journal in cfg->state_dir (journal.jsonl), rebuild the jobs, mark any
  * job found queued or running as interrupted, and start the worker. Errors: the journal's

@@ -1,32 +1,40 @@
-/* metrics.h - the daemon's counters and histograms for Prometheus, and the text-format writer.
- * What the job runner and the HTTP server observe goes into one process-wide registry of fixed
- * metrics (lock-free atomic updates: observing costs a few nanoseconds on any thread); gauges
- * that mirror other modules (pool, probe) are written by whoever renders /metrics. */
+/* metrics.h - Prometheus for any layer: histograms with lock-free updates, doubles kept in
+ * atomics, and the text exposition format (version 0.0.4) writer. What to count lives with
+ * whoever observes it (the jobs' registry: job_metrics.h; gauges of the pool and probe are
+ * written by the API when it renders /metrics). */
 #ifndef MIGRATED_METRICS_H
 #define MIGRATED_METRICS_H
 
-#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "migrated/jobs.h"
+#define MD_HISTOGRAM_BUCKETS 16
 
-/* Observations (thread-safe). */
-void md_metrics_job_ended(enum md_job_kind kind, enum md_job_state outcome, bool dry_run);
-void md_metrics_deploy_succeeded(double unix_time); /* a real (not dry-run) deploy */
-void md_metrics_migration_applied(double seconds);
-void md_metrics_lock_waited(double seconds);
-void md_metrics_lock_retry(void);
-void md_metrics_backup(bool ok, double seconds, uint64_t size_bytes, double unix_time);
+/* A histogram: bounds (MD_HISTOGRAM_BUCKETS ascending upper bounds; +Inf is implicit) set at
+ * initialisation, the rest zero. Updated with relaxed atomics from any thread. */
+struct md_histogram {
+	const double *bounds;
+	uint64_t buckets[MD_HISTOGRAM_BUCKETS + 1];
+	uint64_t count;
+	uint64_t sum_bits; /* a double */
+};
 
-/* Writing the text exposition format (version 0.0.4). Each family gets its HELP and TYPE once,
- * then its samples. Label values are escaped. */
+/* md_histogram_observe: count v in its bucket and the sum (thread-safe). */
+void md_histogram_observe(struct md_histogram *h, double v);
+/* md_metrics_store_max / md_metrics_load_double: a double kept in *bits (atomically): store v
+ * only when it is larger than what is there; read it. */
+void md_metrics_store_max(uint64_t *bits, double v);
+double md_metrics_load_double(const uint64_t *bits);
+
+/* Writing the text format. Each family gets its HELP and TYPE once, then its samples. */
 void md_metrics_family(FILE *out, const char *name, const char *type, const char *help);
 /* md_metrics_sample: `name{labels} value`; labels is "" or `k="v",k2="v2"` already escaped. */
 void md_metrics_sample(FILE *out, const char *name, const char *labels, double value);
-/* md_metrics_label_escape: backslash, double quote and newline escaped into buf. */
-const char *md_metrics_label_escape(const char *value, char *buf, size_t bufsz);
-/* md_metrics_write_registry: every metric of the registry above. */
-void md_metrics_write_registry(FILE *out);
+/* md_metrics_label_escape: backslash, double quote and newline of value escaped into buf
+ * (size sz, always terminated, cut when too long); returns buf. */
+const char *md_metrics_label_escape(const char *value, char *buf, size_t sz);
+/* md_metrics_write_histogram: the family, its cumulative buckets, sum and count. */
+void md_metrics_write_histogram(FILE *out, const char *name, const char *help, const struct md_histogram *h);
 
 #endif

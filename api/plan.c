@@ -21,39 +21,27 @@ static void plan_task(struct md_request *req)
 	struct md_catalog *cat = NULL;
 	struct md_db *db = NULL;
 	struct md_deploy_report rep = {0};
-	struct md_deploy_options opts = {.dry_run = true};
+	struct md_apply_options apply;
+	struct md_lint_options lo;
+	json_t *live = NULL;
 	struct MHD_Response *r;
 	unsigned status;
-	int rc;
+	int gate;
 
-	md_apply_options_default(&opts.apply);
-	rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
+	md_apply_options_default(&apply);
+	md_jobs_lint_settings(api->deps.jobs, &lo, &gate);
+	int rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
 	if (rc == 0)
 		rc = md_pool_acquire(api->deps.pool, -1, 0, &db, &err);
 	if (rc == 0)
-		rc = md_deploy(db, cat, &opts, NULL, &rep, &err);
-	if (rc == 0 || rc == MD_E_FAILED_EXISTS || rc == MD_E_NOT_EMPTY || rc == MD_E_CATALOG) {
-		json_t *body = md_report_deploy_json(&rep, rc, &err);
-		json_object_del(body, "applied");
-		json_object_del(body, "failure");
-		json_object_set_new(body, "would_deploy", json_boolean(rc == 0));
-		struct md_lint_options lo;
-		int gate;
-		json_t *detail = NULL;
-		md_jobs_lint_settings(api->deps.jobs, &lo, &gate);
-		if (rc == 0 && md_liveplan_json(db, cat, &rep, &lo, &detail, &err) < 0) {
-			md_deploy_report_free(&rep);
-			json_decref(body);
-			r = api_error_from(&err, &status);
-			goto out;
-		}
-		json_object_set_new(body, "migrations", detail ? detail : json_array());
+		rc = md_plan_preview(db, cat, &apply, &lo, &rep, &live, &err);
+	if (rc == 0 || md_plan_refusal(rc)) {
 		status = MHD_HTTP_OK;
-		r = api_json(req, body);
+		r = api_json(req, md_report_plan_json(&rep, rc, &err, live));
 	} else {
+		json_decref(live);
 		r = api_error_from(&err, &status);
 	}
-out:
 	md_deploy_report_free(&rep);
 	md_pool_release(api->deps.pool, db);
 	md_catalog_free(cat);

@@ -11,6 +11,7 @@
 #include "migrated/drift.h"
 #include "migrated/lint.h"
 #include "migrated/liveplan.h"
+#include "migrated/report.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,33 +131,32 @@ int cli_plan(const struct md_config *cfg, bool json)
 	struct md_catalog *cat = NULL;
 	struct md_db *db = NULL;
 	struct md_deploy_report rep = {0};
-	struct md_deploy_options opts = {.dry_run = true};
+	struct md_apply_options apply;
 	struct md_lint_options lo;
-	json_t *plan = NULL;
-	int r;
+	json_t *live = NULL;
+	int r, rc;
 
-	md_apply_options_from(cfg, &opts.apply);
+	md_apply_options_from(cfg, &apply);
 	r = md_lint_options_init(&lo, &cfg->lint_rules, cfg->lock_timeout_ms, 0, &err);
 	if (r == 0)
 		r = md_catalog_load(cfg->migrations_dir, 0, &cat, &err);
 	if (r == 0)
 		r = cli_open_target(cfg, &db, NULL, &err);
 	if (r == 0)
-		r = md_deploy(db, cat, &opts, NULL, &rep, &err);
-	if (r == 0)
-		r = md_liveplan_json(db, cat, &rep, &lo, &plan, &err);
-	int rc;
-	if (r < 0) {
+		r = md_plan_preview(db, cat, &apply, &lo, &rep, &live, &err);
+	if (json && (r == 0 || md_plan_refusal(r))) {
+		/* The document GET /v1/plan answers, refusals included; exit 1 when a deploy would be
+		 * refused. */
+		cli_print_json(md_report_plan_json(&rep, r, &err, live));
+		live = NULL;
+		rc = r == 0 ? MD_EXIT_OK : MD_EXIT_PROBLEM;
+	} else if (r < 0) {
 		rc = cli_fail(json, &err);
 	} else {
-		if (json)
-			cli_print_json(
-				json_pack("{s:I, s:O}", "pending", (json_int_t)rep.n_pending, "migrations", plan));
-		else
-			print_plan(plan);
+		print_plan(live);
 		rc = MD_EXIT_OK;
 	}
-	json_decref(plan);
+	json_decref(live);
 	md_deploy_report_free(&rep);
 	md_db_close(db);
 	md_catalog_free(cat);

@@ -205,3 +205,20 @@ int md_liveplan_json(struct md_db *db, const struct md_catalog *cat, const struc
 	*ret = list;
 	return 0;
 }
+
+int md_plan_preview(struct md_db *db, const struct md_catalog *cat, const struct md_apply_options *apply,
+		    const struct md_lint_options *lint, struct md_deploy_report *rep, json_t **ret_live,
+		    struct md_error *err)
+{
+	struct md_deploy_options opts = {.dry_run = true, .apply = *apply};
+	*ret_live = NULL;
+	int r = md_deploy(db, cat, &opts, NULL, rep, err);
+	if (r < 0)
+		return r;
+	return md_liveplan_json(db, cat, rep, lint, ret_live, err);
+}
+
+bool md_plan_refusal(int rc)
+{
+	return rc == MD_E_FAILED_EXISTS || rc == MD_E_NOT_EMPTY || rc == MD_E_CATALOG;
+}

@@ -198,6 +198,16 @@ json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const 
 	return root;
 }
 
+json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const struct md_error *err, json_t *live)
+{
+	json_t *body = md_report_deploy_json(rep, rc, err);
+	json_object_del(body, "applied"); /* a dry run applies nothing and cannot fail a migration */
+	json_object_del(body, "failure");
+	json_object_set_new(body, "would_deploy", json_boolean(rc == 0));
+	json_object_set_new(body, "migrations", live ? live : json_array());
+	return body;
+}
+
 void md_report_error_text(FILE *out, const struct md_error *err)
 {
 	fprintf(out, "Error: %s%s%s\n", err->prisma_code[0] ? err->prisma_code : "", err->prisma_code[0] ? " " : "",

@@ -7,6 +7,7 @@
 #define MIGRATED_LIVEPLAN_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 struct md_catalog;
 struct md_db;
@@ -21,6 +22,22 @@ struct md_lint_options;
  * "summary"}]}], "lint": [...]}]. Reads pg_class only. MD_E_DB, MD_E_NOMEM. */
 int md_liveplan_json(struct md_db *db, const struct md_catalog *cat, const struct md_deploy_report *rep,
 		     const struct md_lint_options *lint, json_t **ret, struct md_error *err);
+
+struct md_apply_options;
+struct md_deploy_report;
+
+/* md_plan_preview: what a deploy would do now, changing nothing, for `migrated plan` and
+ * GET /v1/plan alike: a dry-run deploy of cat on db (into *rep, which the caller frees with
+ * md_deploy_report_free whatever the result) and, when it would run, md_liveplan_json of its
+ * pending migrations (*ret_live, new reference; NULL when the deploy would be refused).
+ * Returns 0, a refusal a deploy would meet (MD_E_FAILED_EXISTS, MD_E_NOT_EMPTY, MD_E_CATALOG:
+ * md_plan_refusal() says so; *rep describes it) or another error, with err filled. */
+int md_plan_preview(struct md_db *db, const struct md_catalog *cat, const struct md_apply_options *apply,
+		    const struct md_lint_options *lint, struct md_deploy_report *rep, json_t **ret_live,
+		    struct md_error *err);
+/* md_plan_refusal: rc of md_plan_preview is an answer about the migrations (the plan document
+ * says the deploy would be refused and why), not a failure to look. */
+bool md_plan_refusal(int rc);
 
 /* md_human_bytes / md_human_count: "48.0 GB", "~120 M". */
 void md_human_bytes(double bytes, char *out, size_t sz);

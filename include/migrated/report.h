@@ -28,6 +28,11 @@ struct md_resolve_result;
 json_t *md_report_resolve_json(const char *name, const char *as, const struct md_resolve_result *res);
 json_t *md_report_status_json(const struct md_plan *plan, const char *migrations_dir, const struct md_db *db);
 json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const struct md_error *err);
+/* md_report_plan_json: the plan document of `migrated plan --json` and GET /v1/plan: the
+ * dry-run's report (found, pending, planned, recovered, modified, missing, error) with
+ * "would_deploy" and "migrations" (live, taken; NULL: []), for rc 0 or a refusal
+ * (md_plan_refusal). New reference. */
+json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const struct md_error *err, json_t *live);
 json_t *md_report_failure_json(const struct md_failure *f);
 
 /* Human text. */

@@ -156,6 +156,74 @@ ITEST(the_plan_shows_the_lock_the_table_and_its_size_and_changes_nothing)
 }
 
 /* `migrated drift --json` on db: the report (asserting the exit code). */
+/* Timings and clocks differ between two runs; everything else must not. */
+static void drop_timings(json_t *j)
+{
+	if (json_is_object(j)) {
+		const char *k;
+		json_t *v;
+		void *tmp;
+		json_object_foreach_safe(j, tmp, k, v)
+		{
+			size_t n = strlen(k);
+			if ((n > 3 && strcmp(k + n - 3, "_ms") == 0) || (n > 3 && strcmp(k + n - 3, "_at") == 0))
+				json_object_del(j, k);
+			else
+				drop_timings(v);
+		}
+	} else if (json_is_array(j)) {
+		size_t i;
+		json_t *v;
+		json_array_foreach(j, i, v) drop_timings(v);
+	}
+}
+
+static void assert_cli_plan_equals_api_plan(const struct h_daemon *d, const char *db, const char *dir, int want_rc)
+{
+	struct h_result res;
+	struct h_http r;
+	h_migrated(&res, h_env_url(db), "plan", "--json", "--migrations", dir, NULL);
+	ck_assert_msg(res.rc == want_rc, "plan --json exit %d (want %d):\n%s%s", res.rc, want_rc, res.out, res.err);
+	json_t *cli = json_loads(res.out, 0, NULL);
+	ck_assert_msg(cli, "plan --json printed no JSON:\n%s", res.out);
+	h_result_free(&res);
+	h_request(&r, d, "GET", "/v1/plan", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(r.json);
+	json_t *api = json_deep_copy(r.json);
+	drop_timings(cli);
+	drop_timings(api);
+	char *a = json_dumps(cli, JSON_SORT_KEYS | JSON_INDENT(1)),
+	     *b = json_dumps(api, JSON_SORT_KEYS | JSON_INDENT(1));
+	ck_assert_msg(json_equal(cli, api),
+		      "CLI and API plans differ:\n--- migrated plan --json\n%s\n--- GET /v1/plan\n%s", a, b);
+	ck_assert(json_is_boolean(json_object_get(api, "would_deploy")));
+	free(a);
+	free(b);
+	json_decref(cli);
+	json_decref(api);
+	h_http_free(&r);
+}
+
+ITEST(migrated_plan_json_and_get_v1_plan_are_one_document)
+{
+	struct h_daemon d = {0};
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int, email text);");
+	h_deploy_ok(db, dir);
+	h_mig(dir, "20240102000000_b", "CREATE INDEX CONCURRENTLY a_email ON a (email);");
+	h_mig(dir, "20240103000000_c", "ALTER TABLE a ADD COLUMN n int NOT NULL DEFAULT 0;");
+	h_daemon_start(&d, db, dir, NULL);
+	assert_cli_plan_equals_api_plan(&d, db, dir, 0);
+	/* A deploy that would be refused (a failed migration): the same document from both, and
+	 * the CLI exits 1. */
+	h_exec(db,
+	       "INSERT INTO _prisma_migrations (id, checksum, migration_name, logs, started_at, applied_steps_count) "
+	       "VALUES ('11111111-1111-4111-8111-111111111111', 'x', '20240102000000_b', 'ERROR: boom', now(), 0)");
+	assert_cli_plan_equals_api_plan(&d, db, dir, 1);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
 static json_t *drift(const char *db, const char *dir, const char *state, int want_rc, const char *extra_env)
 {
 	struct h_result res;
@@ -461,6 +529,7 @@ Suite *suite_safety(void)
 	tcase_add_test(tc, the_daemon_records_the_fingerprint_after_a_deploy_and_health_shows_drift);
 	tcase_add_test(tc, without_a_shadow_drift_is_the_fingerprint_changed_since_the_last_deploy);
 	tcase_add_test(tc, the_corpora_lint_without_crashing_and_find_real_hazards);
+	tcase_add_test(tc, migrated_plan_json_and_get_v1_plan_are_one_document);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -2,6 +2,7 @@
  * one error shape {"error": {"code", "message", "detail"}}, redacted and valid UTF-8. */
 #include "api_internal.h"
 #include "migrated/log.h"
+#include "migrated/report.h"
 #include "migrated/utf8.h"
 
 #include <stdlib.h>
@@ -55,18 +56,24 @@ json_t *api_error_document(const char *code, const char *message, json_t *detail
 			 detail ? detail : json_object());
 }
 
-struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail,
-			       unsigned *ret_status)
+/* The response for an error document (taken); without memory, still one answer of that shape. */
+static struct MHD_Response *error_response(unsigned status, json_t *doc, unsigned *ret_status)
 {
 	*ret_status = status;
-	struct MHD_Response *r = api_json(NULL, api_error_document(code, message, detail));
-	if (!r) { /* out of memory, or a detail jansson would not take: still one answer, same shape */
+	struct MHD_Response *r = api_json(NULL, doc);
+	if (!r) {
 		static const char fallback[] = "{\"error\":{\"code\":\"internal\",\"message\":\"the error could "
 					       "not be rendered\",\"detail\":{}}}\n";
 		r = api_with_json_headers(
 			MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback, MHD_RESPMEM_PERSISTENT));
 	}
 	return r;
+}
+
+struct MHD_Response *api_error(unsigned status, const char *code, const char *message, json_t *detail,
+			       unsigned *ret_status)
+{
+	return error_response(status, api_error_document(code, message, detail), ret_status);
 }
 
 static unsigned status_for(int code)
@@ -91,17 +98,5 @@ static unsigned status_for(int code)
 
 struct MHD_Response *api_error_from(const struct md_error *err, unsigned *ret_status)
 {
-	json_t *detail = json_object();
-	if (err->prisma_code[0])
-		json_object_set_new(detail, "prisma_code", json_string(err->prisma_code));
-	if (err->sqlstate[0])
-		json_object_set_new(detail, "sqlstate", json_string(err->sqlstate));
-	if (err->code == MD_E_CONNECT && err->conn_failure)
-		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
-	if (err->hint[0]) {
-		char hint[sizeof err->hint];
-		md_redact(err->hint, hint, sizeof hint);
-		json_object_set_new(detail, "hint", json_string(hint));
-	}
-	return api_error(status_for(err->code), md_error_code_name(err->code), err->message, detail, ret_status);
+	return error_response(status_for(err->code), md_report_error_json(err), ret_status);
 }

@@ -75,13 +75,7 @@ void run_step_end(struct job_run *run, const char *state, json_t *error, json_t 
 
 json_t *run_error_json(const struct md_error *err)
 {
-	json_t *full = md_report_error_json(err); /* {"error": {"code", "message", "detail"}} */
-	json_t *e = json_object_get(full, "error");
-	json_t *o =
-		json_pack("{s:s, s:s}", "code", json_string_value(json_object_get(e, "code")), "message", err->message);
-	json_object_update(o, json_object_get(e, "detail"));
-	json_decref(full);
-	return o;
+	return md_report_error_fields(err);
 }
 
 /* The connection a cancel request (another thread) or a shutdown cancels on the server. */

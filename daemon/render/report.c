@@ -6,11 +6,13 @@
 #include "migrated/deploy.h"
 #include "migrated/error.h"
 #include "migrated/history.h"
+#include "migrated/log.h"
 #include "migrated/plan.h"
 #include "migrated/advisory_lock.h"
 #include "migrated/resolve.h"
 #include "migrated/strbuf.h"
 #include "migrated/unfinished.h"
+#include "migrated/utf8.h"
 
 #include <string.h>
 
@@ -40,6 +42,15 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+/* Text from an md_error as it may leave the process: secrets redacted, valid UTF-8. */
+static json_t *clean_string(const char *text)
+{
+	char buf[sizeof((struct md_error *)0)->message];
+	md_redact(text, buf, sizeof buf);
+	md_utf8_scrub(buf);
+	return json_string(buf);
+}
+
 json_t *md_report_error_json(const struct md_error *err)
 {
 	json_t *detail = json_object();
@@ -50,9 +61,21 @@ json_t *md_report_error_json(const struct md_error *err)
 	if (err->code == MD_E_CONNECT && err->conn_failure)
 		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
 	if (err->hint[0])
-		json_object_set_new(detail, "hint", json_string(err->hint));
-	return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", md_error_code_name(err->code), "message", err->message,
-			 "detail", detail);
+		json_object_set_new(detail, "hint", clean_string(err->hint));
+	return json_pack("{s:{s:s, s:o, s:o}}", "error", "code", md_error_code_name(err->code), "message",
+			 clean_string(err->message), "detail", detail);
+}
+
+json_t *md_report_error_fields(const struct md_error *err)
+{
+	json_t *doc = md_report_error_json(err);
+	json_t *e = json_object_get(doc, "error");
+	json_t *o =
+		json_pack("{s:O, s:O}", "code", json_object_get(e, "code"), "message", json_object_get(e, "message"));
+	if (o)
+		json_object_update(o, json_object_get(e, "detail"));
+	json_decref(doc);
+	return o;
 }
 
 json_t *md_report_lock_holder_json(const struct md_lock_holder *h)

@@ -4,6 +4,7 @@
  * keeps the last facts it knew, marked stale. */
 #include "migrated/clock.h"
 #include "migrated/probe.h"
+#include "migrated/report.h"
 #include "migrated/config.h"
 #include "migrated/db.h"
 #include "migrated/error.h"
@@ -103,10 +104,7 @@ static json_t *check(const char *name, enum md_health_status st, const char *mes
 
 static json_t *error_json(const struct md_error *e)
 {
-	return json_pack("{s:s, s:s?, s:s?, s:s?, s:s, s:s?}", "code", md_error_code_name(e->code), "class",
-			 e->code == MD_E_CONNECT ? md_conn_failure_name(e->conn_failure) : NULL, "prisma_code",
-			 e->prisma_code[0] ? e->prisma_code : NULL, "sqlstate", e->sqlstate[0] ? e->sqlstate : NULL,
-			 "message", e->message, "hint", e->hint[0] ? e->hint : NULL);
+	return md_report_error_fields(e); /* the one rendering; "connection" classifies a connect failure */
 }
 
 static void worst(enum md_health_status *acc, enum md_health_status st)

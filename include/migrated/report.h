@@ -16,7 +16,14 @@ struct md_failure;
 struct md_apply_event;
 
 /* JSON objects; the caller owns the reference. NULL only when out of memory. */
+/* md_report_error_json: THE rendering of an error, {"error": {"code", "message", "detail":
+ * {"prisma_code", "sqlstate", "connection", "hint"}}}, message and hint redacted and valid
+ * UTF-8: what the API answers and the CLI prints with --json. */
 json_t *md_report_error_json(const struct md_error *err);
+/* md_report_error_fields: the same error as one flat object ({"code", "message", then the
+ * detail's fields}), for records that hold an error among other fields (a job, a step, a
+ * health check). */
+json_t *md_report_error_fields(const struct md_error *err);
 /* md_report_lock_holder_json: {"pid", "application_name", "user", "client", "state", "since",
  * "query"}, or JSON null when nobody holds the lock. */
 struct md_lock_holder;

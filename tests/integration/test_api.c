@@ -266,7 +266,7 @@ ITEST(unreachable_database_is_503_and_the_daemon_stays_up)
 	h_request(&r, &d, "GET", "/v1/health", NULL, NULL, NULL, NULL);
 	ck_assert_int_eq(r.status, 503);
 	ck_assert_str_eq(h_jstr(r.json, "status"), "down");
-	h_assert_contains(r.body, "\"class\":\"refused\"");
+	h_assert_contains(r.body, "\"connection\":\"refused\"");
 	h_assert_contains(r.body, "\"prisma_code\":\"P1001\"");
 	h_assert_not_contains(r.body, "Sup3rS3cretPW");
 	h_http_free(&r);

@@ -101,7 +101,7 @@ ITEST(a_database_outage_turns_health_down_and_back_within_two_probe_intervals)
 		json_t *c = check_named(r.json, "database");
 		ck_assert_ptr_nonnull(c);
 		ck_assert_str_eq(h_jstr(c, "status"), "down");
-		const char *cls = h_jstr(c, "error.class") ? h_jstr(c, "error.class") : "(none)";
+		const char *cls = h_jstr(c, "error.connection") ? h_jstr(c, "error.connection") : "(none)";
 		ck_assert_msg(strcmp(cls, "refused") == 0 || strcmp(cls, "unavailable") == 0,
 			      "database check class %s while the server is stopped", cls);
 		bool refused = strcmp(cls, "refused") == 0;

@@ -7,7 +7,7 @@
 #      then the engine's commands under valgrind (leaks and memory errors in our allocations);
 #   4. the libFuzzer targets (request bodies and heads, journal lines, SQL splitter, lint), briefly;
 #   5. make distcheck (the release tarball builds and passes its tests);
-#   and checks the C formatting against .clang-format.
+#   and checks the C formatting against .clang-format and the layering (scripts/check-layers.py).
 # Ends with one line "N passed, N failed" over every run. Exit 0 only when nothing failed.
 # Set MIGRATED_TEST_QUICK=1 to run step 1 only.
 set -uo pipefail
@@ -51,6 +51,10 @@ fi
 echo "== contract: api/openapi.yaml against api/routes.c =="
 if python3 "$top/tests/contract/openapi_routes.py" "$top" >"$logs/contract.log" 2>&1; then :; else status=1; cat "$logs/contract.log"; fi
 grep -E '^contract: [0-9]+ passed' "$logs/contract.log" | sed 's/^/  /' | tee -a "$logs/summary"
+
+echo "== layers: no #include points up the layers of ARCHITECTURE.md =="
+if python3 "$top/scripts/check-layers.py" "$top" >"$logs/layers.log" 2>&1; then :; else status=1; cat "$logs/layers.log"; fi
+grep -E '^layers: [0-9]+ passed' "$logs/layers.log" | sed 's/^/  /' | tee -a "$logs/summary"
 
 run_check plain "$build"
 

@@ -95,11 +95,12 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		/* Nothing new: park the connection until the job has something to say. Suspend
 		 * first, then watch, so that a wake-up can never come before the suspension. */
 		MHD_suspend_connection(s->conn);
-		int w = md_jobs_watch(s->jobs, s->id, s->last_seq, sse_wake, s, &s->watch);
-		if (w == 1)
+		enum md_watch_result w = MD_WATCH_SHUTDOWN;
+		int r = md_jobs_watch(s->jobs, s->id, s->last_seq, sse_wake, s, &w, &s->watch);
+		if (r == 0 && w == MD_WATCH_PARKED)
 			return 0;
 		MHD_resume_connection(s->conn);
-		if (w != 0) /* shutting down, or the job is gone */
+		if (r < 0 || w == MD_WATCH_SHUTDOWN) /* the job is gone, or the daemon is stopping */
 			s->done = true;
 	}
 }

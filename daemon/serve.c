@@ -189,7 +189,7 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if ((listen_fd = md_sd_listen_fd(&err)) < -1)
+	if (md_sd_listen_fd(&listen_fd, &err) < 0)
 		return fail(&err, 2);
 	if (md_tokens_load(token_path(cfg, tokbuf, sizeof tokbuf), &sv.tokens, &err) < 0)
 		return fail(&err, 2);

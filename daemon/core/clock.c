@@ -18,3 +18,15 @@ void md_clock_deadline(clockid_t clock, int64_t ms, struct timespec *ret)
 		ret->tv_nsec -= 1000000000L;
 	}
 }
+
+int md_clock_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t ca;
+	int r = pthread_condattr_init(&ca);
+	if (r == 0)
+		r = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (r == 0)
+		r = pthread_cond_init(cond, &ca);
+	pthread_condattr_destroy(&ca);
+	return r;
+}

@@ -1,5 +1,6 @@
 /* taskq.c - fixed-size ring of tasks served by a few threads (see taskq.h). */
 #include "migrated/taskq.h"
+#include "migrated/clock.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -59,7 +60,7 @@ struct md_taskq *md_taskq_start(int threads, size_t capacity)
 		return NULL;
 	}
 	pthread_mutex_init(&q->lock, NULL);
-	pthread_cond_init(&q->cond, NULL);
+	md_clock_cond_init(&q->cond);
 	for (int i = 0; i < (threads > 0 ? threads : 1); i++) {
 		pthread_attr_t attr;
 		pthread_attr_init(&attr);

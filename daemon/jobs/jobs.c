@@ -168,10 +168,13 @@ static int apply_record(struct md_jobs *jobs, json_t *rec, uint64_t offset)
 		if (!job)
 			return MD_E_NOMEM;
 		snprintf(job->id, sizeof job->id, "%s", id);
-		job->kind = MD_JOB_DEPLOY;
+		job->kind = MD_JOB_UNKNOWN; /* never guessed: an unknown kind is not run as a deploy */
 		for (size_t k = 0; kind && k < MD_ARRAY_SIZE(kind_names); k++)
 			if (strcmp(kind, kind_names[k]) == 0)
 				job->kind = (enum md_job_kind)k;
+		if (job->kind == MD_JOB_UNKNOWN)
+			md_log(MD_LOG_WARNING, "journal: job %.64s has an unknown kind \"%.32s\": kept, never run", id,
+			       kind ? kind : "(none)");
 		job->state = MD_JOB_QUEUED;
 		copy_ts(job->created_at, rec);
 		job->request = json_incref(json_object_get(rec, "request"));
@@ -489,7 +492,7 @@ int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_er
 	pthread_mutex_init(&jobs->drift_lock, NULL);
 	if (asprintf(&jobs->drift_cache_dir, "%s/drift-cache", cfg->state_dir) < 0)
 		jobs->drift_cache_dir = NULL;
-	pthread_cond_init(&jobs->work, NULL);
+	md_clock_cond_init(&jobs->work);
 	jobs->migrations_dir = strdup(cfg->migrations_dir);
 	jobs->migration_url = url ? strdup(url) : NULL;
 	jobs->migration_url_direct = url && url == cfg->direct_url;
@@ -874,7 +877,7 @@ int md_jobs_events(struct md_jobs *jobs, const char *id, uint64_t after_seq, jso
 }
 
 int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void (*fn)(void *ctx), void *ctx,
-		  uint64_t *ret_watch)
+		  enum md_watch_result *ret, uint64_t *ret_watch)
 {
 	struct watch *w;
 	pthread_mutex_lock(&jobs->lock);
@@ -883,11 +886,8 @@ int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void
 		pthread_mutex_unlock(&jobs->lock);
 		return MD_E_NOT_FOUND;
 	}
-	if (jobs->shutting_down) {
-		pthread_mutex_unlock(&jobs->lock);
-		return 2;
-	}
-	if (job->last_seq > after_seq || md_job_state_ended(job->state)) {
+	if (jobs->shutting_down || job->last_seq > after_seq || md_job_state_ended(job->state)) {
+		*ret = jobs->shutting_down ? MD_WATCH_SHUTDOWN : MD_WATCH_READY;
 		pthread_mutex_unlock(&jobs->lock);
 		return 0;
 	}
@@ -903,8 +903,9 @@ int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void
 	w->next = jobs->watches;
 	jobs->watches = w;
 	*ret_watch = w->id;
+	*ret = MD_WATCH_PARKED;
 	pthread_mutex_unlock(&jobs->lock);
-	return 1;
+	return 0;
 }
 
 void md_jobs_unwatch(struct md_jobs *jobs, uint64_t watch)
@@ -941,7 +942,7 @@ void md_jobs_shutdown(struct md_jobs *jobs, int grace_ms)
 	jobs->shutting_down = true;
 	jobs->stop = 1;
 	pthread_cond_broadcast(&jobs->work);
-	md_clock_deadline(CLOCK_REALTIME, grace_ms, &deadline);
+	md_clock_deadline(CLOCK_MONOTONIC, grace_ms, &deadline);
 	while (jobs->active) {
 		if (pthread_cond_timedwait(&jobs->work, &jobs->lock, &deadline) == ETIMEDOUT) {
 			if (jobs->active) {

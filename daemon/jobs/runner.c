@@ -307,10 +307,15 @@ static void run_job(struct md_jobs *jobs, struct job *job)
 			run_rollback(&run, request);
 			break;
 		case MD_JOB_DEPLOY:
-		default:
 			jobs_set_progress(jobs, "deploying: checking the migrations");
 			run_deploy(&run, request);
 			break;
+		default: { /* MD_JOB_UNKNOWN: replayed from a journal this version cannot read */
+			struct md_error uerr = {0};
+			md_error_set(&uerr, MD_E_INTERNAL, "this daemon does not know how to run a job of this kind");
+			run_end(&run, MD_E_INTERNAL, "failed", run_error_json(&uerr), NULL);
+			break;
+		}
 		}
 	}
 	jobs_set_progress(jobs, NULL);
@@ -346,7 +351,7 @@ void *jobs_worker(void *arg)
 			}
 			if (wait > 0) {
 				struct timespec dl;
-				md_clock_deadline(CLOCK_REALTIME, wait, &dl);
+				md_clock_deadline(CLOCK_MONOTONIC, wait, &dl);
 				pthread_cond_timedwait(&jobs->work, &jobs->lock, &dl);
 				continue;
 			}

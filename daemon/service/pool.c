@@ -97,7 +97,7 @@ int md_pool_open(const char *url, const struct md_pool_options *opts, struct md_
 	clock_gettime(CLOCK_REALTIME, &ts);
 	p->rng = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)getpid() ^ 0x9e3779b97f4a7c15ULL;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->freed, NULL);
+	md_clock_cond_init(&p->freed);
 	p->st.size = p->o.size;
 	*ret = p;
 	return 0;
@@ -238,7 +238,7 @@ int md_pool_acquire(struct md_pool *p, int timeout_ms, unsigned flags, struct md
 					    size, (long long)(now - start));
 		}
 		struct timespec until;
-		md_clock_deadline(CLOCK_REALTIME, deadline - now, &until);
+		md_clock_deadline(CLOCK_MONOTONIC, deadline - now, &until);
 		p->waiting++;
 		pthread_cond_timedwait(&p->freed, &p->lock, &until);
 		p->waiting--;

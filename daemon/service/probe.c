@@ -506,7 +506,6 @@ int md_probe_start(const struct md_config *cfg, struct md_pool *pool, struct md_
 		   struct md_jobs *jobs, struct md_probe **ret, struct md_error *err)
 {
 	struct md_probe *p = calloc(1, sizeof *p);
-	pthread_condattr_t ca;
 
 	if (!p)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
@@ -520,11 +519,8 @@ int md_probe_start(const struct md_config *cfg, struct md_pool *pool, struct md_
 	p->beat_us = mono_us();
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->round, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->wake, &ca);
-	pthread_cond_init(&p->done, &ca);
-	pthread_condattr_destroy(&ca);
+	md_clock_cond_init(&p->wake);
+	md_clock_cond_init(&p->done);
 	if (pthread_create(&p->thread, NULL, probe_thread, p) != 0) {
 		md_probe_stop(p);
 		return md_error_set(err, MD_E_INTERNAL, "cannot start the health probe thread");

@@ -15,12 +15,13 @@
 #include <time.h>
 #include <unistd.h>
 
-int md_sd_listen_fd(struct md_error *err)
+int md_sd_listen_fd(int *ret_fd, struct md_error *err)
 {
 	/* unset_environment: our children (none today) must not think they were activated. */
 	int n = sd_listen_fds(1);
+	*ret_fd = -1;
 	if (n <= 0)
-		return -1;
+		return 0;
 	if (n > 1)
 		return md_error_set(err, MD_E_CONFIG,
 				    "systemd passed %d sockets; migrated listens on one (check ListenStream= in "
@@ -30,7 +31,8 @@ int md_sd_listen_fd(struct md_error *err)
 		return md_error_set(err, MD_E_CONFIG,
 				    "the socket systemd passed is not a listening stream socket (use ListenStream= "
 				    "in migrated.socket)");
-	return SD_LISTEN_FDS_START;
+	*ret_fd = SD_LISTEN_FDS_START;
+	return 0;
 }
 
 bool md_sd_journal_stderr(void)

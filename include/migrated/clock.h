@@ -5,6 +5,7 @@
 #ifndef MIGRATED_CLOCK_H
 #define MIGRATED_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -12,5 +13,9 @@
 double md_clock_mono_ms(void);
 /* md_clock_deadline: now on clock plus ms (>= 0), normalised, into *ret. */
 void md_clock_deadline(clockid_t clock, int64_t ms, struct timespec *ret);
+/* md_clock_cond_init: a condition variable whose timed waits count on CLOCK_MONOTONIC, so
+ * setting the wall clock neither shortens nor stretches a timeout; wait with a deadline from
+ * md_clock_deadline(CLOCK_MONOTONIC, ...). Returns pthread_cond_init's result. */
+int md_clock_cond_init(pthread_cond_t *cond);
 
 #endif

@@ -21,7 +21,10 @@ enum md_job_kind {
 	MD_JOB_RESOLVE,  /* md_resolve: mark a migration applied or rolled back */
 	MD_JOB_BACKUP,   /* md_backup_take on request (POST /v1/backups) */
 	MD_JOB_ROLLBACK, /* md_rollback_down or md_restore_run (POST /v1/rollback) */
-	MD_JOB__KINDS
+	MD_JOB__KINDS,
+	/* A journal record of a kind this version does not know (a newer daemon wrote it, or the
+	 * journal is damaged): kept and listed as "unknown", never run nor reconciled. */
+	MD_JOB_UNKNOWN = MD_JOB__KINDS
 };
 
 enum md_job_state {
@@ -71,11 +74,13 @@ bool md_jobs_active(struct md_jobs *jobs, char *ret_id, size_t idsz);
 int md_jobs_events(struct md_jobs *jobs, const char *id, uint64_t after_seq, json_t **ret_events, bool *ret_ended,
 		   struct md_error *err);
 /* md_jobs_watch: when the job has nothing after after_seq and is still running, remember fn to
- * be called once (from the worker) when it has; returns 1 and a watch id. Returns 0 when there
- * is something to read already, 2 when the daemon is shutting down (fn is not kept in either
- * case), MD_E_NOT_FOUND when there is no such job. */
+ * be called once (from the worker) when it has: *ret is MD_WATCH_PARKED and *ret_watch its id.
+ * Otherwise fn is not kept and *ret says why: MD_WATCH_READY (something to read already) or
+ * MD_WATCH_SHUTDOWN (the daemon is stopping). Returns 0, MD_E_NOT_FOUND (no such job) or
+ * MD_E_NOMEM. */
+enum md_watch_result { MD_WATCH_READY, MD_WATCH_PARKED, MD_WATCH_SHUTDOWN };
 int md_jobs_watch(struct md_jobs *jobs, const char *id, uint64_t after_seq, void (*fn)(void *ctx), void *ctx,
-		  uint64_t *ret_watch);
+		  enum md_watch_result *ret, uint64_t *ret_watch);
 /* md_jobs_unwatch: forget a watch (its connection went away). Safe after it fired. */
 void md_jobs_unwatch(struct md_jobs *jobs, uint64_t watch);
 

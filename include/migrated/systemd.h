@@ -12,9 +12,10 @@
 
 struct md_error;
 
-/* md_sd_listen_fd: the socket systemd passed (>= 0), or -1 when none; MD_E_CONFIG (< -1) when
- * it passed more than one, or something that is not a listening stream socket. */
-int md_sd_listen_fd(struct md_error *err);
+/* md_sd_listen_fd: *ret_fd gets the socket systemd passed, or -1 when it passed none; returns
+ * 0, or MD_E_CONFIG (with err) when it passed more than one, or something that is not a
+ * listening stream socket. */
+int md_sd_listen_fd(int *ret_fd, struct md_error *err);
 
 /* md_sd_journal_stderr: whether stderr is a stream to the systemd journal. */
 bool md_sd_journal_stderr(void);

@@ -3,6 +3,7 @@
  * for break-glass use when the daemon is not running. Backups go to the same folder (the
  * daemon lists them too); nothing here writes the daemon's journal. */
 #include "cli_internal.h"
+#include "migrated/units.h"
 #include "migrated/advisory_lock.h"
 #include "migrated/backup.h"
 #include "migrated/catalog.h"
@@ -51,18 +52,6 @@ static void release_signals(void)
 	}
 }
 
-static void human(uint64_t b, char *out, size_t sz)
-{
-	if (b >= 1024ULL * 1024 * 1024)
-		snprintf(out, sz, "%.1f GiB", (double)b / (1024.0 * 1024 * 1024));
-	else if (b >= 1024 * 1024)
-		snprintf(out, sz, "%.1f MiB", (double)b / (1024.0 * 1024));
-	else if (b >= 1024)
-		snprintf(out, sz, "%.1f KiB", (double)b / 1024.0);
-	else
-		snprintf(out, sz, "%llu bytes", (unsigned long long)b);
-}
-
 static int list_backups(const struct md_backup_options *o, bool json)
 {
 	struct md_error err = {0};
@@ -83,7 +72,7 @@ static int list_backups(const struct md_backup_options *o, bool json)
 	} else {
 		printf("%-53s  %-20s  %-11s  %10s  %s\n", "ID", "CREATED", "KIND", "SIZE", "HEAD");
 		for (size_t i = 0; i < n; i++) {
-			human(list[i].size_bytes, size, sizeof size);
+			md_format_bytes((double)list[i].size_bytes, size, sizeof size);
 			printf("%-53s  %-20s  %-11s  %10s  %s\n", list[i].id, list[i].created_at, list[i].kind, size,
 			       list[i].head[0] ? list[i].head : "-");
 		}
@@ -109,7 +98,7 @@ static int take(const struct md_backup_options *o, struct md_db *db, const char 
 		cli_print_json(json_pack("{s:o, s:O}", "backup", md_backup_json(ret), "pruned", pruned));
 	} else if (r == 0 && !quiet) {
 		char size[32];
-		human(ret->size_bytes, size, sizeof size);
+		md_format_bytes((double)ret->size_bytes, size, sizeof size);
 		printf("Backup %s\n  file    %s\n  size    %s, sha256 %s\n  took    %.1f s (pg_dump %s)\n  head    "
 		       "%s\n",
 		       ret->id, ret->path, size, ret->sha256, ret->duration_ms / 1000, ret->pg_dump_version,

@@ -4,6 +4,7 @@
  * its sidecar is written the same way after it. A crash leaves at most a hidden partial file,
  * removed by the next backup once it has stopped growing. */
 #include "migrated/backup.h"
+#include "migrated/units.h"
 #include "migrated/child.h"
 #include "migrated/clock.h"
 #include "migrated/config.h"
@@ -89,18 +90,6 @@ static int fsync_path(const char *path, int flags)
 	return r;
 }
 
-static void human_bytes(uint64_t b, char *out, size_t sz)
-{
-	const char *unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)b;
-	size_t u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(out, sz, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-}
-
 bool md_backup_id_valid(const char *id)
 {
 	size_t n = id ? strlen(id) : 0;
@@ -176,8 +165,8 @@ static int check_space(struct md_db *db, const char *dir, uint64_t *ret_db_size,
 		return md_error_set(err, MD_E_IO, "the backup folder %s is on a read-only filesystem", dir);
 	uint64_t free_b = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	if (free_b < size) {
-		human_bytes(free_b, have, sizeof have);
-		human_bytes(size, need, sizeof need);
+		md_format_bytes((double)free_b, have, sizeof have);
+		md_format_bytes((double)size, need, sizeof need);
 		md_error_hint(err, "free space there, point backup_dir at a larger filesystem, or deploy with "
 				   "{\"backup\": false} to skip the backup for this deploy");
 		return md_error_set(err, MD_E_IO,

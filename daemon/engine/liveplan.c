@@ -2,6 +2,7 @@
  * which relation; pg_class says how big that relation is now. Relation names are resolved with
  * the target schema on the search_path. Reads pg_class only. */
 #include "migrated/liveplan.h"
+#include "migrated/units.h"
 #include "migrated/apply.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
@@ -14,17 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-void md_human_bytes(double b, char *out, size_t sz)
-{
-	static const char *const unit[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
-	size_t u = 0;
-	while (b >= 1024 && u < 5) {
-		b /= 1024;
-		u++;
-	}
-	snprintf(out, sz, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
-}
 
 void md_human_count(double n, char *out, size_t sz)
 {
@@ -104,7 +94,7 @@ static json_t *lock_json(struct md_db *db, struct cache *c, const struct md_ddl_
 		snprintf(summary, sizeof summary, "%s on %s (does not exist yet: created by this deploy)", l->mode,
 			 l->relation);
 	else {
-		md_human_bytes(rs->bytes, size, sizeof size);
+		md_format_bytes(rs->bytes, size, sizeof size);
 		if (rs->rows >= 0) {
 			md_human_count(rs->rows, rows, sizeof rows);
 			snprintf(summary, sizeof summary, "%s on %s (%s, %s rows)%s%s", l->mode, l->relation, size,

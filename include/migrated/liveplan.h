@@ -39,8 +39,7 @@ int md_plan_preview(struct md_db *db, const struct md_catalog *cat, const struct
  * says the deploy would be refused and why), not a failure to look. */
 bool md_plan_refusal(int rc);
 
-/* md_human_bytes / md_human_count: "48.0 GB", "~120 M". */
-void md_human_bytes(double bytes, char *out, size_t sz);
+/* md_human_count: "~120 M" (sizes: md_format_bytes in units.h). */
 void md_human_count(double n, char *out, size_t sz);
 
 #endif

@@ -13,8 +13,11 @@ enum md_log_level {
 	MD_LOG_DEBUG = 7,   /* detail for developers */
 };
 
+/* md_log_set_level: messages above level (an enum md_log_level) are dropped. Thread-safe. */
 void md_log_set_level(int level);
+/* md_log_level_parse: "error", "warning", "info", "debug" into *ret_level; 0, or MD_E_CONFIG. */
 int md_log_level_parse(const char *name, int *ret_level);
+/* md_log: one message (redacted, made valid UTF-8, cut at 4 KiB) at level. Thread-safe. */
 void md_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* md_log_sql: md_log with the SQLSTATE the message is about (a structured field in the journal). */
 void md_log_sql(int level, const char *sqlstate, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -37,6 +40,7 @@ void md_log_set_sink(md_log_sink_fn fn);
 /* md_secret_register: remember a secret (copied) so that it never appears in output. Empty
  * strings are ignored. Thread-safe. Returns 0, or MD_E_NOMEM. */
 int md_secret_register(const char *secret);
+/* md_secret_forget_all: forget every registered secret (tests; a reload registers anew). */
 void md_secret_forget_all(void);
 /* md_redact: copy src into dst (size dstsz, always terminated) with every registered secret
  * replaced by "****". Secrets shorter than 8 bytes are replaced where they stand as a whole

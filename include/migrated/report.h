@@ -33,20 +33,35 @@ json_t *md_report_lock_holder_json(const struct md_lock_holder *h);
  * and "note" (what it may have left; unfinished.h). */
 struct md_resolve_result;
 json_t *md_report_resolve_json(const char *name, const char *as, const struct md_resolve_result *res);
+/* md_report_status_json: the status document (GET /v1/status, `migrated status --json`): the
+ * datasource of db (without credentials), the folder, counts by state and every migration of
+ * plan with its state and, for failed or running ones, who ran it and what may remain. */
 json_t *md_report_status_json(const struct md_plan *plan, const char *migrations_dir, const struct md_db *db);
+/* md_report_deploy_json: a deploy's report ({"ok", "found", "pending", "planned", "applied",
+ * "recovered", "modified", "missing", "created_history_table", "lock_wait_ms", "duration_ms",
+ * "failure", "error"}); rc and err are md_deploy's result (err read only when rc < 0). */
 json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const struct md_error *err);
 /* md_report_plan_json: the plan document of `migrated plan --json` and GET /v1/plan: the
  * dry-run's report (found, pending, planned, recovered, modified, missing, error) with
  * "would_deploy" and "migrations" (live, taken; NULL: []), for rc 0 or a refusal
  * (md_plan_refusal). New reference. */
 json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const struct md_error *err, json_t *live);
+/* md_report_failure_json: where a migration failed (statement, its number and line, what of
+ * it remains), or JSON null when f records no failure. */
 json_t *md_report_failure_json(const struct md_failure *f);
 
-/* Human text. */
+/* Human text, written to out; nothing is returned and nothing fails (a short write is the
+ * stream's business). The same facts as the JSON forms above. */
+/* md_report_error_text: "Error: P3009 message" and, with a hint, "Next: hint". */
 void md_report_error_text(FILE *out, const struct md_error *err);
+/* md_report_status_text: one line a migration (all: the applied ones too) and a summary. */
 void md_report_status_text(FILE *out, const struct md_plan *plan, const char *migrations_dir, bool all);
+/* md_report_deploy_event_text: one progress line of a running deploy (a migration applied, a
+ * wait for the lock, a retry). */
 void md_report_deploy_event_text(FILE *out, const struct md_apply_event *ev);
+/* md_report_deploy_text: the deploy's summary line(s), or its failure. */
 void md_report_deploy_text(FILE *out, const struct md_deploy_report *rep, int rc, const char *migrations_dir);
+/* md_report_failure_text: a failed migration: statement, position, what remains, what next. */
 void md_report_failure_text(FILE *out, const struct md_failure *f, const char *migrations_dir);
 
 /* md_report_duration: "12 ms", "3.4 s", "2 min 5 s". */

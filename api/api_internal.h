@@ -159,6 +159,12 @@ struct md_body_field {
  * in fields[] with the right types. MD_E_USAGE with a message naming the field or position. */
 int md_body_parse(const char *buf, size_t len, const struct md_body_field *fields, size_t n, json_t **ret,
 		  struct md_error *err);
+/* The body each route takes (body.c): one table a route, the only place its fields are named. */
+struct md_body_schema {
+	const struct md_body_field *fields;
+	size_t n;
+};
+extern const struct md_body_schema api_deploy_body, api_resolve_body, api_rollback_body, api_backup_body;
 
 struct md_snapshot_view;
 /* api_status_response: the status answer for a view (status.c). */

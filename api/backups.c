@@ -37,7 +37,7 @@ struct MHD_Response *api_backups_post(struct md_request *req, unsigned *ret_stat
 	struct md_error err = {0};
 	struct MHD_Response *r;
 
-	if (md_body_parse(req->body, req->body_len, NULL, 0, &req->json, &err) < 0)
+	if (md_body_parse(req->body, req->body_len, api_backup_body.fields, api_backup_body.n, &req->json, &err) < 0)
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request", err.message, NULL, ret_status);
 	if (!api_key_ok(api_header(req, "Idempotency-Key")))
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request",

@@ -1,6 +1,8 @@
 /* body.c - JSON request bodies checked against the fields a route accepts. A client learns
  * exactly what was wrong: the position of a syntax error, the unknown field, the wrong type. */
 #include "api_internal.h"
+#include "migrated/backup.h"
+#include "migrated/macro.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,3 +75,27 @@ int md_body_parse(const char *buf, size_t len, const struct md_body_field *field
 	*ret = j;
 	return 0;
 }
+
+/* ---- the bodies the routes take (also what fuzz_body fuzzes) ---- */
+
+static const struct md_body_field deploy_fields[] = {
+	{"dry_run", MD_FIELD_BOOL, false, 0},
+	{"backup", MD_FIELD_BOOL, false, 0},        /* overrides backup_before_deploy */
+	{"verify", MD_FIELD_BOOL, false, 0},        /* false: skip the post-deploy verification */
+	{"override_lint", MD_FIELD_BOOL, false, 0}, /* admin: deploy past the lint gate */
+};
+static const struct md_body_field resolve_fields[] = {
+	{"migration", MD_FIELD_STRING, true, 255 * 4},
+	{"as", MD_FIELD_STRING, true, 32},
+};
+static const struct md_body_field rollback_fields[] = {
+	{"strategy", MD_FIELD_STRING, true, 16},
+	{"to", MD_FIELD_STRING, false, 255 * 4},
+	{"backup", MD_FIELD_STRING, false, MD_BACKUP_ID_MAX},
+	{"confirm", MD_FIELD_BOOL, false, 0},
+};
+
+const struct md_body_schema api_deploy_body = {deploy_fields, MD_ARRAY_SIZE(deploy_fields)};
+const struct md_body_schema api_resolve_body = {resolve_fields, MD_ARRAY_SIZE(resolve_fields)};
+const struct md_body_schema api_rollback_body = {rollback_fields, MD_ARRAY_SIZE(rollback_fields)};
+const struct md_body_schema api_backup_body = {NULL, 0}; /* POST /v1/backups: {} only */

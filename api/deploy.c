@@ -14,13 +14,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct md_body_field deploy_fields[] = {
-	{"dry_run", MD_FIELD_BOOL, false, 0},
-	{"backup", MD_FIELD_BOOL, false, 0},        /* overrides backup_before_deploy */
-	{"verify", MD_FIELD_BOOL, false, 0},        /* false: skip the post-deploy verification */
-	{"override_lint", MD_FIELD_BOOL, false, 0}, /* admin: deploy past the lint gate */
-};
-
 static struct MHD_Response *with_location(struct MHD_Response *r, json_t *job)
 {
 	char loc[128];
@@ -134,7 +127,7 @@ struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status)
 	struct MHD_Response *r;
 	const char *key = api_header(req, "Idempotency-Key");
 
-	if (md_body_parse(req->body, req->body_len, deploy_fields, MD_ARRAY_SIZE(deploy_fields), &req->json, &err) < 0)
+	if (md_body_parse(req->body, req->body_len, api_deploy_body.fields, api_deploy_body.n, &req->json, &err) < 0)
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request", err.message, NULL, ret_status);
 	if (!api_key_ok(key))
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request",

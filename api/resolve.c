@@ -7,11 +7,6 @@
 
 #include <string.h>
 
-static const struct md_body_field resolve_fields[] = {
-	{"migration", MD_FIELD_STRING, true, 255 * 4},
-	{"as", MD_FIELD_STRING, true, 32},
-};
-
 static void resolve_task(struct md_request *req)
 {
 	unsigned status;
@@ -25,7 +20,7 @@ struct MHD_Response *api_resolve(struct md_request *req, unsigned *ret_status)
 	struct MHD_Response *r;
 	const char *as;
 
-	if (md_body_parse(req->body, req->body_len, resolve_fields, 2, &req->json, &err) < 0)
+	if (md_body_parse(req->body, req->body_len, api_resolve_body.fields, api_resolve_body.n, &req->json, &err) < 0)
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request", err.message, NULL, ret_status);
 	as = json_string_value(json_object_get(req->json, "as"));
 	if (strcmp(as, "applied") != 0 && strcmp(as, "rolled-back") != 0)

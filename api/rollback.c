@@ -19,13 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-static const struct md_body_field rollback_fields[] = {
-	{"strategy", MD_FIELD_STRING, true, 16},
-	{"to", MD_FIELD_STRING, false, 255 * 4},
-	{"backup", MD_FIELD_STRING, false, MD_BACKUP_ID_MAX},
-	{"confirm", MD_FIELD_BOOL, false, 0},
-};
-
 /* The down rollback's range on the database now: 422 when a down.sql is missing. */
 static struct MHD_Response *check_down(struct md_request *req, const char *to, unsigned *status)
 {
@@ -116,7 +109,7 @@ struct MHD_Response *api_rollback(struct md_request *req, unsigned *ret_status)
 	struct md_error err = {0};
 	struct MHD_Response *r;
 
-	if (md_body_parse(req->body, req->body_len, rollback_fields, MD_ARRAY_SIZE(rollback_fields), &req->json, &err) <
+	if (md_body_parse(req->body, req->body_len, api_rollback_body.fields, api_rollback_body.n, &req->json, &err) <
 	    0)
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request", err.message, NULL, ret_status);
 	const char *strategy = json_string_value(json_object_get(req->json, "strategy"));

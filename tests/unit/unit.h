@@ -16,5 +16,8 @@ Suite *suite_journal(void);
 Suite *suite_backup(void);
 Suite *suite_lint(void);
 Suite *suite_unfinished(void);
+Suite *suite_replay(void);
+Suite *suite_tokens(void);
+Suite *suite_render(void);
 
 #endif

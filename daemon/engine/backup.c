@@ -421,7 +421,9 @@ int md_backup_find(const char *dir, const char *id, struct md_backup *ret, struc
 {
 	char path[4200];
 	if (!md_backup_id_valid(id))
-		return md_error_set(err, MD_E_USAGE, "\"%.100s\" is not a backup id (GET /v1/backups lists them)", id);
+		return md_error_set(
+			err, MD_E_USAGE,
+			"\"%.100s\" is not a backup id (`migrated backup --list` or GET /v1/backups lists them)", id);
 	snprintf(path, sizeof path, "%s/%s.json", dir, id);
 	json_t *j = json_load_file(path, 0, NULL);
 	int r = j ? from_json(dir, j, ret) : -1;

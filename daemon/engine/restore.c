@@ -91,7 +91,8 @@ static int verify_archive(const struct md_backup *b, struct md_error *err)
 	if (r < 0)
 		return r;
 	if (strcmp(sum, b->sha256) != 0 || size != b->size_bytes) {
-		md_error_hint(err, "restore another backup (GET /v1/backups); this archive was changed or damaged "
+		md_error_hint(err, "restore another backup (`migrated backup --list`, GET /v1/backups); this archive "
+				   "was changed or damaged "
 				   "after it was written");
 		return md_error_set(err, MD_E_IO,
 				    "backup %s does not match its record: sha256 %s (%llu bytes), recorded %s (%llu "

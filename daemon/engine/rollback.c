@@ -56,8 +56,8 @@ int md_rollback_range_build(const struct md_plan *plan, const char *to, int serv
 			return md_error_set(err, MD_E_ROLLBACK,
 					    "no migration %s in the migrations folder or in _prisma_migrations", to);
 		if (!applied_state(target->state)) {
-			md_error_hint(err,
-				      "name the last migration that should stay applied (GET /v1/status lists them)");
+			md_error_hint(err, "name the last migration that should stay applied (`migrated status` or GET "
+					   "/v1/status lists them)");
 			return md_error_set(err, MD_E_ROLLBACK,
 					    "%s is %s, not applied: a rollback goes back to an applied "
 					    "migration",

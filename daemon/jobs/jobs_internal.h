@@ -197,4 +197,32 @@ int run_backup_step(struct job_run *run, const char *kind, json_t **ret_backup, 
  * gets {"to", "rolled_back": [...], "failure"}. */
 int run_down_steps(struct job_run *run, const char *to, json_t **ret_result, struct md_error *err);
 
+/* ---- shared by the files of the job table (jobs.c, jobs_replay.c, jobs_render.c,
+ * jobs_events.c, jobs_settings.c); the caller holds jobs->lock where a function reads or
+ * changes the table, unless its comment says it takes a lock itself ---- */
+/* jobs_parse_state: a journal state name into *ret; 0, or -1 (unchanged) when unknown. */
+int jobs_parse_state(const char *s, enum md_job_state *ret);
+/* jobs_find: the job with id, or NULL. */
+struct job *jobs_find(struct md_jobs *jobs, const char *id);
+/* jobs_drop_detail: forget a job's kept records (they stay in the journal). */
+void jobs_drop_detail(struct job *job);
+/* jobs_apply_record: apply one journal record to the table (the only way a job changes);
+ * offset is where its line starts. 0, or MD_E_NOMEM. */
+int jobs_apply_record(struct md_jobs *jobs, json_t *rec, uint64_t offset);
+/* jobs_replay_record: md_journal_record_fn for the replay at open (ctx is the table). */
+int jobs_replay_record(void *ctx, json_t *rec, uint64_t offset, struct md_error *err);
+/* jobs_mark_interrupted: journal an end for every job the replay left queued or running, and
+ * queue the deploys and rollbacks among them for reconciliation. */
+int jobs_mark_interrupted(struct md_jobs *jobs, struct md_error *err);
+/* jobs_emit_wlocked: jobs_emit for a caller that already holds the journal's write lock:
+ * appends rec (taken), applies it under jobs->lock (also when the append failed, if
+ * apply_anyway) and wakes the job's watchers. Returns the append's result. */
+int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, bool apply_anyway, struct md_error *err);
+/* jobs_fire_watches: move the watches of job_id (all, when NULL) into *ret_fired;
+ * jobs_call_watches: call and free them (without the lock). */
+void jobs_fire_watches(struct md_jobs *jobs, const char *job_id, struct watch **ret_fired);
+void jobs_call_watches(struct watch *fired);
+/* jobs_options_from: the backup, verification and lint settings of cfg, replacing the table's. */
+int jobs_options_from(struct md_jobs *jobs, const struct md_config *cfg, struct md_error *err);
+
 #endif

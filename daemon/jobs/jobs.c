@@ -230,6 +230,21 @@ int md_jobs_get(struct md_jobs *jobs, const char *id, json_t **ret_job, struct m
 	return 0;
 }
 
+bool md_jobs_last(struct md_jobs *jobs, struct md_job_brief *ret)
+{
+	pthread_mutex_lock(&jobs->lock);
+	bool found = jobs->n > 0;
+	if (found) {
+		const struct job *job = jobs->list[jobs->n - 1];
+		snprintf(ret->id, sizeof ret->id, "%s", job->id);
+		ret->kind = job->kind;
+		ret->state = job->state;
+		snprintf(ret->finished_at, sizeof ret->finished_at, "%s", job->finished_at);
+	}
+	pthread_mutex_unlock(&jobs->lock);
+	return found;
+}
+
 json_t *md_jobs_list(struct md_jobs *jobs, size_t limit)
 {
 	json_t *list = json_array();

@@ -168,45 +168,47 @@ static char *dump(json_t *j, size_t flags)
 	return s;
 }
 
-static struct md_health *run_round(struct md_probe *p)
+/* One round's working state: the checks and readiness reasons as they are found. */
+struct round {
+	struct md_probe *p;
+	struct md_health *h;
+	json_t *checks, *reasons, *lock;
+	enum md_health_status overall;
+	int interval_ms, lock_held_warning_ms;
+	bool ready_requires_up_to_date;
+};
+
+static void add(struct round *rd, json_t *c, enum md_health_status st)
 {
-	pthread_mutex_lock(&p->lock);
-	const int interval_ms = p->interval_ms, lock_held_warning_ms = p->lock_held_warning_ms;
-	const bool ready_requires_up_to_date = p->ready_requires_up_to_date;
-	pthread_mutex_unlock(&p->lock);
-	struct md_health *h = calloc(1, sizeof *h);
+	json_array_append_new(rd->checks, c);
+	worst(&rd->overall, st);
+}
+
+static void reason(struct round *rd, const char *why)
+{
+	json_array_append_new(rd->reasons, json_string(why));
+}
+
+/* The database: reachable, how fast, which server. Returns 0 when it answered. */
+static int probe_database(struct round *rd)
+{
+	struct md_probe *p = rd->p;
+	struct md_health *h = rd->h;
 	struct md_error err = {0};
 	struct md_db *db = NULL;
-	struct md_pool_stats ps;
-	json_t *checks = json_array(), *lock = NULL, *reasons = json_array();
-	enum md_health_status overall = MD_HEALTH_OK;
-	char msg[512];
-	int64_t t0 = mono_us();
-	int r;
-
-	if (!h || !checks || !reasons) {
-		free(h);
-		json_decref(checks);
-		json_decref(reasons);
-		return NULL;
-	}
-	h->refs = 1;
-	h->started_us = t0;
-	json_array_append_new(checks, check("process", MD_HEALTH_OK, NULL));
-
-	/* The database. */
-	r = md_pool_acquire(p->pool, interval_ms < 2000 ? interval_ms : 2000, MD_POOL_IGNORE_BACKOFF, &db, &err);
+	int ms = rd->interval_ms < 2000 ? rd->interval_ms : 2000;
+	int r = md_pool_acquire(p->pool, ms, MD_POOL_IGNORE_BACKOFF, &db, &err);
 	if (r == 0) {
-		r = query_facts(db, h, &lock, &err);
+		r = query_facts(db, h, &rd->lock, &err);
 		if (r == MD_E_CONNECT) { /* broke after the pool checked it: a fresh one */
 			md_pool_release(p->pool, db);
 			db = NULL;
-			json_decref(lock);
-			lock = NULL;
+			json_decref(rd->lock);
+			rd->lock = NULL;
 			md_error_clear(&err);
 			r = md_pool_acquire(p->pool, 1000, MD_POOL_IGNORE_BACKOFF, &db, &err);
 			if (r == 0)
-				r = query_facts(db, h, &lock, &err);
+				r = query_facts(db, h, &rd->lock, &err);
 		}
 		if (r == 0)
 			snprintf(p->server_version, sizeof p->server_version, "%s", db->server_version);
@@ -217,7 +219,7 @@ static struct md_health *run_round(struct md_probe *p)
 		json_t *c = check("database", MD_HEALTH_OK, NULL);
 		json_object_set_new(c, "latency_ms", json_real(h->latency_ms));
 		json_object_set_new(c, "server_version", json_string(p->server_version));
-		json_array_append_new(checks, c);
+		add(rd, c, MD_HEALTH_OK);
 		if (!p->was_up && p->known)
 			md_log(MD_LOG_INFO, "database reachable again (round trip %.1f ms)", h->latency_ms);
 		p->known = true;
@@ -227,17 +229,15 @@ static struct md_health *run_round(struct md_probe *p)
 		/* Every pooled connection is busy: the database may be fine; we cannot tell now. */
 		json_t *c = check("database", MD_HEALTH_DEGRADED, err.message);
 		json_object_set_new(c, "error", error_json(&err));
-		json_array_append_new(checks, c);
-		worst(&overall, MD_HEALTH_DEGRADED);
+		add(rd, c, MD_HEALTH_DEGRADED);
 		h->db_up = p->was_up;
-		json_array_append_new(reasons, json_string("the database could not be probed: the pool is exhausted"));
+		reason(rd, "the database could not be probed: the pool is exhausted");
 	} else {
 		json_t *c = check("database", MD_HEALTH_DOWN, err.message);
 		h->conn_failure = err.code == MD_E_CONNECT ? err.conn_failure : 0;
 		json_object_set_new(c, "error", error_json(&err));
-		json_array_append_new(checks, c);
-		worst(&overall, MD_HEALTH_DOWN);
-		json_array_append_new(reasons, json_string("the database cannot be reached"));
+		add(rd, c, MD_HEALTH_DOWN);
+		reason(rd, "the database cannot be reached");
 		if (p->was_up || !p->known || p->last_failure != h->conn_failure + 1)
 			md_log(MD_LOG_WARNING, "database unreachable: %s", err.message);
 		/* What the status cache knew is stale: a deploy now gets this error, not a job. */
@@ -246,205 +246,246 @@ static struct md_health *run_round(struct md_probe *p)
 		p->was_up = false;
 		p->last_failure = h->conn_failure + 1;
 	}
+	return r;
+}
 
-	if (r == 0) {
-		/* A standby: reads work, migrations cannot. */
-		if (h->in_recovery) {
-			json_array_append_new(
-				checks, check("read_only", MD_HEALTH_DEGRADED,
-					      "the database is a read-only standby (pg_is_in_recovery): migrations "
-					      "cannot run; point DATABASE_URL/DIRECT_URL at the primary"));
-			worst(&overall, MD_HEALTH_DEGRADED);
-			json_array_append_new(reasons, json_string("the database is a read-only standby"));
-		} else {
-			json_array_append_new(checks, check("read_only", MD_HEALTH_OK, NULL));
-		}
-		/* Connection slots: "too many connections" is the runbook's most common outage. */
-		enum md_health_status cs = MD_HEALTH_OK;
-		msg[0] = '\0';
-		if (h->max_connections > 0 && h->connections * 10 >= h->max_connections * 9) {
-			cs = MD_HEALTH_DEGRADED;
-			snprintf(msg, sizeof msg,
-				 "%d of %d connection slots in use: new connections (a deploy's too) will soon fail "
-				 "with \"too many connections\"; use a pooled DATABASE_URL for the application",
-				 h->connections, h->max_connections);
-		}
-		json_t *c = check("connections", cs, msg[0] ? msg : NULL);
-		json_object_set_new(c, "in_use", json_integer(h->connections));
-		json_object_set_new(c, "max", json_integer(h->max_connections));
-		json_array_append_new(checks, c);
-		worst(&overall, cs);
-		/* The migration lock. */
-		enum md_health_status ls = MD_HEALTH_OK;
-		msg[0] = '\0';
-		if (h->lock_held && h->lock_age_s * 1000 > lock_held_warning_ms) {
-			ls = MD_HEALTH_DEGRADED;
+/* What the server said besides reachability: standby, connection slots, the migration lock. */
+static void probe_server(struct round *rd)
+{
+	struct md_health *h = rd->h;
+	char msg[512] = "";
+	/* A standby: reads work, migrations cannot. */
+	if (h->in_recovery) {
+		add(rd,
+		    check("read_only", MD_HEALTH_DEGRADED,
+			  "the database is a read-only standby (pg_is_in_recovery): migrations cannot run; point "
+			  "DATABASE_URL/DIRECT_URL at the primary"),
+		    MD_HEALTH_DEGRADED);
+		reason(rd, "the database is a read-only standby");
+	} else {
+		add(rd, check("read_only", MD_HEALTH_OK, NULL), MD_HEALTH_OK);
+	}
+	/* Connection slots: "too many connections" is the runbook's most common outage. */
+	enum md_health_status cs = MD_HEALTH_OK;
+	if (h->max_connections > 0 && h->connections * 10 >= h->max_connections * 9) {
+		cs = MD_HEALTH_DEGRADED;
+		snprintf(msg, sizeof msg,
+			 "%d of %d connection slots in use: new connections (a deploy's too) will soon fail with "
+			 "\"too many connections\"; use a pooled DATABASE_URL for the application",
+			 h->connections, h->max_connections);
+	}
+	json_t *c = check("connections", cs, msg[0] ? msg : NULL);
+	json_object_set_new(c, "in_use", json_integer(h->connections));
+	json_object_set_new(c, "max", json_integer(h->max_connections));
+	add(rd, c, cs);
+	/* The migration lock. */
+	enum md_health_status ls = MD_HEALTH_OK;
+	msg[0] = '\0';
+	if (h->lock_held && h->lock_age_s * 1000 > rd->lock_held_warning_ms) {
+		ls = MD_HEALTH_DEGRADED;
+		snprintf(msg, sizeof msg,
+			 "the migration lock has been held by pid %lld for %.0f s: a long migration, or a stuck "
+			 "session (SELECT pg_terminate_backend(pid) ends it)",
+			 json_integer_value(json_object_get(rd->lock, "pid")), h->lock_age_s);
+	}
+	c = check("migration_lock", ls, msg[0] ? msg : NULL);
+	json_object_set_new(c, "held", json_boolean(h->lock_held));
+	if (rd->lock)
+		json_object_set(c, "holder", rd->lock);
+	add(rd, c, ls);
+}
+
+static void probe_pool(struct round *rd)
+{
+	struct md_probe *p = rd->p;
+	struct md_pool_stats ps;
+	enum md_health_status st = MD_HEALTH_OK;
+	char msg[256] = "";
+	md_pool_stats(p->pool, &ps);
+	if (ps.timeouts > p->last_pool_timeouts) {
+		st = MD_HEALTH_DEGRADED;
+		snprintf(msg, sizeof msg, "%llu request%s found no free connection since the last probe",
+			 (unsigned long long)(ps.timeouts - p->last_pool_timeouts),
+			 ps.timeouts - p->last_pool_timeouts == 1 ? "" : "s");
+	}
+	p->last_pool_timeouts = ps.timeouts;
+	json_t *c = check("pool", st, msg[0] ? msg : NULL);
+	json_object_set_new(c, "size", json_integer(ps.size));
+	json_object_set_new(c, "open", json_integer(ps.open));
+	json_object_set_new(c, "in_use", json_integer(ps.in_use));
+	json_object_set_new(c, "waiting", json_integer(ps.waiting));
+	json_object_set_new(c, "connect_failures", json_integer((json_int_t)ps.connect_failures));
+	json_object_set_new(c, "timeouts", json_integer((json_int_t)ps.timeouts));
+	add(rd, c, st);
+}
+
+/* The migrations, from the status snapshot (refreshed at most once a round). */
+static void probe_migrations(struct round *rd)
+{
+	struct md_health *h = rd->h;
+	struct md_snapshot_view *v = md_snapshot_try_refresh(rd->p->snapshot, rd->interval_ms / 2);
+	char msg[512] = "";
+	if (v && v->ok) {
+		enum md_health_status st = MD_HEALTH_OK;
+		h->snapshot_ok = true;
+		for (int i = 0; i < MD_MIG__COUNT; i++)
+			h->migrations[i] = v->count[i];
+		if (v->count[MD_MIG_FAILED]) {
+			st = MD_HEALTH_DEGRADED;
 			snprintf(
 				msg, sizeof msg,
-				"the migration lock has been held by pid %lld for %.0f s: a long migration, or a stuck "
-				"session (SELECT pg_terminate_backend(pid) ends it)",
-				json_integer_value(json_object_get(lock, "pid")), h->lock_age_s);
-		}
-		c = check("migration_lock", ls, msg[0] ? msg : NULL);
-		json_object_set_new(c, "held", json_boolean(h->lock_held));
-		if (lock)
-			json_object_set(c, "holder", lock);
-		json_array_append_new(checks, c);
-		worst(&overall, ls);
-	}
-	json_decref(lock);
-
-	/* The pool. */
-	md_pool_stats(p->pool, &ps);
-	{
-		enum md_health_status st = MD_HEALTH_OK;
-		msg[0] = '\0';
-		if (ps.timeouts > p->last_pool_timeouts) {
+				"%zu failed migration%s block deploys (P3009): fix the file, POST /v1/resolve {\"as\": "
+				"\"rolled-back\"} (or migrated resolve --rolled-back), deploy again",
+				v->count[MD_MIG_FAILED], v->count[MD_MIG_FAILED] == 1 ? "" : "s");
+			reason(rd, "a migration failed");
+		} else if (v->count[MD_MIG_MODIFIED]) {
 			st = MD_HEALTH_DEGRADED;
-			snprintf(msg, sizeof msg, "%llu request%s found no free connection since the last probe",
-				 (unsigned long long)(ps.timeouts - p->last_pool_timeouts),
-				 ps.timeouts - p->last_pool_timeouts == 1 ? "" : "s");
-		}
-		p->last_pool_timeouts = ps.timeouts;
-		json_t *c = check("pool", st, msg[0] ? msg : NULL);
-		json_object_set_new(c, "size", json_integer(ps.size));
-		json_object_set_new(c, "open", json_integer(ps.open));
-		json_object_set_new(c, "in_use", json_integer(ps.in_use));
-		json_object_set_new(c, "waiting", json_integer(ps.waiting));
-		json_object_set_new(c, "connect_failures", json_integer((json_int_t)ps.connect_failures));
-		json_object_set_new(c, "timeouts", json_integer((json_int_t)ps.timeouts));
-		json_array_append_new(checks, c);
-		worst(&overall, st);
-	}
-
-	/* The migrations, from the status snapshot (refreshed at most once a round). */
-	if (r == 0) {
-		struct md_snapshot_view *v = md_snapshot_try_refresh(p->snapshot, interval_ms / 2);
-		if (v && v->ok) {
-			enum md_health_status st = MD_HEALTH_OK;
-			h->snapshot_ok = true;
-			for (int i = 0; i < MD_MIG__COUNT; i++)
-				h->migrations[i] = v->count[i];
-			msg[0] = '\0';
-			if (v->count[MD_MIG_FAILED]) {
-				st = MD_HEALTH_DEGRADED;
-				snprintf(msg, sizeof msg,
-					 "%zu failed migration%s block deploys (P3009): fix the file, POST /v1/resolve "
-					 "{\"as\": \"rolled-back\"}, deploy again",
-					 v->count[MD_MIG_FAILED], v->count[MD_MIG_FAILED] == 1 ? "" : "s");
-				json_array_append_new(reasons, json_string("a migration failed"));
-			} else if (v->count[MD_MIG_MODIFIED]) {
-				st = MD_HEALTH_DEGRADED;
-				snprintf(msg, sizeof msg,
-					 "%zu applied migration%s changed on disk since (checksum mismatch): restore "
-					 "the "
-					 "file from version control",
-					 v->count[MD_MIG_MODIFIED], v->count[MD_MIG_MODIFIED] == 1 ? "" : "s");
-				json_array_append_new(reasons, json_string("an applied migration was edited"));
-			} else if (v->count[MD_MIG_MISSING]) {
-				st = MD_HEALTH_DEGRADED;
-				snprintf(msg, sizeof msg,
-					 "the database has %zu migration%s this folder lacks: an older checkout?",
-					 v->count[MD_MIG_MISSING], v->count[MD_MIG_MISSING] == 1 ? "" : "s");
-			} else if (v->count[MD_MIG_RUNNING]) {
-				/* Work in progress, not a fault: nobody is paged for it. */
-				snprintf(msg, sizeof msg, "a migration is being applied now: %.400s", v->running);
-			}
-			if (v->count[MD_MIG_RUNNING])
-				json_array_append_new(reasons, json_string("a migration is being applied"));
-			if (v->pending && ready_requires_up_to_date)
-				json_array_append_new(reasons, json_string("migrations are pending"));
-			json_t *c = check("migrations", st, msg[0] ? msg : NULL);
-			json_object_set_new(c, "total", json_integer((json_int_t)v->total));
-			for (int i = 0; i < MD_MIG__COUNT; i++)
-				json_object_set_new(c, md_mig_state_name(i), json_integer((json_int_t)v->count[i]));
-			json_array_append_new(checks, c);
-			worst(&overall, st);
-		} else if (v) {
-			json_t *c = check("migrations", MD_HEALTH_DEGRADED, v->error.message);
-			json_object_set_new(c, "error", error_json(&v->error));
-			json_array_append_new(checks, c);
-			worst(&overall, MD_HEALTH_DEGRADED);
-			json_array_append_new(reasons, json_string("the migrations could not be read"));
-		}
-		md_snapshot_view_unref(v);
-	}
-
-	/* The last job. */
-	{
-		json_t *list = md_jobs_list(p->jobs, 1);
-		json_t *job = json_array_get(json_object_get(list, "jobs"), 0);
-		const char *state = json_string_value(json_object_get(job, "state"));
-		enum md_health_status st = MD_HEALTH_OK;
-		if (state && (strcmp(state, "failed") == 0 || strcmp(state, "interrupted") == 0)) {
+			snprintf(msg, sizeof msg,
+				 "%zu applied migration%s changed on disk since (checksum mismatch): restore the file "
+				 "from version control",
+				 v->count[MD_MIG_MODIFIED], v->count[MD_MIG_MODIFIED] == 1 ? "" : "s");
+			reason(rd, "an applied migration was edited");
+		} else if (v->count[MD_MIG_MISSING]) {
 			st = MD_HEALTH_DEGRADED;
-			snprintf(msg, sizeof msg, "the last job %s: GET /v1/jobs/%s says why", state,
-				 json_string_value(json_object_get(job, "id")));
+			snprintf(msg, sizeof msg,
+				 "the database has %zu migration%s this folder lacks: an older checkout?",
+				 v->count[MD_MIG_MISSING], v->count[MD_MIG_MISSING] == 1 ? "" : "s");
+		} else if (v->count[MD_MIG_RUNNING]) {
+			/* Work in progress, not a fault: nobody is paged for it. */
+			snprintf(msg, sizeof msg, "a migration is being applied now: %.400s", v->running);
 		}
-		json_t *c = check("last_job", st, st == MD_HEALTH_OK ? NULL : msg);
-		if (job) {
-			json_t *keep = json_pack("{s:O?, s:O?, s:O?, s:O?}", "id", json_object_get(job, "id"), "kind",
-						 json_object_get(job, "kind"), "state", json_object_get(job, "state"),
-						 "finished_at", json_object_get(job, "finished_at"));
-			json_object_set_new(c, "job", keep);
-		}
-		json_array_append_new(checks, c);
-		worst(&overall, st);
-		json_decref(list);
+		if (v->count[MD_MIG_RUNNING])
+			reason(rd, "a migration is being applied");
+		if (v->pending && rd->ready_requires_up_to_date)
+			reason(rd, "migrations are pending");
+		json_t *c = check("migrations", st, msg[0] ? msg : NULL);
+		json_object_set_new(c, "total", json_integer((json_int_t)v->total));
+		for (int i = 0; i < MD_MIG__COUNT; i++)
+			json_object_set_new(c, md_mig_state_name(i), json_integer((json_int_t)v->count[i]));
+		add(rd, c, st);
+	} else if (v) {
+		json_t *c = check("migrations", MD_HEALTH_DEGRADED, v->error.message);
+		json_object_set_new(c, "error", error_json(&v->error));
+		add(rd, c, MD_HEALTH_DEGRADED);
+		reason(rd, "the migrations could not be read");
 	}
+	md_snapshot_view_unref(v);
+}
 
-	/* Drift, when a check ran (drift_interval, or GET /v1/drift). */
-	json_t *ds = md_jobs_drift_status(p->jobs);
-	if (ds) {
-		enum md_health_status st = MD_HEALTH_OK;
-		char dmsg[600] = "";
-		size_t n = (size_t)json_integer_value(json_object_get(ds, "differences"));
-		if (json_object_get(ds, "error")) {
-			st = MD_HEALTH_DEGRADED;
-			snprintf(dmsg, sizeof dmsg, "the last drift check failed: %.500s",
-				 json_string_value(json_object_get(ds, "error")));
-		} else if (json_is_true(json_object_get(ds, "drift"))) {
-			const char *mode = json_string_value(json_object_get(ds, "mode"));
-			st = MD_HEALTH_DEGRADED;
-			if (mode && strcmp(mode, "fingerprint") == 0)
-				snprintf(dmsg, sizeof dmsg,
-					 "the schema changed since the last deploy (fingerprint; a check with a shadow "
-					 "database, GET /v1/drift, lists the differences)");
-			else
-				snprintf(
-					dmsg, sizeof dmsg,
-					"%zu difference%s between the database and its migrations (GET /v1/drift lists "
-					"them)",
-					n, n == 1 ? "" : "s");
-		} else if (json_string_value(json_object_get(ds, "message"))) {
-			snprintf(dmsg, sizeof dmsg, "%.590s", json_string_value(json_object_get(ds, "message")));
-		}
-		json_t *c = check("drift", st, dmsg[0] ? dmsg : NULL);
-		json_object_update(c, ds);
-		json_array_append_new(checks, c);
-		worst(&overall, st);
-		json_decref(ds);
+static void probe_last_job(struct round *rd)
+{
+	struct md_job_brief last;
+	enum md_health_status st = MD_HEALTH_OK;
+	char msg[200];
+	bool any = md_jobs_last(rd->p->jobs, &last);
+	if (any && (last.state == MD_JOB_FAILED || last.state == MD_JOB_INTERRUPTED)) {
+		st = MD_HEALTH_DEGRADED;
+		snprintf(msg, sizeof msg, "the last job %s: GET /v1/jobs/%s says why", md_job_state_name(last.state),
+			 last.id);
 	}
+	json_t *c = check("last_job", st, st == MD_HEALTH_OK ? NULL : msg);
+	if (any)
+		json_object_set_new(c, "job",
+				    json_pack("{s:s, s:s, s:s, s:s?}", "id", last.id, "kind",
+					      md_job_kind_name(last.kind), "state", md_job_state_name(last.state),
+					      "finished_at", last.finished_at[0] ? last.finished_at : NULL));
+	add(rd, c, st);
+}
 
-	h->status = overall;
-	h->ready = overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
-		   !h->migrations[MD_MIG_MODIFIED] && !h->migrations[MD_MIG_RUNNING] && !h->in_recovery &&
-		   !(ready_requires_up_to_date && (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
-	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
-	h->taken_us = mono_us();
-	h->taken_unix = unix_now();
+/* Drift, when a check ran (drift_interval, or GET /v1/drift). */
+static void probe_drift(struct round *rd)
+{
+	json_t *ds = md_jobs_drift_status(rd->p->jobs);
+	if (!ds)
+		return;
+	enum md_health_status st = MD_HEALTH_OK;
+	char dmsg[600] = "";
+	size_t n = (size_t)json_integer_value(json_object_get(ds, "differences"));
+	if (json_object_get(ds, "error")) {
+		st = MD_HEALTH_DEGRADED;
+		snprintf(dmsg, sizeof dmsg, "the last drift check failed: %.500s",
+			 json_string_value(json_object_get(ds, "error")));
+	} else if (json_is_true(json_object_get(ds, "drift"))) {
+		const char *mode = json_string_value(json_object_get(ds, "mode"));
+		st = MD_HEALTH_DEGRADED;
+		if (mode && strcmp(mode, "fingerprint") == 0)
+			snprintf(dmsg, sizeof dmsg,
+				 "the schema changed since the last deploy (fingerprint; a check with a shadow "
+				 "database, "
+				 "GET /v1/drift, lists the differences)");
+		else
+			snprintf(dmsg, sizeof dmsg,
+				 "%zu difference%s between the database and its migrations (GET /v1/drift lists them)",
+				 n, n == 1 ? "" : "s");
+	} else if (json_string_value(json_object_get(ds, "message"))) {
+		snprintf(dmsg, sizeof dmsg, "%.590s", json_string_value(json_object_get(ds, "message")));
+	}
+	json_t *c = check("drift", st, dmsg[0] ? dmsg : NULL);
+	json_object_update(c, ds);
+	add(rd, c, st);
+	json_decref(ds);
+}
 
+/* The documents every health and readiness request shares, from the round's findings. */
+static bool publish(struct round *rd)
+{
+	struct md_health *h = rd->h;
 	char when[64];
 	iso_time(h->taken_unix, when, sizeof when);
-	json_t *doc = json_pack("{s:s, s:b, s:s, s:f, s:o}", "status", md_health_status_name(overall), "ready",
-				h->ready, "probed_at", when, "probe_ms", h->duration_ms, "checks", checks);
+	json_t *doc = json_pack("{s:s, s:b, s:s, s:f, s:O}", "status", md_health_status_name(rd->overall), "ready",
+				h->ready, "probed_at", when, "probe_ms", h->duration_ms, "checks", rd->checks);
 	h->json = dump(doc, JSON_COMPACT);
 	h->json_pretty = dump(doc, JSON_INDENT(2));
 	json_decref(doc);
-	json_t *rd = json_pack("{s:b, s:s, s:o}", "ready", h->ready, "probed_at", when, "reasons", reasons);
-	h->ready_json = dump(rd, JSON_COMPACT);
-	json_decref(rd);
-	if (!h->json || !h->json_pretty || !h->ready_json) {
+	json_t *ready = json_pack("{s:b, s:s, s:O}", "ready", h->ready, "probed_at", when, "reasons", rd->reasons);
+	h->ready_json = dump(ready, JSON_COMPACT);
+	json_decref(ready);
+	return h->json && h->json_pretty && h->ready_json;
+}
+
+static struct md_health *run_round(struct md_probe *p)
+{
+	struct round rd = {.p = p, .overall = MD_HEALTH_OK};
+	pthread_mutex_lock(&p->lock);
+	rd.interval_ms = p->interval_ms;
+	rd.lock_held_warning_ms = p->lock_held_warning_ms;
+	rd.ready_requires_up_to_date = p->ready_requires_up_to_date;
+	pthread_mutex_unlock(&p->lock);
+	int64_t t0 = mono_us();
+	struct md_health *h = rd.h = calloc(1, sizeof *h);
+	rd.checks = json_array();
+	rd.reasons = json_array();
+	if (!h || !rd.checks || !rd.reasons) {
+		free(h);
+		json_decref(rd.checks);
+		json_decref(rd.reasons);
+		return NULL;
+	}
+	h->refs = 1;
+	h->started_us = t0;
+	add(&rd, check("process", MD_HEALTH_OK, NULL), MD_HEALTH_OK);
+	bool up = probe_database(&rd) == 0;
+	if (up)
+		probe_server(&rd);
+	json_decref(rd.lock);
+	probe_pool(&rd);
+	if (up)
+		probe_migrations(&rd);
+	probe_last_job(&rd);
+	probe_drift(&rd);
+
+	h->status = rd.overall;
+	h->ready =
+		rd.overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
+		!h->migrations[MD_MIG_MODIFIED] && !h->migrations[MD_MIG_RUNNING] && !h->in_recovery &&
+		!(rd.ready_requires_up_to_date && (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
+	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
+	h->taken_us = mono_us();
+	h->taken_unix = unix_now();
+	bool ok = publish(&rd);
+	json_decref(rd.checks);
+	json_decref(rd.reasons);
+	if (!ok) {
 		md_health_unref(h);
 		return NULL;
 	}

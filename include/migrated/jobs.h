@@ -59,6 +59,15 @@ int md_jobs_submit(struct md_jobs *jobs, enum md_job_kind kind, json_t *request,
 /* md_jobs_get: one job with its steps and logs (read from the journal for old jobs).
  * MD_E_NOT_FOUND. */
 int md_jobs_get(struct md_jobs *jobs, const char *id, json_t **ret_job, struct md_error *err);
+/* md_jobs_last: the newest job, typed (for health: no JSON to parse). Returns false when there
+ * is none. */
+struct md_job_brief {
+	char id[40];
+	enum md_job_kind kind;
+	enum md_job_state state;
+	char finished_at[32]; /* ISO 8601, "" while it runs */
+};
+bool md_jobs_last(struct md_jobs *jobs, struct md_job_brief *ret);
 /* md_jobs_list: the newest `limit` jobs, newest first, without steps: {"jobs": [...]} */
 json_t *md_jobs_list(struct md_jobs *jobs, size_t limit);
 /* md_jobs_cancel: a queued job is cancelled at once; a running one has its statement cancelled

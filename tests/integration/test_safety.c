@@ -132,7 +132,7 @@ ITEST(the_plan_shows_the_lock_the_table_and_its_size_and_changes_nothing)
 	json_int_t rows = json_integer_value(json_object_get(lock, "rows_estimate"));
 	ck_assert_msg(rows > 190000 && rows < 210000, "rows estimate %lld", (long long)rows);
 	h_assert_contains(h_jstr(lock, "summary"), "ACCESS EXCLUSIVE on \"Asset\" (");
-	h_assert_contains(h_jstr(lock, "summary"), "MB, ~200 k rows): table rewrite");
+	h_assert_contains(h_jstr(lock, "summary"), "MiB, ~200 k rows): table rewrite");
 	ck_assert_str_eq(h_jstr(json_array_get(json_object_get(json_array_get(migs, 0), "lint"), 0), "rule"),
 			 "changing-column-type");
 	/* The concurrent index: the weaker lock, and no lint error. */

@@ -19,19 +19,11 @@ struct MHD_Response *api_with_json_headers(struct MHD_Response *r)
 
 struct MHD_Response *api_json(struct md_request *req, json_t *body)
 {
-	char *s = json_dumps(body, (req && req->pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+	char *t = md_report_dump(body, req && req->pretty ? JSON_INDENT(2) : JSON_COMPACT);
 	json_decref(body);
-	if (!s)
+	if (!t)
 		return NULL;
-	size_t n = strlen(s);
-	char *t = realloc(s, n + 2);
-	if (!t) {
-		free(s);
-		return NULL;
-	}
-	t[n] = '\n';
-	t[n + 1] = '\0';
-	return api_with_json_headers(MHD_create_response_from_buffer(n + 1, t, MHD_RESPMEM_MUST_FREE));
+	return api_with_json_headers(MHD_create_response_from_buffer(strlen(t), t, MHD_RESPMEM_MUST_FREE));
 }
 
 struct MHD_Response *api_text(const char *text, size_t len, bool copy)

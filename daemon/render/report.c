@@ -14,6 +14,7 @@
 #include "migrated/unfinished.h"
 #include "migrated/utf8.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void md_report_duration(double ms, char *out, size_t outsz)
@@ -499,4 +500,20 @@ void md_report_deploy_text(FILE *out, const struct md_deploy_report *rep, int rc
 	for (size_t i = 0; i < rep->n_missing; i++)
 		fprintf(out, "Warning: %s is applied in the database but missing from %s.\n", rep->missing[i],
 			migrations_dir);
+}
+
+char *md_report_dump(const json_t *j, size_t flags)
+{
+	char *s = json_dumps(j, flags | JSON_PRESERVE_ORDER);
+	if (!s)
+		return NULL;
+	size_t n = strlen(s);
+	char *t = realloc(s, n + 2);
+	if (!t) {
+		free(s);
+		return NULL;
+	}
+	t[n] = '\n';
+	t[n + 1] = '\0';
+	return t;
 }

@@ -153,19 +153,7 @@ static int query_facts(struct md_db *db, struct md_health *h, json_t **ret_lock,
 
 static char *dump(json_t *j, size_t flags)
 {
-	char *s = json_dumps(j, flags | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
-	if (s) {
-		size_t n = strlen(s);
-		char *t = realloc(s, n + 2);
-		if (!t) {
-			free(s);
-			return NULL;
-		}
-		t[n] = '\n';
-		t[n + 1] = '\0';
-		s = t;
-	}
-	return s;
+	return md_report_dump(j, flags | JSON_REAL_PRECISION(6));
 }
 
 /* One round's working state: the checks and readiness reasons as they are found. */

@@ -50,6 +50,10 @@ json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const st
  * it remains), or JSON null when f records no failure. */
 json_t *md_report_failure_json(const struct md_failure *f);
 
+/* md_report_dump: j as text ending in a newline (flags as json_dumps; members keep their
+ * order), malloc'd; NULL without memory. Every JSON document the daemon serves goes through it. */
+char *md_report_dump(const json_t *j, size_t flags);
+
 /* Human text, written to out; nothing is returned and nothing fails (a short write is the
  * stream's business). The same facts as the JSON forms above. */
 /* md_report_error_text: "Error: P3009 message" and, with a hint, "Next: hint". */

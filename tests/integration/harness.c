@@ -646,7 +646,7 @@ const char *h_fresh_db(void)
 
 /* ---- cluster ---- */
 
-static int free_port(void)
+int h_free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	socklen_t l = sizeof a;
@@ -722,7 +722,7 @@ int h_cluster_start(void)
 		die("initdb failed (see %s)", initlog);
 	write_hba();
 	for (int attempt = 0; attempt < 5; attempt++) {
-		port = free_port();
+		port = h_free_port();
 		if (server_start() == 0) {
 			snprintf(portbuf, sizeof portbuf, "%d", port);
 			setenv("PGHOST", "127.0.0.1", 1);
@@ -910,8 +910,6 @@ void h_report_failures(void)
 	free(e);
 }
 
-static int free_port(void);
-
 /* ---- the daemon ---- */
 
 static size_t on_body(char *ptr, size_t size, size_t n, void *ud)
@@ -1053,7 +1051,7 @@ void h_daemon_start(struct h_daemon *d, const char *db, const char *migrations, 
 	snprintf(d->log_path, sizeof d->log_path, "%s/daemon.log", h_tmpdir());
 	snprintf(d->migrations, sizeof d->migrations, "%s", migrations);
 	snprintf(d->db, sizeof d->db, "%s", db ? db : "");
-	d->port = free_port();
+	d->port = h_free_port();
 	snprintf(d->base, sizeof d->base, "http://127.0.0.1:%d", d->port);
 
 	va_start(ap, migrations);
@@ -1253,4 +1251,17 @@ char *h_schema_dump(const char *db)
 	*w = '\0';
 	h_result_free(&r);
 	return out;
+}
+
+void h_wait_advisory_lock_free(const char *db)
+{
+	for (int i = 0; i < 300; i++) {
+		char *n = h_q1(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'");
+		bool free_now = n && strcmp(n, "0") == 0;
+		free(n);
+		if (free_now)
+			return;
+		h_sleep_ms(100);
+	}
+	ck_abort_msg("an advisory lock was still held after 30 s");
 }

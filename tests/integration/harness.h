@@ -48,6 +48,11 @@ void h_cluster_stop(bool keep);
 void h_server_stop(void);
 void h_server_start(void);
 int h_port(void);
+/* h_free_port: a TCP port on 127.0.0.1 nothing listens on now (0 if none could be had). */
+int h_free_port(void);
+/* h_wait_advisory_lock_free: until no session of db's server holds an advisory lock (fails
+ * the test after 30 s). */
+void h_wait_advisory_lock_free(const char *db);
 const char *h_base_dir(void);
 void h_report_failures(void);
 

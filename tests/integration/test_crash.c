@@ -105,14 +105,7 @@ static void end_orphaned_backend_on_13(const char *db)
 		return;
 	h_exec(db, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'migrated' AND "
 		   "query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()");
-	for (int i = 0; i < 100; i++) {
-		char *n = h_q1(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'");
-		bool free_now = n && strcmp(n, "0") == 0;
-		free(n);
-		if (free_now)
-			return;
-		h_sleep_ms(100);
-	}
+	h_wait_advisory_lock_free(db);
 }
 
 /* Sleeps 30 s unless the table go_fast exists: the same file is slow the first time only. */

@@ -354,17 +354,14 @@ static int sleeping_backend(const char *db)
 	return pid;
 }
 
-static void wait_lock_free(const char *db)
+/* Waits until another client's session sits in pg_sleep; returns its backend pid. */
+static int wait_sleeping(const char *db)
 {
-	for (int i = 0; i < 300; i++) {
-		char *n = h_q1(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'");
-		bool free_now = n && strcmp(n, "0") == 0;
-		free(n);
-		if (free_now)
-			return;
-		h_sleep_ms(100);
-	}
-	ck_abort_msg("the migration lock was never released");
+	int backend = 0;
+	for (int i = 0; i < 600 && !(backend = sleeping_backend(db)); i++)
+		h_sleep_ms(50);
+	ck_assert_msg(backend, "no session reached its pg_sleep");
+	return backend;
 }
 
 /* The issue's case: a Prisma deploy dies in the middle of a file. While it runs, migrated
@@ -388,10 +385,7 @@ ITEST(a_prisma_deploy_killed_mid_file_is_running_then_refused_and_never_applied_
 		      "INSERT INTO ok1 VALUES (42);\nSELECT pg_sleep(4);\nCREATE TABLE z (id int);\n");
 		snprintf(out, sizeof out, "%s/prisma%d-deploy.out", h_tmpdir(), cli->major);
 		int pid = prisma_deploy_bg(cli, db, proj, out);
-		int backend = 0;
-		for (int i = 0; i < 600 && !(backend = sleeping_backend(db)); i++)
-			h_sleep_ms(50);
-		ck_assert_msg(backend, "Prisma %s never reached the pg_sleep", cli->version);
+		int backend = wait_sleeping(db);
 
 		/* Running, with the lock holder, not FAILED. */
 		h_migrated(&r, h_env_url(db), "status", "--migrations", mig, NULL);
@@ -404,7 +398,7 @@ ITEST(a_prisma_deploy_killed_mid_file_is_running_then_refused_and_never_applied_
 
 		kill(-pid, SIGKILL);
 		h_wait(pid, 10);
-		wait_lock_free(db); /* the orphaned backend ends once its statement is done */
+		h_wait_advisory_lock_free(db); /* the orphaned backend ends once its statement is done */
 		h_assert_q(db,
 			   "SELECT (finished_at IS NULL AND rolled_back_at IS NULL)::text FROM _prisma_migrations "
 			   "WHERE migration_name = '20240102000000_slow'",
@@ -466,11 +460,10 @@ ITEST(rows_migrated_marks_are_read_correctly_by_both_clis)
 		char out[900];
 		snprintf(out, sizeof out, "%s/migrated%d.out", h_tmpdir(), cli->major);
 		int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", mig, NULL);
-		for (int i = 0; i < 600 && !sleeping_backend(db); i++)
-			h_sleep_ms(50);
+		wait_sleeping(db);
 		kill(-pid, SIGKILL);
 		h_wait(pid, 10);
-		wait_lock_free(db);
+		h_wait_advisory_lock_free(db);
 		if (h_server_major() >= 14) {
 			h_assert_q(db, "SELECT (to_regclass('slow') IS NULL)::text", "true");
 			prisma(&r, cli, db, proj, "migrate", "deploy", NULL, NULL);
@@ -508,8 +501,7 @@ ITEST(the_migration_lock_is_shared_both_ways)
 		/* migrated holds it; Prisma waits (its lock timeout is 10 s) and applies nothing. */
 		snprintf(out, sizeof out, "%s/migrated%d.out", h_tmpdir(), cli->major);
 		int pid = h_migrated_bg(out, h_env_url(db), "deploy", "--migrations", mig, NULL);
-		for (int i = 0; i < 600 && !sleeping_backend(db); i++)
-			h_sleep_ms(50);
+		wait_sleeping(db);
 		prisma(&r, cli, db, proj, "migrate", "deploy", NULL, NULL);
 		ck_assert_msg(r.rc == 0, "Prisma %s deploy during ours: exit %d\n%s%s", cli->version, r.rc, r.out,
 			      r.err);
@@ -522,8 +514,7 @@ ITEST(the_migration_lock_is_shared_both_ways)
 		h_mig(mig, "20240103000000_slow2", "INSERT INTO counter VALUES (2);\nSELECT pg_sleep(3);\n");
 		snprintf(out, sizeof out, "%s/prisma%d-deploy.out", h_tmpdir(), cli->major);
 		pid = prisma_deploy_bg(cli, db, proj, out);
-		for (int i = 0; i < 600 && !sleeping_backend(db); i++)
-			h_sleep_ms(50);
+		wait_sleeping(db);
 		h_migrated(&r, h_env_url(db), "deploy", "--lock-wait", "30s", "--migrations", mig, NULL);
 		ck_assert_msg(r.rc == 0, "%s%s", r.out, r.err);
 		h_assert_contains(r.out, "Waiting up to 30.0 s for the migration lock");

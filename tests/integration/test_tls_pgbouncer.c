@@ -44,18 +44,6 @@
 
 /* ---- processes run as the postgres OS user ---- */
 
-static int pick_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof a;
-	int s = socket(AF_INET, SOCK_STREAM, 0), p = 0;
-	if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(s, (struct sockaddr *)&a, &l) == 0)
-		p = ntohs(a.sin_port);
-	if (s >= 0)
-		close(s);
-	return p;
-}
-
 static void give_to_server_user(const char *path, mode_t mode)
 {
 	struct passwd *pw = getpwnam("postgres");
@@ -561,7 +549,7 @@ static int tls_start_server(void)
 	snprintf(key, sizeof key, "ssl_key_file=%s/server.key", tls.dir);
 	snprintf(sockopt, sizeof sockopt, "unix_socket_directories=%s", tls.sock);
 	for (int attempt = 0; attempt < 5; attempt++) {
-		tls.port = pick_port();
+		tls.port = h_free_port();
 		snprintf(portbuf, sizeof portbuf, "port=%d", tls.port);
 		char *argv[] = {bin,
 				"-D",
@@ -1016,7 +1004,7 @@ static void bouncer_setup(void)
 	}
 	give_to_server_user(users, 0600);
 	for (int attempt = 0; attempt < 5; attempt++) {
-		bouncer.port = pick_port();
+		bouncer.port = h_free_port();
 		/* "*": every database of the harness cluster, so each test's fresh one is reachable. */
 		snprintf(text, sizeof text,
 			 "[databases]\n* = host=127.0.0.1 port=%d\n\n[pgbouncer]\nlisten_addr = 127.0.0.1\n"

@@ -2,19 +2,30 @@
  * POST /v1/backups: take one now, as a job (deploy role). Reading the folder is file I/O, so
  * it runs on the task queue. */
 #include "api_internal.h"
+#include "migrated/backup.h"
 #include "migrated/jobs.h"
+#include "migrated/report.h"
+#include "migrated/settings.h"
+
+#include <stdlib.h>
 
 static void list_task(struct md_request *req)
 {
 	struct md_error err = {0};
-	json_t *list = NULL;
+	struct md_backup *list = NULL;
+	size_t n = 0, unreadable = 0;
 	unsigned status = MHD_HTTP_OK;
 	struct MHD_Response *r;
+	char *dir = md_settings_backup_dir(req->api->deps.settings);
 
-	if (md_jobs_backups(req->api->deps.jobs, &list, &err) < 0)
+	if (!dir)
+		r = api_error(503, "unavailable", "out of memory", NULL, &status);
+	else if (md_backup_list(dir, &list, &n, &unreadable, &err) < 0)
 		r = api_error_from(&err, &status);
 	else
-		r = api_json(req, list);
+		r = api_json(req, md_report_backups_json(dir, list, n, unreadable));
+	free(list);
+	free(dir);
 	api_resume(req, r, status);
 }
 

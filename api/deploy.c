@@ -5,6 +5,7 @@
  * recording the job (a synced journal write) happens on the task queue, never on an HTTP
  * thread. Body: {"dry_run": bool, "backup": bool, "verify": bool}, all optional. */
 #include "api_internal.h"
+#include "migrated/settings.h"
 #include "migrated/config.h"
 #include "migrated/jobs.h"
 #include "migrated/lint.h"
@@ -61,7 +62,7 @@ static struct MHD_Response *lint_gate(struct md_request *req, unsigned *status)
 	struct MHD_Response *r = NULL;
 	int gate;
 
-	md_jobs_lint_settings(req->api->deps.jobs, &o, &gate);
+	md_settings_lint(req->api->deps.settings, &o, &gate);
 	if (gate != MD_LINT_GATE_BLOCK)
 		return NULL;
 	if (api_lint_folder(req, true, &rep, &gate, &err) < 0) {

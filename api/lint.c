@@ -2,6 +2,7 @@
  * migrations a deploy would apply now), and the deploy gate's check of the pending ones. File
  * reads and, for pending, a pooled connection: on the task queue. */
 #include "api_internal.h"
+#include "migrated/settings.h"
 #include "migrated/catalog.h"
 #include "migrated/config.h"
 #include "migrated/db.h"
@@ -23,7 +24,7 @@ int api_lint_folder(struct md_request *req, bool pending_only, struct md_lint_re
 	struct md_history *hist = NULL;
 	struct md_plan *plan = NULL;
 
-	md_jobs_lint_settings(api->deps.jobs, &o, ret_gate);
+	md_settings_lint(api->deps.settings, &o, ret_gate);
 	int r = md_catalog_load(api->migrations_dir, 0, &cat, err);
 	if (r == 0 && pending_only) {
 		r = md_pool_acquire(api->deps.pool, -1, 0, &db, err);

@@ -5,6 +5,7 @@
  * live size, rewrites and scans, and the lint findings ("migrations"). A dry-run deploy and
  * pg_class reads on a pooled connection, on the task queue. */
 #include "api_internal.h"
+#include "migrated/settings.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
 #include "migrated/deploy.h"
@@ -29,7 +30,7 @@ static void plan_task(struct md_request *req)
 	int gate;
 
 	md_apply_options_default(&apply);
-	md_jobs_lint_settings(api->deps.jobs, &lo, &gate);
+	md_settings_lint(api->deps.settings, &lo, &gate);
 	int rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
 	if (rc == 0)
 		rc = md_pool_acquire(api->deps.pool, -1, 0, &db, &err);

@@ -5,6 +5,7 @@
  *       safety backup; without "confirm" a 400 says what would be lost.
  * The checks read the folder, the database and the backups: they run on the task queue. */
 #include "api_internal.h"
+#include "migrated/settings.h"
 #include "migrated/backup.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
@@ -69,8 +70,13 @@ static struct MHD_Response *check_restore(struct md_request *req, const char *id
 	json_t *b = NULL;
 	char msg[600];
 
-	if (md_jobs_backup_find(req->api->deps.jobs, id, &b, &err) < 0)
+	char *dir = md_settings_backup_dir(req->api->deps.settings);
+	struct md_backup found;
+	int fr = dir ? md_backup_find(dir, id, &found, &err) : md_error_set(&err, MD_E_NOMEM, "out of memory");
+	free(dir);
+	if (fr < 0)
 		return api_error_from(&err, status);
+	b = md_backup_json(&found);
 	if (confirm) {
 		json_decref(b);
 		return NULL;

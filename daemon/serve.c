@@ -11,6 +11,7 @@
 #include "migrated/log.h"
 #include "migrated/pool.h"
 #include "migrated/probe.h"
+#include "migrated/settings.h"
 #include "migrated/snapshot.h"
 #include "migrated/systemd.h"
 #include "migrated/tokens.h"
@@ -29,6 +30,7 @@ struct serve {
 	struct md_config *cfg; /* the running configuration (owned after a reload) */
 	bool cfg_owned;
 	struct md_tokens *tokens;
+	struct md_settings *settings; /* shared by the jobs and the API */
 	struct md_jobs *jobs;
 	struct md_pool *pool;
 	struct md_snapshot *snap;
@@ -117,7 +119,7 @@ static void reload(struct serve *sv)
 	if (md_config_load(sv->flags, &ncfg, &err) < 0 ||
 	    md_tokens_load(token_path(ncfg, tokbuf, sizeof tokbuf), &ntok, &err) < 0 ||
 	    (!same(read_url(ncfg), read_url(sv->cfg)) && md_pool_set_url(sv->pool, read_url(ncfg), &err) < 0) ||
-	    md_jobs_reconfigure(sv->jobs, ncfg, &err) < 0) {
+	    md_settings_reload(sv->settings, ncfg, &err) < 0 || md_jobs_reconfigure(sv->jobs, ncfg, &err) < 0) {
 		md_log(MD_LOG_ERROR, "reload failed, the running configuration stays: %s", err.message);
 		snprintf(line, sizeof line, "reload failed (running configuration kept): %.300s", err.message);
 		md_sd_status(line);
@@ -200,7 +202,11 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 	if (!md_config_migration_url(cfg))
 		md_log(MD_LOG_WARNING, "no DATABASE_URL or DIRECT_URL: status and deploys will fail until one is set");
 	md_sd_status("starting: replaying the journal");
-	if (md_jobs_open(cfg, &sv.jobs, &err) < 0) {
+	if (md_settings_new(cfg, &sv.settings, &err) < 0) {
+		rc = fail(&err, 2);
+		goto out;
+	}
+	if (md_jobs_open(cfg, sv.settings, &sv.jobs, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
 	}
@@ -228,8 +234,12 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 		goto out;
 	}
 	md_jobs_on_change(sv.jobs, on_job_change, &sv);
-	deps = (struct md_api_deps){
-		.jobs = sv.jobs, .snapshot = sv.snap, .tokens = sv.tokens, .pool = sv.pool, .probe = sv.probe};
+	deps = (struct md_api_deps){.jobs = sv.jobs,
+				    .settings = sv.settings,
+				    .snapshot = sv.snap,
+				    .tokens = sv.tokens,
+				    .pool = sv.pool,
+				    .probe = sv.probe};
 	if (md_api_start(cfg, &deps, listen_fd, &sv.api, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
@@ -282,6 +292,7 @@ out:
 	md_probe_stop(sv.probe);
 	md_snapshot_close(sv.snap);
 	md_jobs_close(sv.jobs);
+	md_settings_free(sv.settings);
 	md_pool_close(sv.pool);
 	md_tokens_free(sv.tokens);
 	if (sv.cfg_owned)

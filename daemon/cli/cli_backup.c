@@ -62,11 +62,7 @@ static int list_backups(const struct md_backup_options *o, bool json)
 	if (md_backup_list(o->dir, &list, &n, &skipped, &err) < 0)
 		return cli_fail(json, &err);
 	if (json) {
-		json_t *a = json_array();
-		for (size_t i = 0; i < n; i++)
-			json_array_append_new(a, md_backup_json(&list[i]));
-		cli_print_json(
-			json_pack("{s:o, s:s, s:I}", "backups", a, "dir", o->dir, "unreadable", (json_int_t)skipped));
+		cli_print_json(md_report_backups_json(o->dir, list, n, skipped));
 	} else if (n == 0) {
 		printf("No backups in %s\n", o->dir);
 	} else {

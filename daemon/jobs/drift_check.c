@@ -122,7 +122,7 @@ static int fingerprint_check(struct md_jobs *jobs, struct md_db *db, json_t **re
 
 int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct md_error *err)
 {
-	struct job_settings set;
+	struct md_settings_view set;
 	struct md_dburl *url = NULL;
 	struct md_db *db = NULL;
 	struct md_catalog *cat = NULL;
@@ -161,7 +161,7 @@ int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct m
 	md_dburl_free(url);
 	md_catalog_free(cat);
 	free(shadow);
-	jobs_settings_free(&set);
+	md_settings_view_free(&set);
 	pthread_mutex_unlock(&jobs->drift_lock);
 	return r;
 }

@@ -97,12 +97,11 @@ struct job *jobs_find(struct md_jobs *jobs, const char *id)
 }
 
 /* Keeps the records of the active job and the newest DETAIL_WINDOW jobs only. */
-int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_error *err)
+int md_jobs_open(const struct md_config *cfg, struct md_settings *settings, struct md_jobs **ret, struct md_error *err)
 {
 	struct md_jobs *jobs = calloc(1, sizeof *jobs);
 	struct md_journal_stats st;
 	_cleanup_free_ char *path = NULL;
-	const char *url = md_config_migration_url(cfg);
 	int r;
 
 	if (!jobs)
@@ -114,10 +113,7 @@ int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_er
 		jobs->drift_cache_dir = NULL;
 	md_clock_cond_init(&jobs->work);
 	jobs->migrations_dir = strdup(cfg->migrations_dir);
-	jobs->migration_url = url ? strdup(url) : NULL;
-	jobs->migration_url_direct = url && url == cfg->direct_url;
-	jobs->connect_timeout_s = cfg->connect_timeout_s;
-	md_apply_options_from(cfg, &jobs->apply);
+	jobs->settings = settings;
 	jobs->journal_max_bytes = cfg->journal_max_bytes;
 	jobs->journal_keep_jobs = cfg->journal_keep_jobs > 0 ? cfg->journal_keep_jobs : 1;
 	r = jobs_options_from(jobs, cfg, err);
@@ -376,9 +372,6 @@ void md_jobs_close(struct md_jobs *jobs)
 	free(jobs->reconcile);
 	md_journal_close(jobs->journal);
 	free(jobs->migrations_dir);
-	free(jobs->migration_url);
-	md_backup_options_free(&jobs->backup);
-	md_verify_options_free(&jobs->verify);
 	free(jobs->shadow_url);
 	free(jobs->drift_cache_dir);
 	json_decref(jobs->drift_last);

@@ -6,6 +6,7 @@
 #include "migrated/apply.h"
 #include "migrated/backup.h"
 #include "migrated/jobs.h"
+#include "migrated/settings.h"
 #include "migrated/lint.h"
 #include "migrated/verify.h"
 
@@ -72,11 +73,10 @@ struct md_jobs {
 	void (*on_change)(void *ctx);
 	void *on_change_ctx;
 	char progress[320]; /* what the running job does now, for STATUS= ("" when idle) */
-	/* configuration, copied; migration_url, connect_timeout_s and apply change on reload
-	 * (under lock): a job copies them when it starts (jobs_settings) */
+	/* configuration: the shared settings (URL, apply, backup, verification, lint) are read
+	 * as a copy when a job starts (jobs_settings); the drift check's own below */
+	struct md_settings *settings; /* borrowed from the composition root */
 	char *migrations_dir;
-	char *migration_url;
-	bool migration_url_direct;      /* it is DIRECT_URL (else DATABASE_URL: no pooler allowed) */
 	char *shadow_url;               /* SHADOW_DATABASE_URL or NULL (reloadable) */
 	char *drift_cache_dir;          /* STATE_DIR/drift-cache */
 	int drift_interval_ms;          /* periodic drift check (0: off) */
@@ -85,31 +85,13 @@ struct md_jobs {
 	unsigned drift_fallback_rounds; /* periodic checks by fingerprint since a shadow failed */
 	char drift_logged[480];         /* what the periodic check last logged (worker only) */
 	int64_t drift_next_ms;          /* monotonic time of the next periodic check */
-	int connect_timeout_s;
-	struct md_apply_options apply;
-	struct md_backup_options backup;
-	struct md_verify_options verify;
-	struct md_lint_options lint;
-	int lint_gate;
 	long journal_max_bytes;
 	int journal_keep_jobs;
 };
 
-/* The settings a job runs with, copied under the lock when it starts. */
-struct job_settings {
-	char *migration_url; /* owned, may be NULL */
-	bool migration_url_direct;
-	int connect_timeout_s;
-	struct md_apply_options apply;
-	struct md_backup_options backup; /* owned */
-	struct md_verify_options verify; /* owned */
-	struct md_lint_options lint;
-	int lint_gate; /* MD_LINT_GATE_* */
-};
-/* jobs_settings: a copy (on allocation failure the backup folder or checks may be missing:
- * the step that needs them fails with "out of memory"). */
-void jobs_settings(struct md_jobs *jobs, struct job_settings *ret);
-void jobs_settings_free(struct job_settings *s);
+/* jobs_settings: the settings a job runs with, a copy of the shared ones taken when it starts
+ * (settings.h; free with md_settings_view_free). */
+void jobs_settings(struct md_jobs *jobs, struct md_settings_view *ret);
 /* jobs_set_progress: what the worker does now (printf-style; NULL fmt clears). */
 void jobs_set_progress(struct md_jobs *jobs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -142,7 +124,7 @@ struct job_run {
 	double step_t0;
 	struct md_db *db; /* the job's own connection (migration URL), or NULL */
 	bool journal_failed;
-	struct job_settings set; /* copied when the job starts */
+	struct md_settings_view set; /* copied when the job starts */
 };
 
 /* run_emit: a record of the job; when the journal fails the job stops after the running

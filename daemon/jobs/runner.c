@@ -125,7 +125,7 @@ static void reconcile_pending(struct md_jobs *jobs)
 	struct md_dburl *url = NULL;
 	struct md_db *db = NULL;
 
-	struct job_settings set;
+	struct md_settings_view set;
 
 	pthread_mutex_lock(&jobs->lock);
 	size_t n = jobs->n_reconcile;
@@ -140,11 +140,11 @@ static void reconcile_pending(struct md_jobs *jobs)
 			md_log(MD_LOG_WARNING, "interrupted jobs not yet checked against _prisma_migrations: %s",
 			       err.message);
 		md_dburl_free(url);
-		jobs_settings_free(&set);
+		md_settings_view_free(&set);
 		return;
 	}
 	md_dburl_free(url);
-	jobs_settings_free(&set);
+	md_settings_view_free(&set);
 	for (;;) {
 		pthread_mutex_lock(&jobs->lock);
 		if (jobs->n_reconcile == 0) {
@@ -326,7 +326,7 @@ static void run_job(struct md_jobs *jobs, struct job *job)
 	md_log(final == MD_JOB_SUCCEEDED ? MD_LOG_INFO : MD_LOG_WARNING, "job %s: %s %s", run.id,
 	       md_job_kind_name(kind), md_job_state_name(final));
 	md_log_context(NULL, NULL);
-	jobs_settings_free(&run.set);
+	md_settings_view_free(&run.set);
 	json_decref(request);
 	json_decref(run.step);
 }

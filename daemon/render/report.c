@@ -1,6 +1,7 @@
 /* report.c - text and JSON renderings of status, deploy and errors (see report.h). */
 #include "migrated/report.h"
 #include "migrated/apply.h"
+#include "migrated/backup.h"
 #include "migrated/catalog.h"
 #include "migrated/db.h"
 #include "migrated/deploy.h"
@@ -516,4 +517,12 @@ char *md_report_dump(const json_t *j, size_t flags)
 	t[n] = '\n';
 	t[n + 1] = '\0';
 	return t;
+}
+
+json_t *md_report_backups_json(const char *dir, const struct md_backup *list, size_t n, size_t unreadable)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, md_backup_json(&list[i]));
+	return json_pack("{s:o, s:s, s:I}", "backups", a, "dir", dir, "unreadable", (json_int_t)unreadable);
 }

@@ -14,8 +14,11 @@ struct md_snapshot;
 struct md_tokens;
 struct md_api;
 
+struct md_settings;
+
 struct md_api_deps {
 	struct md_jobs *jobs;
+	struct md_settings *settings; /* lint gate and options, backups folder */
 	struct md_snapshot *snapshot;
 	struct md_tokens *tokens; /* may be empty, never NULL */
 	struct md_pool *pool;     /* reads: GET /v1/plan */

@@ -44,9 +44,11 @@ const char *md_job_kind_name(enum md_job_kind k);
 bool md_job_state_ended(enum md_job_state s);
 
 /* md_jobs_open: open the journal in cfg->state_dir (journal.jsonl), rebuild the jobs, mark any
- * job found queued or running as interrupted, and start the worker. Errors: the journal's
- * (MD_E_IO for damage, MD_E_CONFIG when another daemon holds it). Free with md_jobs_close. */
-int md_jobs_open(const struct md_config *cfg, struct md_jobs **ret, struct md_error *err);
+ * job found queued or running as interrupted, and start the worker. Jobs run with settings
+ * (borrowed: it must outlive the table). Errors: the journal's (MD_E_IO for damage,
+ * MD_E_CONFIG when another daemon holds it). Free with md_jobs_close. */
+struct md_settings;
+int md_jobs_open(const struct md_config *cfg, struct md_settings *settings, struct md_jobs **ret, struct md_error *err);
 
 /* md_jobs_submit: queue a job. request is the job's parameters (deploy: {"dry_run"}; resolve:
  * {"migration", "as"}), taken over. actor names who asked (a token name). A job with the same
@@ -97,16 +99,6 @@ void md_jobs_unwatch(struct md_jobs *jobs, uint64_t watch);
  * to forget what it knew). */
 void md_jobs_on_change(struct md_jobs *jobs, void (*fn)(void *ctx), void *ctx);
 
-/* md_jobs_backups: the backups in the configured folder, newest first: {"backups": [...],
- * "dir", "unreadable"}. MD_E_IO when the folder cannot be read. */
-int md_jobs_backups(struct md_jobs *jobs, json_t **ret, struct md_error *err);
-/* md_jobs_backup_find: one backup's record. MD_E_USAGE (not an id), MD_E_NOT_FOUND. */
-int md_jobs_backup_find(struct md_jobs *jobs, const char *id, json_t **ret, struct md_error *err);
-
-/* md_jobs_lint_settings: the lint options and gate (MD_LINT_GATE_*) in force. */
-struct md_lint_options;
-void md_jobs_lint_settings(struct md_jobs *jobs, struct md_lint_options *ret, int *ret_gate);
-
 /* md_jobs_drift: a drift check now on the migration URL. with_shadow: the full check (see
  * drift.h) with the shadow and the cache of this daemon, "mode": "shadow". Else "mode":
  * "fingerprint": the live schema's fingerprint against the one the last successful deploy or
@@ -121,8 +113,8 @@ json_t *md_jobs_drift_status(struct md_jobs *jobs);
 
 /* md_jobs_progress: whether a job runs now, and what it does ("deploying 3/12 NAME"). */
 bool md_jobs_progress(struct md_jobs *jobs, char *buf, size_t sz);
-/* md_jobs_reconfigure: the migration URL, connect timeout and apply options of cfg, for jobs
- * that start from now on (SIGHUP). */
+/* md_jobs_reconfigure: the drift check's settings of cfg (shadow database, interval) on SIGHUP;
+ * the shared settings are reloaded by their owner (md_settings_reload). */
 int md_jobs_reconfigure(struct md_jobs *jobs, const struct md_config *cfg, struct md_error *err);
 
 /* md_jobs_shutdown: refuse new jobs; let the running migration finish (grace_ms), then cancel

@@ -50,6 +50,10 @@ json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const st
  * it remains), or JSON null when f records no failure. */
 json_t *md_report_failure_json(const struct md_failure *f);
 
+/* md_report_backups_json: {"backups": [each md_backup_json, newest first], "dir", "unreadable"}
+ * for `migrated backup --list --json` and GET /v1/backups. */
+struct md_backup;
+json_t *md_report_backups_json(const char *dir, const struct md_backup *list, size_t n, size_t unreadable);
 /* md_report_dump: j as text ending in a newline (flags as json_dumps; members keep their
  * order), malloc'd; NULL without memory. Every JSON document the daemon serves goes through it. */
 char *md_report_dump(const json_t *j, size_t flags);

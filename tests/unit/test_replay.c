@@ -7,6 +7,7 @@
 #include "migrated/error.h"
 #include "migrated/jobs.h"
 #include "migrated/journal.h"
+#include "migrated/settings.h"
 #include "unit.h"
 
 #include <stdio.h>
@@ -100,8 +101,10 @@ START_TEST(every_record_type_rebuilds_the_jobs_and_nothing_unknown_runs)
 	struct md_config *cfg = NULL;
 	struct md_jobs *jobs = NULL;
 	struct md_error err = {0};
+	struct md_settings *settings = NULL;
 	ck_assert_msg(md_config_load(&flags, &cfg, &err) == 0, "%s", err.message);
-	ck_assert_msg(md_jobs_open(cfg, &jobs, &err) == 0, "%s", err.message);
+	ck_assert_msg(md_settings_new(cfg, &settings, &err) == 0, "%s", err.message);
+	ck_assert_msg(md_jobs_open(cfg, settings, &jobs, &err) == 0, "%s", err.message);
 	json_t *list = md_jobs_list(jobs, 50);
 	ck_assert_uint_eq(json_array_size(json_object_get(list, "jobs")), 5);
 
@@ -145,12 +148,13 @@ START_TEST(every_record_type_rebuilds_the_jobs_and_nothing_unknown_runs)
 	/* The interruptions were journaled: a second open finds the same states. */
 	cfg = NULL;
 	ck_assert(md_config_load(&flags, &cfg, &err) == 0);
-	ck_assert_msg(md_jobs_open(cfg, &jobs, &err) == 0, "%s", err.message);
+	ck_assert_msg(md_jobs_open(cfg, settings, &jobs, &err) == 0, "%s", err.message);
 	list = md_jobs_list(jobs, 50);
 	ck_assert_str_eq(str(find(list, "job-c"), "state"), "interrupted");
 	ck_assert_str_eq(str(find(list, "job-d"), "state"), "interrupted");
 	json_decref(list);
 	md_jobs_close(jobs);
+	md_settings_free(settings);
 	md_config_free(cfg);
 }
 END_TEST

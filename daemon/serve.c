@@ -169,6 +169,8 @@ static void reload(struct serve *sv)
 	update_status(sv);
 }
 
+/* Long on purpose: the composition root reads best as one sequence (build each part in
+ * dependency order, run the signal loop, tear down in reverse), each step a few lines. */
 int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 {
 	struct md_error err = {0};

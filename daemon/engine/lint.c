@@ -525,6 +525,106 @@ static bool timeout_value_set(const char *v)
 	       strncasecmp(v, "DEFAULT", 7) != 0;
 }
 
+/* The first pass over a file: each statement recognised into ds[i], and whether the file takes
+ * a SHARE or stronger lock on a table it did not create (a backfill in its transaction then
+ * holds that lock for as long as the backfill runs). */
+static int recognise(const char *sql, const struct md_sqlscript *sc, struct md_ddl *ds,
+		     bool *ret_strong_ddl_on_existing)
+{
+	struct names seen = {calloc(sc->n ? sc->n : 1, sizeof *seen.keys), 0};
+	int r = 0;
+	if (!seen.keys)
+		return MD_E_NOMEM;
+	for (size_t i = 0; i < sc->n && r == 0; i++) {
+		r = md_ddl_parse(sql, &sc->stmts[i], &ds[i]);
+		if (r < 0)
+			break;
+		if (ds[i].kind == MD_DDL_CREATE_TABLE)
+			put(&seen, ds[i].table_key, sc->n);
+		struct md_ddl_lock locks[MD_DDL_MAX_LOCKS];
+		size_t nl = md_ddl_locks(&ds[i], locks);
+		for (size_t k = 0; k < nl; k++) {
+			char key[MD_DDL_NAME];
+			md_ddl_key(locks[k].relation, key, sizeof key);
+			if (md_lock_rank(locks[k].mode) >= md_lock_rank("SHARE") && !has(&seen, key))
+				*ret_strong_ddl_on_existing = true;
+		}
+	}
+	free(seen.keys);
+	return r;
+}
+
+/* The rules of one statement by its kind. existing: it works on a table the file did not
+ * create; backfill_with_ddl: an UPDATE/DELETE would run inside the transaction of the file's
+ * strong DDL. Tables and indexes the file creates are remembered in new_tables/new_indexes
+ * (room for cap). */
+static void statement_rules(struct ctx *c, const struct md_ddl *d, bool existing, bool backfill_with_ddl,
+			    struct names *new_tables, struct names *new_indexes, size_t cap)
+{
+	switch (d->kind) {
+	case MD_DDL_CREATE_TABLE:
+		for (size_t k = 0; k < d->n_columns; k++)
+			column_types(c, &d->columns[k], d->table);
+		put(new_tables, d->table_key, cap);
+		break;
+	case MD_DDL_CREATE_INDEX:
+		if (!d->concurrently && existing)
+			finding(c, R_INDEX, 0, 0, "CREATE %sINDEX %s on %s blocks writes to %s while it builds",
+				d->unique ? "UNIQUE " : "", d->index[0] ? d->index : "(unnamed)", d->table, d->table);
+		if (d->index[0]) {
+			char key[MD_DDL_NAME];
+			md_ddl_key(d->index, key, sizeof key);
+			put(new_indexes, key, cap);
+		}
+		break;
+	case MD_DDL_DROP_INDEX: {
+		char key[MD_DDL_NAME];
+		md_ddl_key(d->index, key, sizeof key);
+		if (!d->concurrently && !has(new_indexes, key))
+			finding(c, R_DROP_INDEX, 0, 0, "DROP INDEX %s takes an ACCESS EXCLUSIVE lock on its table",
+				d->index);
+		break;
+	}
+	case MD_DDL_ALTER_TABLE: alter_rules(c, d, existing); break;
+	case MD_DDL_DROP_TABLE:
+		if (existing)
+			finding(c, R_DROP_TABLE, 0, 0, "table %s is dropped", d->table);
+		break;
+	case MD_DDL_DROP_SCHEMA: finding(c, R_DROP_SCHEMA, 0, 0, "a schema is dropped"); break;
+	case MD_DDL_DROP_DATABASE: finding(c, R_DROP_DATABASE, 0, 0, "a database is dropped"); break;
+	case MD_DDL_TRUNCATE:
+		if (d->cascade)
+			finding(c, R_TRUNCATE_CASCADE, 0, 0, "TRUNCATE %s CASCADE", d->table);
+		break;
+	case MD_DDL_UPDATE:
+	case MD_DDL_DELETE:
+		if (!existing)
+			break;
+		if (!d->has_where)
+			finding(c, R_NO_WHERE, 0, 0, "%s of every row of %s",
+				d->kind == MD_DDL_UPDATE ? "UPDATE" : "DELETE", d->table);
+		if (backfill_with_ddl)
+			finding(c, R_BACKFILL, 0, 0, "%s of %s in the transaction of this migration's DDL",
+				d->kind == MD_DDL_UPDATE ? "UPDATE" : "DELETE", d->table);
+		break;
+	case MD_DDL_VACUUM_FULL:
+	case MD_DDL_CLUSTER:
+		finding(c, R_REWRITE, 0, 0, "%s %s rewrites the table",
+			d->kind == MD_DDL_CLUSTER ? "CLUSTER" : "VACUUM FULL",
+			d->table[0] ? d->table : "(every table)");
+		break;
+	case MD_DDL_REINDEX:
+		if (!d->concurrently)
+			finding(c, R_REINDEX, 0, 0, "REINDEX of %s blocks writes", d->table[0] ? d->table : d->index);
+		break;
+	case MD_DDL_REFRESH_MATVIEW:
+		if (!d->concurrently)
+			finding(c, R_REFRESH, 0, 0, "REFRESH MATERIALIZED VIEW %s blocks its readers", d->table);
+		break;
+	default: break;
+	}
+}
+
 int md_lint_migration(const struct md_lint_options *o, const struct md_migration *m, struct md_lint_report *rep)
 {
 	struct md_sqlscript sc;
@@ -558,31 +658,9 @@ int md_lint_migration(const struct md_lint_options *o, const struct md_migration
 	}
 	/* First pass: recognise everything; what the whole file does. */
 	bool strong_ddl_on_existing = false;
-	{
-		struct names seen = {calloc(sc.n ? sc.n : 1, sizeof *seen.keys), 0};
-		if (!seen.keys) {
-			r = MD_E_NOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < sc.n && r == 0; i++) {
-			r = md_ddl_parse(m->sql, &sc.stmts[i], &ds[i]);
-			if (r < 0)
-				break;
-			if (ds[i].kind == MD_DDL_CREATE_TABLE)
-				put(&seen, ds[i].table_key, sc.n);
-			struct md_ddl_lock locks[MD_DDL_MAX_LOCKS];
-			size_t nl = md_ddl_locks(&ds[i], locks);
-			for (size_t k = 0; k < nl; k++) {
-				char key[MD_DDL_NAME];
-				md_ddl_key(locks[k].relation, key, sizeof key);
-				if (md_lock_rank(locks[k].mode) >= md_lock_rank("SHARE") && !has(&seen, key))
-					strong_ddl_on_existing = true;
-			}
-		}
-		free(seen.keys);
-		if (r < 0)
-			goto out;
-	}
+	r = recognise(m->sql, &sc, ds, &strong_ddl_on_existing);
+	if (r < 0)
+		goto out;
 	struct ctx c = {.o = o, .m = m, .ig = ig, .n_ig = n_ig, .rep = rep};
 	int depth = 0; /* the file's own BEGIN ... COMMIT */
 	bool file_lock_timeout = false;
@@ -620,72 +698,7 @@ int md_lint_migration(const struct md_lint_options *o, const struct md_migration
 						d->kind == MD_DDL_CREATE_OTHER
 					? "NOT "
 					: "");
-		switch (d->kind) {
-		case MD_DDL_CREATE_TABLE:
-			for (size_t k = 0; k < d->n_columns; k++)
-				column_types(&c, &d->columns[k], d->table);
-			put(&new_tables, d->table_key, sc.n);
-			break;
-		case MD_DDL_CREATE_INDEX:
-			if (!d->concurrently && existing)
-				finding(&c, R_INDEX, 0, 0,
-					"CREATE %sINDEX %s on %s blocks writes to %s while it builds",
-					d->unique ? "UNIQUE " : "", d->index[0] ? d->index : "(unnamed)", d->table,
-					d->table);
-			if (d->index[0]) {
-				char key[MD_DDL_NAME];
-				md_ddl_key(d->index, key, sizeof key);
-				put(&new_indexes, key, sc.n);
-			}
-			break;
-		case MD_DDL_DROP_INDEX: {
-			char key[MD_DDL_NAME];
-			md_ddl_key(d->index, key, sizeof key);
-			if (!d->concurrently && !has(&new_indexes, key))
-				finding(&c, R_DROP_INDEX, 0, 0,
-					"DROP INDEX %s takes an ACCESS EXCLUSIVE lock on its table", d->index);
-			break;
-		}
-		case MD_DDL_ALTER_TABLE: alter_rules(&c, d, existing); break;
-		case MD_DDL_DROP_TABLE:
-			if (existing)
-				finding(&c, R_DROP_TABLE, 0, 0, "table %s is dropped", d->table);
-			break;
-		case MD_DDL_DROP_SCHEMA: finding(&c, R_DROP_SCHEMA, 0, 0, "a schema is dropped"); break;
-		case MD_DDL_DROP_DATABASE: finding(&c, R_DROP_DATABASE, 0, 0, "a database is dropped"); break;
-		case MD_DDL_TRUNCATE:
-			if (d->cascade)
-				finding(&c, R_TRUNCATE_CASCADE, 0, 0, "TRUNCATE %s CASCADE", d->table);
-			break;
-		case MD_DDL_UPDATE:
-		case MD_DDL_DELETE:
-			if (!existing)
-				break;
-			if (!d->has_where)
-				finding(&c, R_NO_WHERE, 0, 0, "%s of every row of %s",
-					d->kind == MD_DDL_UPDATE ? "UPDATE" : "DELETE", d->table);
-			if (in_txn && strong_ddl_on_existing)
-				finding(&c, R_BACKFILL, 0, 0, "%s of %s in the transaction of this migration's DDL",
-					d->kind == MD_DDL_UPDATE ? "UPDATE" : "DELETE", d->table);
-			break;
-		case MD_DDL_VACUUM_FULL:
-		case MD_DDL_CLUSTER:
-			finding(&c, R_REWRITE, 0, 0, "%s %s rewrites the table",
-				d->kind == MD_DDL_CLUSTER ? "CLUSTER" : "VACUUM FULL",
-				d->table[0] ? d->table : "(every table)");
-			break;
-		case MD_DDL_REINDEX:
-			if (!d->concurrently)
-				finding(&c, R_REINDEX, 0, 0, "REINDEX of %s blocks writes",
-					d->table[0] ? d->table : d->index);
-			break;
-		case MD_DDL_REFRESH_MATVIEW:
-			if (!d->concurrently)
-				finding(&c, R_REFRESH, 0, 0, "REFRESH MATERIALIZED VIEW %s blocks its readers",
-					d->table);
-			break;
-		default: break;
-		}
+		statement_rules(&c, d, existing, in_txn && strong_ddl_on_existing, &new_tables, &new_indexes, sc.n);
 		/* A strong lock on a table in use with nothing bounding the wait for it. */
 		if (o->lock_timeout_ms == 0 && !file_lock_timeout && existing) {
 			struct md_ddl_lock locks[MD_DDL_MAX_LOCKS];

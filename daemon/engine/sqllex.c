@@ -157,6 +157,8 @@ static enum md_sqltok_kind fail(struct md_sqllex *lx, struct md_sqltok *tok, siz
 	return MD_TOK_ERROR;
 }
 
+/* One switch over the first character, as PostgreSQL's own scanner reads: splitting it would
+ * scatter the token rules over helpers that each need the whole lexer state. */
 enum md_sqltok_kind md_sqllex_next(struct md_sqllex *lx, struct md_sqltok *tok)
 {
 	const char *s = lx->s;

@@ -1,13 +1,17 @@
 /* health.c - GET /v1/health, /readyz and /healthz. The probe (daemon/service/probe.c) does the
- * work in the background; after each round the answers are rebuilt once here and every request
- * shares them, so monitoring can poll at any rate without reaching the database.
+ * work in the background and hands over a typed result; after each round the answers are
+ * rendered once here and every request shares them, so monitoring can poll at any rate
+ * without reaching the database.
  *   /v1/health  ok | degraded (200) or down (503), with the checks; ?live=1 probes now
  *   /readyz     200 when the schema is ready (reachable, nothing failed, up to date), else 503
  *   /healthz    200 while the process answers (liveness) */
 #include "api_internal.h"
+#include "migrated/report.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char live_body[] = "{\"status\":\"ok\"}\n";
 static const char starting_body[] =
@@ -17,14 +21,60 @@ static const char starting_ready[] =
 	"{\"ready\":false,\"reasons\":[\"the first health probe has not finished yet\"]}\n";
 static const char no_probe_body[] = "{\"status\":\"ok\",\"checks\":[{\"name\":\"process\",\"status\":\"ok\"}]}\n";
 
-static struct MHD_Response *copy_json(const char *s)
-{
-	return api_with_json_headers(MHD_create_response_from_buffer(strlen(s), (void *)s, MHD_RESPMEM_MUST_COPY));
-}
-
 static struct MHD_Response *static_json(const char *s)
 {
 	return api_with_json_headers(MHD_create_response_from_buffer(strlen(s), (void *)s, MHD_RESPMEM_PERSISTENT));
+}
+
+/* ---- the probe's typed result as the documents monitoring reads ---- */
+
+static void iso_time(double t, char *buf, size_t sz)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	snprintf(buf, sz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)s) * 1000));
+}
+
+/* GET /v1/health: {"status", "ready", "probed_at", "probe_ms", "checks": [{"name", "status",
+ * "message"?, then the check's figures}]}. */
+static json_t *health_doc(const struct md_health *h)
+{
+	char when[64];
+	json_t *checks = json_array();
+	iso_time(h->taken_unix, when, sizeof when);
+	for (size_t i = 0; i < h->n_checks; i++) {
+		const struct md_health_check *c = &h->checks[i];
+		json_t *o = json_pack("{s:s, s:s, s:s*}", "name", c->name, "status", md_health_status_name(c->status),
+				      "message", c->message);
+		if (o && c->detail)
+			json_object_update(o, c->detail);
+		json_array_append_new(checks, o);
+	}
+	return json_pack("{s:s, s:b, s:s, s:f, s:o}", "status", md_health_status_name(h->status), "ready", h->ready,
+			 "probed_at", when, "probe_ms", h->duration_ms, "checks", checks);
+}
+
+/* GET /readyz: {"ready", "probed_at", "reasons": [...]}. */
+static json_t *ready_doc(const struct md_health *h)
+{
+	char when[64];
+	json_t *reasons = json_array();
+	iso_time(h->taken_unix, when, sizeof when);
+	for (size_t i = 0; i < h->n_reasons; i++)
+		json_array_append_new(reasons, json_string(h->reasons[i]));
+	return json_pack("{s:b, s:s, s:o}", "ready", h->ready, "probed_at", when, "reasons", reasons);
+}
+
+/* A document as a response that owns its text. */
+static struct MHD_Response *doc_response(json_t *doc, size_t flags)
+{
+	char *text = md_report_dump(doc, flags | JSON_REAL_PRECISION(6));
+	json_decref(doc);
+	if (!text)
+		return NULL;
+	return api_with_json_headers(MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE));
 }
 
 static unsigned health_code(const struct md_health *h)
@@ -37,7 +87,9 @@ static unsigned health_code(const struct md_health *h)
 static void on_probe(void *ctx, struct md_health *h)
 {
 	struct md_api *api = ctx;
-	struct MHD_Response *fresh[3] = {copy_json(h->json), copy_json(h->json_pretty), copy_json(h->ready_json)};
+	struct MHD_Response *fresh[3] = {doc_response(health_doc(h), JSON_COMPACT),
+					 doc_response(health_doc(h), JSON_INDENT(2)),
+					 doc_response(ready_doc(h), JSON_COMPACT)};
 	struct MHD_Response *old[3];
 
 	if (!fresh[0] || !fresh[1] || !fresh[2]) {
@@ -122,7 +174,7 @@ static void live_task(struct md_request *req)
 	struct MHD_Response *r;
 
 	if (h) {
-		r = copy_json(req->pretty ? h->json_pretty : h->json);
+		r = doc_response(health_doc(h), req->pretty ? JSON_INDENT(2) : JSON_COMPACT);
 		status = health_code(h);
 		md_health_unref(h);
 	} else {

@@ -71,15 +71,6 @@ static double unix_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void iso_time(double t, char *buf, size_t sz)
-{
-	time_t s = (time_t)t;
-	struct tm tm;
-	gmtime_r(&s, &tm);
-	snprintf(buf, sz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((t - (double)s) * 1000));
-}
-
 void md_health_ref(struct md_health *h)
 {
 	__atomic_add_fetch(&h->refs, 1, __ATOMIC_RELAXED);
@@ -88,19 +79,19 @@ void md_health_ref(struct md_health *h)
 void md_health_unref(struct md_health *h)
 {
 	if (h && __atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) {
-		free(h->json);
-		free(h->json_pretty);
-		free(h->ready_json);
+		for (size_t i = 0; i < h->n_checks; i++) {
+			free(h->checks[i].message);
+			json_decref(h->checks[i].detail);
+		}
+		free(h->checks);
+		for (size_t i = 0; i < h->n_reasons; i++)
+			free(h->reasons[i]);
+		free(h->reasons);
 		free(h);
 	}
 }
 
 /* ---- one round ---- */
-
-static json_t *check(const char *name, enum md_health_status st, const char *message)
-{
-	return json_pack("{s:s, s:s, s:s*}", "name", name, "status", md_health_status_name(st), "message", message);
-}
 
 static json_t *error_json(const struct md_error *e)
 {
@@ -151,30 +142,65 @@ static int query_facts(struct md_db *db, struct md_health *h, json_t **ret_lock,
 	return 0;
 }
 
-static char *dump(json_t *j, size_t flags)
-{
-	return md_report_dump(j, flags | JSON_REAL_PRECISION(6));
-}
-
 /* One round's working state: the checks and readiness reasons as they are found. */
 struct round {
 	struct md_probe *p;
 	struct md_health *h;
-	json_t *checks, *reasons, *lock;
+	json_t *lock;
+	size_t cap_checks, cap_reasons;
+	bool nomem; /* a check or reason could not be kept: the round is not published */
 	enum md_health_status overall;
 	int interval_ms, lock_held_warning_ms;
 	bool ready_requires_up_to_date;
 };
 
-static void add(struct round *rd, json_t *c, enum md_health_status st)
+/* A new check of the round (status counted into the overall one); its detail object takes the
+ * check's figures. Never NULL: without memory it is a scratch slot and the round is dropped. */
+static struct md_health_check *check(struct round *rd, const char *name, enum md_health_status st, const char *message)
 {
-	json_array_append_new(rd->checks, c);
+	static struct md_health_check scratch;
+	struct md_health *h = rd->h;
 	worst(&rd->overall, st);
+	if (h->n_checks == rd->cap_checks) {
+		size_t nc = rd->cap_checks ? rd->cap_checks * 2 : 8;
+		struct md_health_check *p = realloc(h->checks, nc * sizeof *p);
+		if (!p)
+			goto nomem;
+		h->checks = p;
+		rd->cap_checks = nc;
+	}
+	struct md_health_check *c = &h->checks[h->n_checks];
+	*c = (struct md_health_check){.name = name, .status = st, .detail = json_object()};
+	if (!c->detail || (message && !(c->message = strdup(message)))) {
+		json_decref(c->detail);
+		goto nomem;
+	}
+	h->n_checks++;
+	return c;
+nomem:
+	rd->nomem = true;
+	json_decref(scratch.detail);
+	scratch = (struct md_health_check){.name = name, .status = st, .detail = json_object()};
+	return &scratch;
 }
 
 static void reason(struct round *rd, const char *why)
 {
-	json_array_append_new(rd->reasons, json_string(why));
+	struct md_health *h = rd->h;
+	if (h->n_reasons == rd->cap_reasons) {
+		size_t nc = rd->cap_reasons ? rd->cap_reasons * 2 : 4;
+		char **p = realloc(h->reasons, nc * sizeof *p);
+		if (!p) {
+			rd->nomem = true;
+			return;
+		}
+		h->reasons = p;
+		rd->cap_reasons = nc;
+	}
+	if (!(h->reasons[h->n_reasons] = strdup(why)))
+		rd->nomem = true;
+	else
+		h->n_reasons++;
 }
 
 /* The database: reachable, how fast, which server. Returns 0 when it answered. */
@@ -204,10 +230,9 @@ static int probe_database(struct round *rd)
 	md_pool_release(p->pool, db);
 	h->db_up = r == 0;
 	if (h->db_up) {
-		json_t *c = check("database", MD_HEALTH_OK, NULL);
-		json_object_set_new(c, "latency_ms", json_real(h->latency_ms));
-		json_object_set_new(c, "server_version", json_string(p->server_version));
-		add(rd, c, MD_HEALTH_OK);
+		struct md_health_check *c = check(rd, "database", MD_HEALTH_OK, NULL);
+		json_object_set_new(c->detail, "latency_ms", json_real(h->latency_ms));
+		json_object_set_new(c->detail, "server_version", json_string(p->server_version));
 		if (!p->was_up && p->known)
 			md_log(MD_LOG_INFO, "database reachable again (round trip %.1f ms)", h->latency_ms);
 		p->known = true;
@@ -215,16 +240,14 @@ static int probe_database(struct round *rd)
 		p->last_failure = 0;
 	} else if (r == MD_E_UNAVAILABLE) {
 		/* Every pooled connection is busy: the database may be fine; we cannot tell now. */
-		json_t *c = check("database", MD_HEALTH_DEGRADED, err.message);
-		json_object_set_new(c, "error", error_json(&err));
-		add(rd, c, MD_HEALTH_DEGRADED);
+		struct md_health_check *c = check(rd, "database", MD_HEALTH_DEGRADED, err.message);
+		json_object_set_new(c->detail, "error", error_json(&err));
 		h->db_up = p->was_up;
 		reason(rd, "the database could not be probed: the pool is exhausted");
 	} else {
-		json_t *c = check("database", MD_HEALTH_DOWN, err.message);
+		struct md_health_check *c = check(rd, "database", MD_HEALTH_DOWN, err.message);
 		h->conn_failure = err.code == MD_E_CONNECT ? err.conn_failure : 0;
-		json_object_set_new(c, "error", error_json(&err));
-		add(rd, c, MD_HEALTH_DOWN);
+		json_object_set_new(c->detail, "error", error_json(&err));
 		reason(rd, "the database cannot be reached");
 		if (p->was_up || !p->known || p->last_failure != h->conn_failure + 1)
 			md_log(MD_LOG_WARNING, "database unreachable: %s", err.message);
@@ -244,14 +267,12 @@ static void probe_server(struct round *rd)
 	char msg[512] = "";
 	/* A standby: reads work, migrations cannot. */
 	if (h->in_recovery) {
-		add(rd,
-		    check("read_only", MD_HEALTH_DEGRADED,
-			  "the database is a read-only standby (pg_is_in_recovery): migrations cannot run; point "
-			  "DATABASE_URL/DIRECT_URL at the primary"),
-		    MD_HEALTH_DEGRADED);
+		check(rd, "read_only", MD_HEALTH_DEGRADED,
+		      "the database is a read-only standby (pg_is_in_recovery): migrations cannot run; point "
+		      "DATABASE_URL/DIRECT_URL at the primary");
 		reason(rd, "the database is a read-only standby");
 	} else {
-		add(rd, check("read_only", MD_HEALTH_OK, NULL), MD_HEALTH_OK);
+		check(rd, "read_only", MD_HEALTH_OK, NULL);
 	}
 	/* Connection slots: "too many connections" is the runbook's most common outage. */
 	enum md_health_status cs = MD_HEALTH_OK;
@@ -262,10 +283,9 @@ static void probe_server(struct round *rd)
 			 "\"too many connections\"; use a pooled DATABASE_URL for the application",
 			 h->connections, h->max_connections);
 	}
-	json_t *c = check("connections", cs, msg[0] ? msg : NULL);
-	json_object_set_new(c, "in_use", json_integer(h->connections));
-	json_object_set_new(c, "max", json_integer(h->max_connections));
-	add(rd, c, cs);
+	struct md_health_check *c = check(rd, "connections", cs, msg[0] ? msg : NULL);
+	json_object_set_new(c->detail, "in_use", json_integer(h->connections));
+	json_object_set_new(c->detail, "max", json_integer(h->max_connections));
 	/* The migration lock. */
 	enum md_health_status ls = MD_HEALTH_OK;
 	msg[0] = '\0';
@@ -276,11 +296,10 @@ static void probe_server(struct round *rd)
 			 "session (SELECT pg_terminate_backend(pid) ends it)",
 			 json_integer_value(json_object_get(rd->lock, "pid")), h->lock_age_s);
 	}
-	c = check("migration_lock", ls, msg[0] ? msg : NULL);
-	json_object_set_new(c, "held", json_boolean(h->lock_held));
+	c = check(rd, "migration_lock", ls, msg[0] ? msg : NULL);
+	json_object_set_new(c->detail, "held", json_boolean(h->lock_held));
 	if (rd->lock)
-		json_object_set(c, "holder", rd->lock);
-	add(rd, c, ls);
+		json_object_set(c->detail, "holder", rd->lock);
 }
 
 static void probe_pool(struct round *rd)
@@ -297,14 +316,13 @@ static void probe_pool(struct round *rd)
 			 ps.timeouts - p->last_pool_timeouts == 1 ? "" : "s");
 	}
 	p->last_pool_timeouts = ps.timeouts;
-	json_t *c = check("pool", st, msg[0] ? msg : NULL);
-	json_object_set_new(c, "size", json_integer(ps.size));
-	json_object_set_new(c, "open", json_integer(ps.open));
-	json_object_set_new(c, "in_use", json_integer(ps.in_use));
-	json_object_set_new(c, "waiting", json_integer(ps.waiting));
-	json_object_set_new(c, "connect_failures", json_integer((json_int_t)ps.connect_failures));
-	json_object_set_new(c, "timeouts", json_integer((json_int_t)ps.timeouts));
-	add(rd, c, st);
+	struct md_health_check *c = check(rd, "pool", st, msg[0] ? msg : NULL);
+	json_object_set_new(c->detail, "size", json_integer(ps.size));
+	json_object_set_new(c->detail, "open", json_integer(ps.open));
+	json_object_set_new(c->detail, "in_use", json_integer(ps.in_use));
+	json_object_set_new(c->detail, "waiting", json_integer(ps.waiting));
+	json_object_set_new(c->detail, "connect_failures", json_integer((json_int_t)ps.connect_failures));
+	json_object_set_new(c->detail, "timeouts", json_integer((json_int_t)ps.timeouts));
 }
 
 /* The migrations, from the status snapshot (refreshed at most once a round). */
@@ -346,15 +364,13 @@ static void probe_migrations(struct round *rd)
 			reason(rd, "a migration is being applied");
 		if (v->pending && rd->ready_requires_up_to_date)
 			reason(rd, "migrations are pending");
-		json_t *c = check("migrations", st, msg[0] ? msg : NULL);
-		json_object_set_new(c, "total", json_integer((json_int_t)v->total));
+		struct md_health_check *c = check(rd, "migrations", st, msg[0] ? msg : NULL);
+		json_object_set_new(c->detail, "total", json_integer((json_int_t)v->total));
 		for (int i = 0; i < MD_MIG__COUNT; i++)
-			json_object_set_new(c, md_mig_state_name(i), json_integer((json_int_t)v->count[i]));
-		add(rd, c, st);
+			json_object_set_new(c->detail, md_mig_state_name(i), json_integer((json_int_t)v->count[i]));
 	} else if (v) {
-		json_t *c = check("migrations", MD_HEALTH_DEGRADED, v->error.message);
-		json_object_set_new(c, "error", error_json(&v->error));
-		add(rd, c, MD_HEALTH_DEGRADED);
+		struct md_health_check *c = check(rd, "migrations", MD_HEALTH_DEGRADED, v->error.message);
+		json_object_set_new(c->detail, "error", error_json(&v->error));
 		reason(rd, "the migrations could not be read");
 	}
 	md_snapshot_view_unref(v);
@@ -371,13 +387,12 @@ static void probe_last_job(struct round *rd)
 		snprintf(msg, sizeof msg, "the last job %s: GET /v1/jobs/%s says why", md_job_state_name(last.state),
 			 last.id);
 	}
-	json_t *c = check("last_job", st, st == MD_HEALTH_OK ? NULL : msg);
+	struct md_health_check *c = check(rd, "last_job", st, st == MD_HEALTH_OK ? NULL : msg);
 	if (any)
-		json_object_set_new(c, "job",
+		json_object_set_new(c->detail, "job",
 				    json_pack("{s:s, s:s, s:s, s:s?}", "id", last.id, "kind",
 					      md_job_kind_name(last.kind), "state", md_job_state_name(last.state),
 					      "finished_at", last.finished_at[0] ? last.finished_at : NULL));
-	add(rd, c, st);
 }
 
 /* Drift, when a check ran (drift_interval, or GET /v1/drift). */
@@ -408,27 +423,9 @@ static void probe_drift(struct round *rd)
 	} else if (json_string_value(json_object_get(ds, "message"))) {
 		snprintf(dmsg, sizeof dmsg, "%.590s", json_string_value(json_object_get(ds, "message")));
 	}
-	json_t *c = check("drift", st, dmsg[0] ? dmsg : NULL);
-	json_object_update(c, ds);
-	add(rd, c, st);
+	struct md_health_check *c = check(rd, "drift", st, dmsg[0] ? dmsg : NULL);
+	json_object_update(c->detail, ds);
 	json_decref(ds);
-}
-
-/* The documents every health and readiness request shares, from the round's findings. */
-static bool publish(struct round *rd)
-{
-	struct md_health *h = rd->h;
-	char when[64];
-	iso_time(h->taken_unix, when, sizeof when);
-	json_t *doc = json_pack("{s:s, s:b, s:s, s:f, s:O}", "status", md_health_status_name(rd->overall), "ready",
-				h->ready, "probed_at", when, "probe_ms", h->duration_ms, "checks", rd->checks);
-	h->json = dump(doc, JSON_COMPACT);
-	h->json_pretty = dump(doc, JSON_INDENT(2));
-	json_decref(doc);
-	json_t *ready = json_pack("{s:b, s:s, s:O}", "ready", h->ready, "probed_at", when, "reasons", rd->reasons);
-	h->ready_json = dump(ready, JSON_COMPACT);
-	json_decref(ready);
-	return h->json && h->json_pretty && h->ready_json;
 }
 
 static struct md_health *run_round(struct md_probe *p)
@@ -441,17 +438,11 @@ static struct md_health *run_round(struct md_probe *p)
 	pthread_mutex_unlock(&p->lock);
 	int64_t t0 = mono_us();
 	struct md_health *h = rd.h = calloc(1, sizeof *h);
-	rd.checks = json_array();
-	rd.reasons = json_array();
-	if (!h || !rd.checks || !rd.reasons) {
-		free(h);
-		json_decref(rd.checks);
-		json_decref(rd.reasons);
+	if (!h)
 		return NULL;
-	}
 	h->refs = 1;
 	h->started_us = t0;
-	add(&rd, check("process", MD_HEALTH_OK, NULL), MD_HEALTH_OK);
+	check(&rd, "process", MD_HEALTH_OK, NULL);
 	bool up = probe_database(&rd) == 0;
 	if (up)
 		probe_server(&rd);
@@ -470,10 +461,7 @@ static struct md_health *run_round(struct md_probe *p)
 	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
 	h->taken_us = mono_us();
 	h->taken_unix = unix_now();
-	bool ok = publish(&rd);
-	json_decref(rd.checks);
-	json_decref(rd.reasons);
-	if (!ok) {
+	if (rd.nomem) {
 		md_health_unref(h);
 		return NULL;
 	}

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "migrated/plan.h"
 
 struct md_config;
@@ -28,7 +30,16 @@ enum md_health_status {
 
 const char *md_health_status_name(enum md_health_status s);
 
-/* One probe's result. Immutable once published; reference counted. */
+/* One check of a probe: what it looked at, how it stands, what to do about it. */
+struct md_health_check {
+	const char *name; /* static: "database", "connections", "migration_lock", ... */
+	enum md_health_status status;
+	char *message;  /* owned; NULL when there is nothing to say */
+	json_t *detail; /* owned: the check's own figures (latency_ms, in_use, holder, ...), in order */
+};
+
+/* One probe's result, typed: the API renders it (render/report.c, md_report_health_json).
+ * Immutable once published; reference counted. */
 struct md_health {
 	enum md_health_status status;
 	bool ready;                       /* /readyz: reachable, nothing failed or edited, up to date (configurable) */
@@ -47,9 +58,10 @@ struct md_health {
 	double lock_age_s;                /* age of the holder's session */
 	bool snapshot_ok;                 /* the folder and _prisma_migrations were read */
 	size_t migrations[MD_MIG__COUNT]; /* by enum md_mig_state */
-	char *json;                       /* the GET /v1/health document, compact */
-	char *json_pretty;                /* the same, indented */
-	char *ready_json;                 /* the GET /readyz document */
+	struct md_health_check *checks;   /* in the order they were made; owned */
+	size_t n_checks;
+	char **reasons; /* why not ready, one sentence each; owned */
+	size_t n_reasons;
 	/* private */
 	int refs;
 };

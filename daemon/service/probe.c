@@ -83,10 +83,6 @@ void md_health_unref(struct md_health *h)
 			free(h->checks[i].message);
 			json_decref(h->checks[i].detail);
 		}
-		free(h->checks);
-		for (size_t i = 0; i < h->n_reasons; i++)
-			free(h->reasons[i]);
-		free(h->reasons);
 		free(h);
 	}
 }
@@ -147,60 +143,34 @@ struct round {
 	struct md_probe *p;
 	struct md_health *h;
 	json_t *lock;
-	size_t cap_checks, cap_reasons;
-	bool nomem; /* a check or reason could not be kept: the round is not published */
+	bool nomem; /* a check's figures could not be kept: the round is not published */
 	enum md_health_status overall;
 	int interval_ms, lock_held_warning_ms;
 	bool ready_requires_up_to_date;
 };
 
-/* A new check of the round (status counted into the overall one); its detail object takes the
- * check's figures. Never NULL: without memory it is a scratch slot and the round is dropped. */
+/* A new check of the round (its status counted into the overall one); its detail object takes
+ * the check's figures. Without memory for them the round is marked and not published. */
 static struct md_health_check *check(struct round *rd, const char *name, enum md_health_status st, const char *message)
 {
-	static struct md_health_check scratch;
 	struct md_health *h = rd->h;
 	worst(&rd->overall, st);
-	if (h->n_checks == rd->cap_checks) {
-		size_t nc = rd->cap_checks ? rd->cap_checks * 2 : 8;
-		struct md_health_check *p = realloc(h->checks, nc * sizeof *p);
-		if (!p)
-			goto nomem;
-		h->checks = p;
-		rd->cap_checks = nc;
-	}
-	struct md_health_check *c = &h->checks[h->n_checks];
+	/* MD_HEALTH_MAX_CHECKS has room for every check a round makes; the last slot is reused
+	 * rather than overrun should that ever change. */
+	struct md_health_check *c =
+		&h->checks[h->n_checks < MD_HEALTH_MAX_CHECKS ? h->n_checks++ : MD_HEALTH_MAX_CHECKS - 1];
+	free(c->message);
+	json_decref(c->detail);
 	*c = (struct md_health_check){.name = name, .status = st, .detail = json_object()};
-	if (!c->detail || (message && !(c->message = strdup(message)))) {
-		json_decref(c->detail);
-		goto nomem;
-	}
-	h->n_checks++;
+	if (!c->detail || (message && !(c->message = strdup(message))))
+		rd->nomem = true;
 	return c;
-nomem:
-	rd->nomem = true;
-	json_decref(scratch.detail);
-	scratch = (struct md_health_check){.name = name, .status = st, .detail = json_object()};
-	return &scratch;
 }
 
-static void reason(struct round *rd, const char *why)
+static void reason(struct round *rd, const char *why /* static */)
 {
-	struct md_health *h = rd->h;
-	if (h->n_reasons == rd->cap_reasons) {
-		size_t nc = rd->cap_reasons ? rd->cap_reasons * 2 : 4;
-		char **p = realloc(h->reasons, nc * sizeof *p);
-		if (!p) {
-			rd->nomem = true;
-			return;
-		}
-		h->reasons = p;
-		rd->cap_reasons = nc;
-	}
-	if (!(h->reasons[h->n_reasons] = strdup(why)))
-		rd->nomem = true;
-	else
-		h->n_reasons++;
+	if (rd->h->n_reasons < MD_HEALTH_MAX_REASONS)
+		rd->h->reasons[rd->h->n_reasons++] = why;
 }
 
 /* The database: reachable, how fast, which server. Returns 0 when it answered. */

@@ -30,6 +30,11 @@ enum md_health_status {
 
 const char *md_health_status_name(enum md_health_status s);
 
+/* A round makes at most 9 checks (process, database, read_only, connections, migration_lock,
+ * pool, migrations, last_job, drift) and gives at most 5 reasons; room for a few more. */
+#define MD_HEALTH_MAX_CHECKS  12
+#define MD_HEALTH_MAX_REASONS 8
+
 /* One check of a probe: what it looked at, how it stands, what to do about it. */
 struct md_health_check {
 	const char *name; /* static: "database", "connections", "migration_lock", ... */
@@ -58,9 +63,9 @@ struct md_health {
 	double lock_age_s;                /* age of the holder's session */
 	bool snapshot_ok;                 /* the folder and _prisma_migrations were read */
 	size_t migrations[MD_MIG__COUNT]; /* by enum md_mig_state */
-	struct md_health_check *checks;   /* in the order they were made; owned */
+	struct md_health_check checks[MD_HEALTH_MAX_CHECKS]; /* in the order they were made */
 	size_t n_checks;
-	char **reasons; /* why not ready, one sentence each; owned */
+	const char *reasons[MD_HEALTH_MAX_REASONS]; /* why not ready: static sentences */
 	size_t n_reasons;
 	/* private */
 	int refs;

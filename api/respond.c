@@ -3,7 +3,6 @@
 #include "api_internal.h"
 #include "migrated/log.h"
 #include "migrated/report.h"
-#include "migrated/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,12 +38,9 @@ struct MHD_Response *api_text(const char *text, size_t len, bool copy)
 
 json_t *api_error_document(const char *code, const char *message, json_t *detail)
 {
-	char clean[2048];
-	md_redact(message, clean, sizeof clean);
 	/* The message may quote the request (a path with %ff, a cut multibyte character), and
 	 * JSON strings must be UTF-8: jansson refuses anything else. */
-	md_utf8_scrub(clean);
-	return json_pack("{s:{s:s, s:s, s:o}}", "error", "code", code, "message", clean, "detail",
+	return json_pack("{s:{s:s, s:o, s:o}}", "error", "code", code, "message", md_report_text(message), "detail",
 			 detail ? detail : json_object());
 }
 

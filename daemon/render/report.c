@@ -44,8 +44,7 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* Text from an md_error as it may leave the process: secrets redacted, valid UTF-8. */
-static json_t *clean_string(const char *text)
+json_t *md_report_text(const char *text)
 {
 	char buf[sizeof((struct md_error *)0)->message];
 	md_redact(text, buf, sizeof buf);
@@ -63,9 +62,9 @@ json_t *md_report_error_json(const struct md_error *err)
 	if (err->code == MD_E_CONNECT && err->conn_failure)
 		json_object_set_new(detail, "connection", json_string(md_conn_failure_name(err->conn_failure)));
 	if (err->hint[0])
-		json_object_set_new(detail, "hint", clean_string(err->hint));
+		json_object_set_new(detail, "hint", md_report_text(err->hint));
 	return json_pack("{s:{s:s, s:o, s:o}}", "error", "code", md_error_code_name(err->code), "message",
-			 clean_string(err->message), "detail", detail);
+			 md_report_text(err->message), "detail", detail);
 }
 
 json_t *md_report_error_fields(const struct md_error *err)

@@ -16,6 +16,9 @@ struct md_failure;
 struct md_apply_event;
 
 /* JSON objects; the caller owns the reference. NULL only when out of memory. */
+/* md_report_text: text as it may leave the process, as a JSON string: secrets redacted, cut at
+ * 4 KiB, made valid UTF-8 (it may quote a request). */
+json_t *md_report_text(const char *text);
 /* md_report_error_json: THE rendering of an error, {"error": {"code", "message", "detail":
  * {"prisma_code", "sqlstate", "connection", "hint"}}}, message and hint redacted and valid
  * UTF-8: what the API answers and the CLI prints with --json. */

@@ -315,7 +315,8 @@ ITEST(a_refused_deploy_takes_no_lock_no_backup_and_writes_nothing_then_fixed_dat
 	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(step, "data"), "failed")), 0);
 	ck_assert_int_ge(json_integer_value(json_object_get(json_object_get(step, "data"), "checks")), 10);
 	ck_assert_ptr_nonnull(json_object_get(job, "result"));
-	ck_assert_ptr_nonnull(h_jstr(job, "result.backup.id"));
+	if (h_server_major() <= h_client_major()) /* Debian's pg_dump 15 cannot dump a newer server */
+		ck_assert_ptr_nonnull(h_jstr(job, "result.backup.id"));
 	json_decref(job);
 	free(id);
 	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "11");

@@ -891,53 +891,28 @@ static void check_type(struct pf *p, const char *table, const char *tkey, const 
 	free(vals);
 }
 
-static void info_drop_column(struct pf *p, const char *table, const char *tkey, const char *column)
+/* DROP COLUMN (column given) or DROP TABLE: information, how many values or rows are lost
+ * (the estimate for a table over preflight_max_rows). */
+static void info_drop(struct pf *p, const char *table, const char *tkey, const char *column)
 {
-	char ckey[MD_DDL_NAME], cond[600], why[600], msg[900];
+	char ckey[MD_DDL_NAME] = "", q[600], why[600], msg[900];
 	struct table_info *ti;
-	md_ddl_key(column, ckey, sizeof ckey);
-	json_t *f = finding(p, "data_loss", tkey, json_pack("[s]", ckey));
-	if (!table_askable(p, f, table, tkey, &ti))
-		return;
-	snprintf(cond, sizeof cond, "SELECT count(*) FROM %s AS t WHERE t.%s IS NOT NULL", table, column);
-	if (p->o->max_rows > 0 && ti->rows > (double)p->o->max_rows) {
-		snprintf(msg, sizeof msg, "%s has about %.0f rows (estimate): the values of %s in them are lost", table,
-			 ti->rows, ckey);
-		json_object_set_new(f, "estimate", json_true());
-		settle(p, f, "info", (long long)ti->rows, NULL, msg, "take a backup you can restore the column from",
-		       0);
-		return;
-	}
-	double t0 = md_clock_mono_ms();
-	PGresult *res = ask(p, cond, why, sizeof why);
-	if (p->fatal) {
-		json_decref(f);
-		return;
-	}
-	if (!res) {
-		settle(p, f, "info", -1, NULL, why, NULL, t0);
-		return;
-	}
-	long long n = atoll(PQgetvalue(res, 0, 0));
-	PQclear(res);
-	snprintf(msg, sizeof msg, "%lld value%s of %s %s lost", n, n == 1 ? "" : "s", ckey, n == 1 ? "is" : "are");
-	settle(p, f, "info", n, NULL, msg, n ? "the pre-deploy backup keeps them; restore is the way back" : NULL, t0);
-}
-
-static void info_drop_table(struct pf *p, const char *table, const char *tkey)
-{
-	char q[600], why[600], msg[900];
-	struct table_info *ti;
-	json_t *f = finding(p, "data_loss", tkey, json_array());
+	if (column)
+		md_ddl_key(column, ckey, sizeof ckey);
+	json_t *f = finding(p, "data_loss", tkey, column ? json_pack("[s]", ckey) : json_array());
 	if (!table_askable(p, f, table, tkey, &ti))
 		return;
 	if (p->o->max_rows > 0 && ti->rows > (double)p->o->max_rows) {
-		snprintf(msg, sizeof msg, "%s has about %.0f rows (estimate): they are lost", table, ti->rows);
+		snprintf(msg, sizeof msg, "%s has about %.0f rows (estimate): %s lost", table, ti->rows,
+			 column ? "the column's values in them are" : "they are");
 		json_object_set_new(f, "estimate", json_true());
 		settle(p, f, "info", (long long)ti->rows, NULL, msg, NULL, 0);
 		return;
 	}
-	snprintf(q, sizeof q, "SELECT count(*) FROM %s AS t", table);
+	if (column)
+		snprintf(q, sizeof q, "SELECT count(*) FROM %s AS t WHERE t.%s IS NOT NULL", table, column);
+	else
+		snprintf(q, sizeof q, "SELECT count(*) FROM %s AS t", table);
 	double t0 = md_clock_mono_ms();
 	PGresult *res = ask(p, q, why, sizeof why);
 	if (p->fatal) {
@@ -950,7 +925,9 @@ static void info_drop_table(struct pf *p, const char *table, const char *tkey)
 	}
 	long long n = atoll(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	snprintf(msg, sizeof msg, "%lld row%s of %s %s lost", n, n == 1 ? "" : "s", table, n == 1 ? "is" : "are");
+	char noun[MD_DDL_NAME + 48];
+	snprintf(noun, sizeof noun, "%s%s of %s", column ? "value" : "row", n == 1 ? "" : "s", column ? ckey : table);
+	snprintf(msg, sizeof msg, "%lld %s %s lost", n, noun, n == 1 ? "is" : "are");
 	settle(p, f, "info", n, NULL, msg, n ? "the pre-deploy backup keeps them; restore is the way back" : NULL, t0);
 }
 
@@ -1047,7 +1024,7 @@ static void alter_table(struct pf *p, const struct md_ddl *d, const char *sql)
 			break;
 		case MD_ACT_VALIDATE_CONSTRAINT: check_validate(p, d, a); break;
 		case MD_ACT_ALTER_TYPE: check_type(p, d->table, d->table_key, sql, a); break;
-		case MD_ACT_DROP_COLUMN: info_drop_column(p, d->table, d->table_key, a->column); break;
+		case MD_ACT_DROP_COLUMN: info_drop(p, d->table, d->table_key, a->column); break;
 		default: break;
 		}
 	}
@@ -1072,7 +1049,7 @@ static void statement(struct pf *p, const struct md_ddl *d, const char *sql)
 	case MD_DDL_ALTER_TABLE: alter_table(p, d, sql); break;
 	case MD_DDL_DROP_TABLE:
 		if (d->table_key[0])
-			info_drop_table(p, d->table, d->table_key);
+			info_drop(p, d->table, d->table_key, NULL);
 		break;
 	case MD_DDL_CREATE_OTHER:
 		if (d->type_name[0] && d->labels.end > d->labels.start) {

@@ -515,6 +515,47 @@ static void check_not_null(struct pf *p, const char *table, const char *tkey, co
 		   "in steps: ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL");
 }
 
+/* The SQL that names a key's duplicate groups and finds their rows again: "(a) AS md_g1, ...",
+ * "(a) = g.md_g1 AND ..." (IS NOT DISTINCT FROM when NULLs are not distinct), "md_g1, ...". */
+struct group_sql {
+	char *aliases, *join, *names;
+};
+
+static void group_sql_free(struct group_sql *g)
+{
+	if (!g)
+		return;
+	free(g->aliases);
+	free(g->join);
+	free(g->names);
+	free(g);
+}
+
+static struct group_sql *group_join(const char *sql, const struct md_ddl_span *items, size_t n, bool nulls_equal)
+{
+	struct md_strbuf a = MD_STRBUF_INIT, j = MD_STRBUF_INIT, nm = MD_STRBUF_INIT;
+	struct group_sql *g = calloc(1, sizeof *g);
+	for (size_t i = 0; g && i < n; i++) {
+		int len = (int)(items[i].end - items[i].start);
+		const char *it = sql + items[i].start;
+		md_strbuf_printf(&a, "%s(%.*s) AS md_g%zu", i ? ", " : "", len, it, i + 1);
+		md_strbuf_printf(&j, "%s(%.*s) %s g.md_g%zu", i ? " AND " : "", len, it,
+				 nulls_equal ? "IS NOT DISTINCT FROM" : "=", i + 1);
+		md_strbuf_printf(&nm, "%smd_g%zu", i ? ", " : "", i + 1);
+	}
+	if (!g || md_strbuf_failed(&a) || md_strbuf_failed(&j) || md_strbuf_failed(&nm)) {
+		md_strbuf_free(&a);
+		md_strbuf_free(&j);
+		md_strbuf_free(&nm);
+		free(g);
+		return NULL;
+	}
+	g->aliases = md_strbuf_steal(&a);
+	g->join = md_strbuf_steal(&j);
+	g->names = md_strbuf_steal(&nm);
+	return g;
+}
+
 static void check_unique(struct pf *p, const char *table, const char *tkey, const char *sql, struct md_ddl_span list,
 			 struct md_ddl_span where, bool nulls_not_distinct, bool index, const char *what)
 {
@@ -540,6 +581,7 @@ static void check_unique(struct pf *p, const char *table, const char *tkey, cons
 	char *pred = where.end > where.start ? span_text(sql, where) : strdup("true");
 	char *ex = example_sql(p, ti, group);
 	char *q = NULL, *count_q = NULL;
+	struct group_sql *g = NULL;
 	const char *notnull = nulls_not_distinct ? "true" : nn, *tail = nulls_not_distinct ? "" : " IS NOT NULL";
 	/* The count first, as cheap as asking by hand; the keys of the first groups only when
 	 * there are duplicates (a second pass). */
@@ -548,12 +590,19 @@ static void check_unique(struct pf *p, const char *table, const char *tkey, cons
 		     "SELECT count(*), coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM %s AS t WHERE %s%s AND (%s) "
 		     "GROUP BY %s HAVING count(*) > 1) d",
 		     table, notnull, tail, pred, group) < 0 ||
+	    !(g = group_join(sql, items, n, nulls_not_distinct)) ||
 	    asprintf(
 		    &q,
-		    "WITH d AS (SELECT count(*) AS n, (array_agg(%s ORDER BY %s))[1:3] AS keys FROM %s AS t WHERE %s%s "
-		    "AND (%s) GROUP BY %s HAVING count(*) > 1) SELECT json_agg(json_build_object('rows', n, 'keys', "
-		    "to_json(keys))) FROM (SELECT * FROM d ORDER BY n DESC LIMIT %d) s",
-		    ex, ti->ord_sql, table, notnull, tail, pred, group, EXAMPLES) < 0) {
+		    "WITH g AS (SELECT %s, count(*) AS md_n FROM %s AS t WHERE %s%s AND (%s) GROUP BY %s HAVING "
+		    "count(*) "
+		    "> 1 ORDER BY md_n DESC LIMIT %d), r AS (SELECT g.*, row(%s) AS md_o, %s AS md_k FROM %s AS t JOIN "
+		    "g "
+		    "ON %s WHERE (%s)) SELECT json_agg(json_build_object('rows', md_n, 'keys', to_json(keys)) ORDER BY "
+		    "md_n DESC) FROM (SELECT md_n, (array_agg(md_k ORDER BY md_o))[1:3] AS keys FROM r GROUP BY %s, "
+		    "md_n) "
+		    "s",
+		    g->aliases, table, notnull, tail, pred, group, EXAMPLES, ti->ord_sql, ex, table, g->join, pred,
+		    g->names) < 0) {
 		p->fatal = md_error_set(p->err, MD_E_NOMEM, "out of memory");
 		json_decref(f);
 		goto out;
@@ -603,6 +652,7 @@ static void check_unique(struct pf *p, const char *table, const char *tkey, cons
 		       t0);
 	}
 out:
+	group_sql_free(g);
 	free(q);
 	free(count_q);
 	free(group);

@@ -25,14 +25,29 @@ int main(void)
 		const char *name;
 		Suite *(*make)(void);
 	} suites[] = {
-		{"cli", suite_cli},           {"deploy", suite_deploy},   {"failure", suite_failure},
-		{"status", suite_status},     {"resolve", suite_resolve}, {"lock", suite_lock},
-		{"crash", suite_crash},       {"connect", suite_connect}, {"corpus", suite_corpus},
-		{"prisma", suite_prisma},     {"api", suite_api},         {"daemon", suite_daemon},
-		{"service", suite_service},   {"systemd", suite_systemd}, {"backup", suite_backup},
-		{"rollback", suite_rollback}, {"safety", suite_safety},   {"unfinished", suite_unfinished},
-		{"hostile", suite_hostile},   {"tls", suite_tls},         {"pgbouncer", suite_pgbouncer},
-		{"versions", suite_versions}, {"preflight", suite_preflight},
+		{"cli", suite_cli},
+		{"deploy", suite_deploy},
+		{"failure", suite_failure},
+		{"status", suite_status},
+		{"resolve", suite_resolve},
+		{"lock", suite_lock},
+		{"crash", suite_crash},
+		{"connect", suite_connect},
+		{"corpus", suite_corpus},
+		{"prisma", suite_prisma},
+		{"api", suite_api},
+		{"daemon", suite_daemon},
+		{"service", suite_service},
+		{"systemd", suite_systemd},
+		{"backup", suite_backup},
+		{"rollback", suite_rollback},
+		{"safety", suite_safety},
+		{"unfinished", suite_unfinished},
+		{"hostile", suite_hostile},
+		{"tls", suite_tls},
+		{"pgbouncer", suite_pgbouncer},
+		{"versions", suite_versions},
+		{"preflight", suite_preflight},
 	};
 	/* MD_TEST_SUITES="deploy,crash": only those (one cluster for several suites; Check's own
 	 * CK_RUN_SUITE takes one name). */

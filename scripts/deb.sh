@@ -3,7 +3,9 @@
 #   scripts/deb.sh             build (installs missing build dependencies with scripts/deps.sh)
 #   scripts/deb.sh --lintian   build, then lintian (exit 1 on an error or a warning)
 # The tree's tracked and new (not ignored) files are copied to build/deb/migrated-VERSION and
-# dpkg-buildpackage runs there, so the source tree gets no autotools or debhelper output.
+# dpkg-buildpackage runs there, so the source tree gets no autotools or debhelper output. Outside
+# a git checkout (an exported tarball) the whole tree but build*/ is copied and distcleaned, so
+# no object of another build (other flags, no hardening) ends up in the package.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -20,9 +22,14 @@ out=$top/build/deb
 src=$out/migrated-$version
 rm -rf "$out"
 mkdir -p "$src"
-git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
-  [ -e "$f" ] && printf '%s\0' "$f"
-done | tar -c --null -T - | tar -x -C "$src"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+    [ -e "$f" ] && printf '%s\0' "$f"
+  done | tar -c --null -T - | tar -x -C "$src"
+else
+  tar -c --exclude='./build' --exclude='./build-*' . | tar -x -C "$src"
+  [ ! -f "$src/Makefile" ] || make -C "$src" distclean >/dev/null 2>&1 || true
+fi
 
 (cd "$src" && dpkg-buildpackage -b -us -uc -j"$(nproc)") >"$out/build.log" 2>&1 || {
   tail -n 40 "$out/build.log" >&2

@@ -84,12 +84,21 @@ check "install says how to configure, does not start it" \
 # The database, the migrations, a token; the URL as the credential the unit loads.
 insh "systemctl start postgresql@15-main && su postgres -c \"psql -qc \\\"CREATE ROLE app LOGIN SUPERUSER PASSWORD 'secret'\\\"\" && su postgres -c 'createdb -O app app'" >/dev/null 2>&1 ||
   no "PostgreSQL starts in the container"
-insh "umask 077; echo 'postgresql://app:secret@127.0.0.1:5432/app' >/etc/migrated/database-url"
 insh "sed -i 's|^#migrations = .*|migrations = /srv/app/prisma/migrations\nshutdown_timeout = 2s|' /etc/migrated/migrated.conf"
+# Started before it has a database URL (the package's empty credential file), the daemon runs
+# and says what to set.
+ct timeout 30 systemctl start migrated.service >/dev/null 2>&1
+st=$(ct systemctl status migrated.service --no-pager -n 20 2>&1)
+check "without a database URL the daemon starts and names /etc/migrated/database-url" \
+  bash -c 'grep -q "no DATABASE_URL" <<<"$1" && grep -q "/etc/migrated/database-url" <<<"$1"' _ "$st" ||
+  sed 's/^/    /' <<<"$st"
+ct systemctl stop migrated.service
+insh "umask 077; echo 'postgresql://app:secret@127.0.0.1:5432/app' >/etc/migrated/database-url"
 admin=$(insh 'migrated token add ops admin' | tail -n 1)
 check "token add prints a 64-digit secret" test "${#admin}" = 64
 
 # start: Type=notify, so `systemctl start` returns once READY=1 arrived.
+check "the unit is Type=notify" test "$(ct systemctl show -P Type migrated.service)" = notify
 check "systemctl start migrated succeeds" ct timeout 60 systemctl start migrated.service
 sub=$(ct systemctl show -P SubState migrated.service)
 check "the service is active (running) after start" test "$sub" = running
@@ -97,9 +106,10 @@ status=$(ct systemctl show -P StatusText migrated.service)
 check "READY=1 came with a STATUS= line ($status)" test -n "$status"
 health=$(insh "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8080/v1/health")
 check "GET /v1/health answers 200 ($health)" test "$health" = 200
-sleep 31 # WatchdogSec=60s: the daemon pings every 30 s
+wd0=$(ct systemctl show -P WatchdogTimestampMonotonic migrated.service)
+sleep 31 # WatchdogSec=60s: the daemon pings every 30 s, and each ping moves the timestamp
 wd=$(ct systemctl show -P WatchdogTimestampMonotonic migrated.service)
-check "the watchdog is fed (WatchdogTimestampMonotonic=$wd)" test "${wd:-0}" -gt 0
+check "the watchdog is fed (WatchdogTimestampMonotonic $wd0 -> $wd)" test "${wd:-0}" -gt "${wd0:-0}"
 
 # reload applies a new token
 readtok=$(insh 'migrated token add mon read' | tail -n 1)

@@ -41,6 +41,7 @@ cleanup() {
     kill -KILL "$nspawn_pid" 2>/dev/null
   fi
   rm -rf "$root"
+  [ "${failed:-1}" != 0 ] || rm -f "$cache/boot-$$.log" # the container's console, kept on a failure
 }
 trap cleanup EXIT
 cp -a --reflink=auto "$cache/base" "$root"

@@ -3,7 +3,8 @@
 daemon/core/config.c's table (and its environment variable) has an entry in
 man/migrated.conf.5.scd, every command and long option of daemon/cli/cli.c (and each token
 subcommand) one in man/migrated.1.scd, and each page, built with scdoc, renders with no
-`man --warnings` complaint. Not for the prose: a reader checks that.
+`man --warnings` complaint; the bash completion (completions/migrated) offers every command and
+long option too. Not for the prose: a reader checks that.
 Usage: manpages.py TOP. Prints one line "manpages: N passed, N failed"; exit 1 on a failure."""
 import os
 import re
@@ -63,6 +64,14 @@ options = re.findall(r'^\s*\{"([a-z-]+)",\s*(?:no|required|optional)_argument', 
 check(len(options) > 5, "no long options found in daemon/cli/cli.c")
 for opt in options:
     check(f"--{opt}" in cli_heads, f"option --{opt} (daemon/cli/cli.c) has no entry in man/migrated.1.scd")
+
+completion = read("completions/migrated")
+m = re.search(r'local commands="([^"]*)"', completion)
+offered = set(m.group(1).split()) if m else set()
+for cmd in commands:
+    check(cmd in offered, f"command {cmd} is not offered by completions/migrated")
+for opt in options:
+    check(f"--{opt}" in completion, f"option --{opt} is not offered by completions/migrated")
 
 # Rendering: scdoc builds each page, man reports no warning (the acceptance check's command).
 if shutil.which("scdoc") and shutil.which("man"):

@@ -47,11 +47,9 @@ void api_admit(const struct api_head *h, const struct api_policy *p, struct api_
 	a->role = p->role;
 	a->route = api_route_find(strcmp(method, "HEAD") == 0 ? "GET" : method, url, a->param, sizeof a->param,
 				  a->allow, sizeof a->allow, &path_known);
-	/* ?pretty (no value), ?pretty=1, or a curl client: indented JSON; ?pretty=0 turns it off. */
-	if (h->has_pretty)
-		a->pretty = !h->pretty || (strcmp(h->pretty, "0") != 0 && strcmp(h->pretty, "false") != 0);
-	else
-		a->pretty = h->user_agent && strncmp(h->user_agent, "curl/", 5) == 0;
+	/* ?pretty (no value) or ?pretty=1: indented JSON. Otherwise one line, whoever asks: curl in
+	 * a deploy script reads answers line by line (`| cut`, `| grep`), people add ?pretty or jq. */
+	a->pretty = h->has_pretty && (!h->pretty || (strcmp(h->pretty, "0") != 0 && strcmp(h->pretty, "false") != 0));
 	a->want_text = h->accept && strstr(h->accept, "text/plain") && !strstr(h->accept, "application/json");
 	if (!a->route) {
 		if (!path_known)

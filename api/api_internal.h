@@ -101,7 +101,7 @@ const struct route *api_route_find(const char *method, const char *url, char *pa
 /* Admission (admission.c): what the request line and headers decide before a body is read. */
 struct api_head {
 	const char *method, *url; /* as libmicrohttpd decoded them; NULL reads as "" */
-	const char *authorization, *content_length, *transfer_encoding, *content_type, *accept, *user_agent;
+	const char *authorization, *content_length, *transfer_encoding, *content_type, *accept;
 	bool has_pretty;    /* ?pretty was given ... */
 	const char *pretty; /* ... with this value (NULL: none) */
 };

@@ -80,9 +80,10 @@ int md_body_parse(const char *buf, size_t len, const struct md_body_field *field
 
 static const struct md_body_field deploy_fields[] = {
 	{"dry_run", MD_FIELD_BOOL, false, 0},
-	{"backup", MD_FIELD_BOOL, false, 0},        /* overrides backup_before_deploy */
-	{"verify", MD_FIELD_BOOL, false, 0},        /* false: skip the post-deploy verification */
-	{"override_lint", MD_FIELD_BOOL, false, 0}, /* admin: deploy past the lint gate */
+	{"backup", MD_FIELD_BOOL, false, 0},             /* overrides backup_before_deploy */
+	{"verify", MD_FIELD_BOOL, false, 0},             /* false: skip the post-deploy verification */
+	{"override_lint", MD_FIELD_BOOL, false, 0},      /* admin: deploy past the lint gate */
+	{"override_preflight", MD_FIELD_BOOL, false, 0}, /* admin: deploy past the data preflight */
 };
 static const struct md_body_field resolve_fields[] = {
 	{"migration", MD_FIELD_STRING, true, 255 * 4},

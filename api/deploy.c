@@ -8,7 +8,11 @@
 #include "migrated/settings.h"
 #include "migrated/config.h"
 #include "migrated/jobs.h"
+#include "migrated/catalog.h"
+#include "migrated/job_metrics.h"
 #include "migrated/lint.h"
+#include "migrated/pool.h"
+#include "migrated/preflight.h"
 #include "migrated/macro.h"
 #include "migrated/snapshot.h"
 
@@ -85,6 +89,62 @@ static struct MHD_Response *lint_gate(struct md_request *req, unsigned *status)
 	return r;
 }
 
+/* preflight_gate = block: rows that make a pending statement fail refuse the deploy here, before
+ * any job, lock or backup, with the findings (the job asks again in its preflight step). NULL
+ * when the deploy may go on. */
+static struct MHD_Response *preflight_gate(struct md_request *req, unsigned *status)
+{
+	struct md_api *api = req->api;
+	struct md_preflight_options o;
+	struct md_apply_options apply;
+	struct md_error err = {0};
+	struct md_catalog *cat = NULL;
+	struct md_db *db = NULL;
+	struct MHD_Response *r = NULL;
+	json_t *pf = NULL;
+	char *url = NULL;
+	int gate;
+
+	md_settings_preflight(api->deps.settings, &o, &gate, &url);
+	if (gate != MD_LINT_GATE_BLOCK) {
+		free(url);
+		return NULL;
+	}
+	md_apply_options_default(&apply);
+	int rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
+	if (rc == 0)
+		rc = md_pool_acquire(api->deps.pool, -1, 0, &db, &err);
+	if (rc == 0)
+		rc = md_preflight_pending(db, url, cat, &apply, &o, &pf, &err);
+	md_pool_release(api->deps.pool, db);
+	md_catalog_free(cat);
+	free(url);
+	md_job_metrics_preflight(pf);
+	if (rc < 0) {
+		md_error_prefix(&err, rc, "the data preflight could not run, so the deploy was not started: ");
+		md_error_hint(&err,
+			      "retry when the database answers, or send \"override_preflight\": true with an admin "
+			      "token (or set preflight_gate = warn)");
+		r = api_error_from(&err, status);
+	} else if (md_preflight_fails(pf)) {
+		char msg[300];
+		long long n = (long long)json_integer_value(json_object_get(pf, "failed"));
+		snprintf(msg, sizeof msg,
+			 "the data preflight refused the deploy: %lld pending statement%s would fail on today's data; "
+			 "nothing was locked, backed up or applied",
+			 n, n == 1 ? "" : "s");
+		json_t *detail =
+			json_pack("{s:O, s:O, s:O, s:O, s:s}", "findings", json_object_get(pf, "findings"), "checks",
+				  json_object_get(pf, "checks"), "failed", json_object_get(pf, "failed"), "skipped",
+				  json_object_get(pf, "skipped"), "hint",
+				  "fix the data (each finding says how and names example rows by primary key), "
+				  "change the migration, or send \"override_preflight\": true with an admin token");
+		r = api_error(MHD_HTTP_UNPROCESSABLE_CONTENT, "preflight_failed", msg, detail, status);
+	}
+	json_decref(pf);
+	return r;
+}
+
 static void deploy_task(struct md_request *req)
 {
 	unsigned status;
@@ -102,6 +162,9 @@ static void deploy_task(struct md_request *req)
 	else if (!dry_run && !json_is_true(json_object_get(req->json, "override_lint")) &&
 		 (r = lint_gate(req, &status)))
 		; /* refused by the lint gate */
+	else if (!dry_run && !json_is_true(json_object_get(req->json, "override_preflight")) &&
+		 (r = preflight_gate(req, &status)))
+		; /* refused by the data preflight */
 	else
 		r = api_submit(req, MD_JOB_DEPLOY, json_incref(req->json), &status);
 	md_snapshot_view_unref(v);
@@ -137,6 +200,10 @@ struct MHD_Response *api_deploy(struct md_request *req, unsigned *ret_status)
 		return api_error(MHD_HTTP_FORBIDDEN, "forbidden", "\"override_lint\" needs a token with the admin role",
 				 json_pack("{s:s, s:s}", "role", md_role_name(req->role), "required_role", "admin"),
 				 ret_status);
+	if (json_is_true(json_object_get(req->json, "override_preflight")) && req->role < MD_ROLE_ADMIN)
+		return api_error(
+			MHD_HTTP_FORBIDDEN, "forbidden", "\"override_preflight\" needs a token with the admin role",
+			json_pack("{s:s, s:s}", "role", md_role_name(req->role), "required_role", "admin"), ret_status);
 	if (key) {
 		json_t *job = md_jobs_find_key(req->api->deps.jobs, key);
 		if (job) {

@@ -10,10 +10,38 @@
 #include "migrated/db.h"
 #include "migrated/deploy.h"
 #include "migrated/jobs.h"
+#include "migrated/job_metrics.h"
+#include "migrated/config.h"
 #include "migrated/lint.h"
 #include "migrated/liveplan.h"
 #include "migrated/pool.h"
+#include "migrated/preflight.h"
 #include "migrated/report.h"
+
+/* The plan's preflight document: asked as a deploy would (same settings, replica included);
+ * one that could not run says why. */
+static json_t *api_plan_preflight(struct md_request *req, struct md_db *db, const struct md_catalog *cat,
+				  const struct md_deploy_report *rep)
+{
+	struct md_preflight_options o;
+	struct md_error err = {0};
+	char *url = NULL, why[600];
+	json_t *pf = NULL;
+	int gate;
+
+	md_settings_preflight(req->api->deps.settings, &o, &gate, &url);
+	if (gate == MD_LINT_GATE_OFF) {
+		free(url);
+		return md_preflight_off("not asked: preflight_gate = off");
+	}
+	int r = md_preflight_report(db, url, cat, rep, &o, &pf, &err);
+	free(url);
+	md_job_metrics_preflight(pf);
+	if (r == 0)
+		return pf;
+	snprintf(why, sizeof why, "could not ask: %.500s", err.message);
+	return md_preflight_off(why);
+}
 
 static void plan_task(struct md_request *req)
 {
@@ -38,7 +66,8 @@ static void plan_task(struct md_request *req)
 		rc = md_plan_preview(db, cat, &apply, &lo, &rep, &live, &err);
 	if (rc == 0 || md_plan_refusal(rc)) {
 		status = MHD_HTTP_OK;
-		r = api_json(req, md_report_plan_json(&rep, rc, &err, live));
+		r = api_json(req, md_report_plan_json(&rep, rc, &err, live,
+						      rc == 0 ? api_plan_preflight(req, db, cat, &rep) : NULL));
 	} else {
 		json_decref(live);
 		r = api_error_from(&err, &status);

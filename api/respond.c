@@ -77,7 +77,8 @@ static unsigned status_for(int code)
 	case MD_E_RESOLVE:
 	case MD_E_ROLLBACK:
 	case MD_E_MIGRATION:
-	case MD_E_LINT: return MHD_HTTP_UNPROCESSABLE_CONTENT;
+	case MD_E_LINT:
+	case MD_E_PREFLIGHT: return MHD_HTTP_UNPROCESSABLE_CONTENT;
 	case MD_E_CONNECT:
 	case MD_E_UNAVAILABLE: return MHD_HTTP_SERVICE_UNAVAILABLE;
 	default: return MHD_HTTP_INTERNAL_SERVER_ERROR;

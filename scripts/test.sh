@@ -83,7 +83,7 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
     echo "  pg-versions: 0 passed, 1 failed (server binaries missing)" | tee -a "$logs/summary"
   fi
   # The engine suites; the daemon's deploy and health per version are in `versions`.
-  per_version=deploy,failure,lock,crash,status,corpus,safety,versions
+  per_version=deploy,failure,lock,crash,status,corpus,safety,versions,preflight
   while read -r major bindir; do
     [ -n "$major" ] || continue
     PG_BINDIR=$bindir MD_TEST_SUITES=$per_version "$build/tests/integration/run_integration" \
@@ -95,7 +95,7 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
   done <<<"$versions"
 
   echo "== valgrind: the engine's commands under memcheck =="
-  for suite in cli deploy failure status resolve connect api backup rollback safety; do
+  for suite in cli deploy failure status resolve connect api backup rollback safety preflight; do
     CK_TIMEOUT_MULTIPLIER=4 MD_TEST_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --error-exitcode=89 --suppressions=$top/tests/valgrind.supp" \
       CK_RUN_SUITE=$suite "$build/tests/integration/run_integration" >"$logs/valgrind-$suite.log" 2>&1 || status=1
     grep -E '^integration: ' "$logs/valgrind-$suite.log" | sed "s/^integration/  valgrind $suite/" | tee -a "$logs/summary"

@@ -13,6 +13,7 @@
 #include "migrated/log.h"
 #include "migrated/macro.h"
 #include "migrated/plan.h"
+#include "migrated/preflight.h"
 #include "migrated/report.h"
 #include "migrated/resolve.h"
 #include "migrated/journal.h"
@@ -43,6 +44,7 @@ struct cli {
 	const char *restore;     /* rollback --restore ID */
 	bool confirm;            /* rollback --restore ID --confirm */
 	bool rules;              /* lint --rules */
+	bool override_preflight; /* deploy --override-preflight */
 	struct md_config *cfg;
 };
 
@@ -74,6 +76,7 @@ static const char usage_text[] =
 	"  --json                     one JSON document on stdout instead of text\n"
 	"  --all                      status: list applied migrations too\n"
 	"  --dry-run                  deploy: check and show what would run, change nothing\n"
+	"  --override-preflight       deploy: go on although the data preflight finds rows that fail\n"
 	"  --lock-timeout DURATION    lock_timeout for each migration (default 10s; 0 = none)\n"
 	"  --statement-timeout DURATION  statement_timeout (default 0 = none)\n"
 	"  --lock-retries N           retries after a lock timeout or deadlock (default 3)\n"
@@ -112,6 +115,7 @@ enum {
 	OPT_RESTORE,
 	OPT_CONFIRM,
 	OPT_RULES,
+	OPT_OVERRIDE_PREFLIGHT,
 };
 
 static const struct option long_options[] = {
@@ -135,6 +139,7 @@ static const struct option long_options[] = {
 	{"restore", required_argument, NULL, OPT_RESTORE},
 	{"confirm", no_argument, NULL, OPT_CONFIRM},
 	{"rules", no_argument, NULL, OPT_RULES},
+	{"override-preflight", no_argument, NULL, OPT_OVERRIDE_PREFLIGHT},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -282,6 +287,47 @@ static void on_deploy_event(void *ctx, const struct md_apply_event *ev)
 		md_report_deploy_event_text(stdout, ev);
 }
 
+/* The data preflight before the lock and the backup: with preflight_gate = block a failing
+ * finding refuses the deploy (MD_E_PREFLIGHT) unless --override-preflight; warn prints it. */
+static int deploy_preflight(struct cli *c, struct md_db *db, const struct md_catalog *cat,
+			    const struct md_deploy_options *opts, json_t **ret, struct md_error *err)
+{
+	struct md_preflight_options o;
+	int gate = c->cfg->preflight_gate;
+	md_preflight_options_from(c->cfg, &o);
+	int r = md_preflight_pending(db, c->cfg->preflight_url, cat, &opts->apply, &o, ret, err);
+	if (r < 0) {
+		if (gate != MD_LINT_GATE_BLOCK || c->override_preflight || opts->dry_run) {
+			fprintf(stderr, "warning: the data preflight could not run: %s\n", err->message);
+			memset(err, 0, sizeof *err);
+			return 0;
+		}
+		md_error_prefix(err, r, "the data preflight could not run, so nothing was locked or applied: ");
+		md_error_hint(err,
+			      "fix what stopped it, or deploy with --override-preflight (or preflight_gate = warn)");
+		return r;
+	}
+	const char *status = json_string_value(json_object_get(*ret, "status"));
+	if (!c->json && status && strcmp(status, "ok") != 0)
+		md_report_preflight_text(stdout, *ret);
+	if (!md_preflight_fails(*ret))
+		return 0;
+	if (gate == MD_LINT_GATE_BLOCK && !c->override_preflight && !opts->dry_run) {
+		long long n = (long long)json_integer_value(json_object_get(*ret, "failed"));
+		md_error_set(
+			err, MD_E_PREFLIGHT,
+			"preflight: %lld pending statement%s would fail on today's data; nothing was locked, backed "
+			"up or applied",
+			n, n == 1 ? "" : "s");
+		md_error_hint(err, "fix the data (each finding says how), or deploy with --override-preflight");
+		return MD_E_PREFLIGHT;
+	}
+	if (!c->json && !opts->dry_run)
+		printf("Preflight: %s; deploying anyway\n",
+		       c->override_preflight ? "overridden with --override-preflight" : "preflight_gate = warn");
+	return 0;
+}
+
 static int cmd_deploy(struct cli *c)
 {
 	struct md_error err = {0};
@@ -291,6 +337,7 @@ static int cmd_deploy(struct cli *c)
 	struct md_deploy_options opts = {0};
 	struct md_apply_hooks hooks = {on_deploy_event, c, &deploy_cancel, NULL};
 	struct sigaction sa = {0};
+	json_t *pf = NULL;
 	int r, rc;
 
 	md_apply_options_from(c->cfg, &opts.apply);
@@ -305,6 +352,19 @@ static int cmd_deploy(struct cli *c)
 	print_header(c, db);
 	if (!c->json)
 		printf("%zu migration%s found in %s\n", cat->n, cat->n == 1 ? "" : "s", c->cfg->migrations_dir);
+	if (c->cfg->preflight_gate != MD_LINT_GATE_OFF && deploy_preflight(c, db, cat, &opts, &pf, &err) < 0) {
+		if (c->json) {
+			json_t *j = md_report_error_json(&err);
+			json_t *detail = json_object_get(json_object_get(j, "error"), "detail");
+			if (json_is_object(detail) && pf)
+				json_object_set(detail, "findings", json_object_get(pf, "findings"));
+			cli_print_json(j);
+		} else {
+			md_report_error_text(stderr, &err);
+		}
+		rc = exit_code_for(err.code);
+		goto out;
+	}
 	deploy_canceller = PQgetCancel(db->conn);
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -313,7 +373,10 @@ static int cmd_deploy(struct cli *c)
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	if (c->json) {
-		cli_print_json(md_report_deploy_json(&rep, r, &err));
+		json_t *j = md_report_deploy_json(&rep, r, &err);
+		if (pf)
+			json_object_set(j, "preflight", pf);
+		cli_print_json(j);
 	} else if (c->dry_run && r == 0) {
 		printf("Dry run: %zu migration%s would be applied:\n", rep.n_pending, rep.n_pending == 1 ? "" : "s");
 		for (size_t i = 0; i < rep.n_pending; i++)
@@ -334,6 +397,7 @@ out:
 		deploy_canceller = NULL;
 		PQfreeCancel(pc);
 	}
+	json_decref(pf);
 	md_deploy_report_free(&rep);
 	md_db_close(db);
 	md_catalog_free(cat);
@@ -438,6 +502,7 @@ static int parse(struct cli *c, int argc, char **argv)
 		case OPT_RESTORE: c->restore = optarg; break;
 		case OPT_CONFIRM: c->confirm = true; break;
 		case OPT_RULES: c->rules = true; break;
+		case OPT_OVERRIDE_PREFLIGHT: c->override_preflight = true; break;
 		case 'h': fputs(usage_text, stdout); return 1;
 		case 'V': printf("migrated %s\n", PACKAGE_VERSION); return 1;
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -489,6 +554,8 @@ int md_cli_main(int argc, char **argv, md_cli_serve_fn serve)
 		return usage_error("%s", "token needs add NAME ROLE, list or remove NAME");
 	if ((c.resolve_applied || c.resolve_rolled_back) && strcmp(c.command, "resolve") != 0)
 		return usage_error("%s", "--applied and --rolled-back go with resolve");
+	if (c.override_preflight && strcmp(c.command, "deploy") != 0)
+		return usage_error("%s", "--override-preflight goes with deploy");
 	if (c.rules && strcmp(c.command, "lint") != 0)
 		return usage_error("%s", "--rules goes with lint");
 	if (c.list && strcmp(c.command, "backup") != 0)

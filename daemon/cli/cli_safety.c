@@ -11,6 +11,7 @@
 #include "migrated/drift.h"
 #include "migrated/lint.h"
 #include "migrated/liveplan.h"
+#include "migrated/preflight.h"
 #include "migrated/report.h"
 
 #include <stdio.h>
@@ -125,6 +126,23 @@ static void print_plan(json_t *plan)
 	}
 }
 
+/* The plan's preflight (a document in every case: one that could not run says why). */
+static json_t *cli_preflight_of_plan(const struct md_config *cfg, struct md_db *db, const struct md_catalog *cat,
+				     const struct md_deploy_report *rep)
+{
+	struct md_preflight_options o;
+	struct md_error err = {0};
+	json_t *pf = NULL;
+	char why[600];
+	if (cfg->preflight_gate == MD_LINT_GATE_OFF)
+		return md_preflight_off("not asked: preflight_gate = off");
+	md_preflight_options_from(cfg, &o);
+	if (md_preflight_report(db, cfg->preflight_url, cat, rep, &o, &pf, &err) == 0)
+		return pf;
+	snprintf(why, sizeof why, "could not ask: %.500s", err.message);
+	return md_preflight_off(why);
+}
+
 int cli_plan(const struct md_config *cfg, bool json)
 {
 	struct md_error err = {0};
@@ -133,7 +151,7 @@ int cli_plan(const struct md_config *cfg, bool json)
 	struct md_deploy_report rep = {0};
 	struct md_apply_options apply;
 	struct md_lint_options lo;
-	json_t *live = NULL;
+	json_t *live = NULL, *pf = NULL;
 	int r, rc;
 
 	md_apply_options_from(cfg, &apply);
@@ -144,19 +162,27 @@ int cli_plan(const struct md_config *cfg, bool json)
 		r = cli_open_target(cfg, &db, NULL, &err);
 	if (r == 0)
 		r = md_plan_preview(db, cat, &apply, &lo, &rep, &live, &err);
+	if (r == 0)
+		pf = cli_preflight_of_plan(cfg, db, cat, &rep);
 	if (json && (r == 0 || md_plan_refusal(r))) {
 		/* The document GET /v1/plan answers, refusals included; exit 1 when a deploy would be
 		 * refused. */
-		cli_print_json(md_report_plan_json(&rep, r, &err, live));
+		cli_print_json(md_report_plan_json(&rep, r, &err, live, pf));
 		live = NULL;
+		pf = NULL;
 		rc = r == 0 ? MD_EXIT_OK : MD_EXIT_PROBLEM;
 	} else if (r < 0) {
 		rc = cli_fail(json, &err);
 	} else {
 		print_plan(live);
+		if (pf) {
+			printf("\n");
+			md_report_preflight_text(stdout, pf);
+		}
 		rc = MD_EXIT_OK;
 	}
 	json_decref(live);
+	json_decref(pf);
 	md_deploy_report_free(&rep);
 	md_db_close(db);
 	md_catalog_free(cat);

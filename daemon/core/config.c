@@ -26,7 +26,8 @@ enum key_type {
 	KEY_AGE,    /* long seconds, "30d" */
 	KEY_LIST,   /* struct md_strlist: repeatable */
 	KEY_CHOICE, /* verify_on_failure: fail | rollback */
-	KEY_GATE,   /* lint_gate: off | warn | block */
+	KEY_GATE,   /* lint_gate, preflight_gate: off | warn | block */
+	KEY_ROWS,   /* long long, "10M", "500k", "2000000" */
 };
 
 struct key {
@@ -89,6 +90,12 @@ static const struct key keys[] = {
 	K("lint_rule", "MIGRATED_LINT_RULE", KEY_LIST, lint_rules),
 	K("lint_gate", "MIGRATED_LINT_GATE", KEY_GATE, lint_gate),
 	K("drift_interval", "MIGRATED_DRIFT_INTERVAL", KEY_DURATION, drift_interval_ms),
+	K("preflight_gate", "MIGRATED_PREFLIGHT_GATE", KEY_GATE, preflight_gate),
+	K("preflight_timeout", "MIGRATED_PREFLIGHT_TIMEOUT", KEY_DURATION, preflight_timeout_ms),
+	K("preflight_budget", "MIGRATED_PREFLIGHT_BUDGET", KEY_DURATION, preflight_budget_ms),
+	K("preflight_max_rows", "MIGRATED_PREFLIGHT_MAX_ROWS", KEY_ROWS, preflight_max_rows),
+	K("preflight_show_values", "MIGRATED_PREFLIGHT_SHOW_VALUES", KEY_BOOL, preflight_show_values),
+	K("preflight_url", "MIGRATED_PREFLIGHT_URL", KEY_SECRET, preflight_url),
 };
 #undef K
 
@@ -251,6 +258,23 @@ static int set_key(struct md_config *cfg, const struct key *k, const char *value
 					    where, k->name, value);
 		*(int *)field = (int)n;
 		return 0;
+	case KEY_ROWS: {
+		double v;
+		errno = 0;
+		v = strtod(value, &end);
+		if (end != value && (*end == 'k' || *end == 'K'))
+			v *= 1e3, end++;
+		else if (end != value && *end == 'M')
+			v *= 1e6, end++;
+		else if (end != value && *end == 'G')
+			v *= 1e9, end++;
+		if (end == value || *end || errno || v < 0 || v > 1e15)
+			return md_error_set(err, MD_E_CONFIG,
+					    "%s: %s = \"%s\" is not a row count (examples: 500000, 10M, 500k)", where,
+					    k->name, value);
+		*(long long *)field = (long long)v;
+		return 0;
+	}
 	case KEY_BOOL:
 		if (md_parse_bool(value, (bool *)field) < 0)
 			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not true or false", where, k->name,
@@ -396,7 +420,8 @@ static int read_credentials(struct md_config *cfg, struct md_error *err)
 		size_t offset;
 	} creds[] = {{"database-url", offsetof(struct md_config, database_url)},
 		     {"direct-url", offsetof(struct md_config, direct_url)},
-		     {"shadow-database-url", offsetof(struct md_config, shadow_database_url)}};
+		     {"shadow-database-url", offsetof(struct md_config, shadow_database_url)},
+		     {"preflight-url", offsetof(struct md_config, preflight_url)}};
 	const char *dir = getenv("CREDENTIALS_DIRECTORY");
 	char path[4096], buf[8192];
 
@@ -485,6 +510,10 @@ static int set_defaults(struct md_config *cfg)
 	cfg->backup_timeout_ms = 6 * 3600 * 1000;
 	cfg->verify_timeout_ms = 60000;
 	cfg->lint_gate = MD_LINT_GATE_WARN;
+	cfg->preflight_gate = MD_LINT_GATE_BLOCK;
+	cfg->preflight_timeout_ms = 5000;
+	cfg->preflight_budget_ms = 60000;
+	cfg->preflight_max_rows = 10000000;
 	return cfg->migrations_dir && cfg->state_dir && cfg->listen ? 0 : MD_E_NOMEM;
 }
 
@@ -544,6 +573,7 @@ void md_config_free(struct md_config *cfg)
 	free(cfg->database_url);
 	free(cfg->direct_url);
 	free(cfg->shadow_database_url);
+	free(cfg->preflight_url);
 	free(cfg->migrations_dir);
 	free(cfg->state_dir);
 	free(cfg->listen);

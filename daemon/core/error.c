@@ -100,6 +100,7 @@ const char *md_error_code_name(int code)
 	case MD_E_ROLLBACK: return "rollback_refused";
 	case MD_E_VERIFY: return "failed_verification";
 	case MD_E_LINT: return "lint_blocked";
+	case MD_E_PREFLIGHT: return "preflight_failed";
 	}
 	return "unknown";
 }

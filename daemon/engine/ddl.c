@@ -218,24 +218,57 @@ static void parse_column(const struct toks *tv, size_t a, size_t b, struct md_dd
 
 /* ---- ALTER TABLE actions ---- */
 
+/* The inside of the parentheses opened at i: from after '(' to the start of its ')'. */
+static struct md_ddl_span inner(const struct toks *tv, size_t i)
+{
+	struct md_ddl_span sp = {0, 0};
+	if (!is_kind(tv, i, MD_TOK_LPAREN))
+		return sp;
+	size_t e = close_paren(tv, i);
+	if (e >= tv->n || e == i + 1)
+		return sp;
+	sp.start = tv->t[i + 1].start;
+	sp.end = tv->t[e - 1].start + tv->t[e - 1].len;
+	return sp;
+}
+
+/* The first '(' in [j, b), or b. */
+static size_t next_paren(const struct toks *tv, size_t j, size_t b)
+{
+	while (j < b && !is_kind(tv, j, MD_TOK_LPAREN))
+		j++;
+	return j;
+}
+
 static void parse_add_constraint(const struct toks *tv, size_t j, size_t b, struct md_ddl_action *a)
 {
 	a->kind = MD_ACT_ADD_CONSTRAINT;
-	if (is(tv, j, "CONSTRAINT"))
+	if (is(tv, j, "CONSTRAINT")) {
+		if (is_name(tv, j + 1))
+			span(tv, j + 1, j + 2, a->constraint, sizeof a->constraint);
 		j += 2;
+	}
 	if (is(tv, j, "FOREIGN")) {
 		a->con = MD_CON_FOREIGN_KEY;
+		a->cols = inner(tv, next_paren(tv, j, b));
 		for (size_t k = j; k < b; k++)
 			if (is(tv, k, "REFERENCES")) {
-				qname(tv, k + 1, a->references, sizeof a->references);
+				size_t e = qname(tv, k + 1, a->references, sizeof a->references);
+				a->ref_cols = inner(tv, e);
 				break;
 			}
+		a->match_full = has_top_word(tv, j, b, "MATCH") && has_top_word(tv, j, b, "FULL");
 	} else if (is(tv, j, "CHECK")) {
 		a->con = MD_CON_CHECK;
+		a->expr = inner(tv, j + 1);
 	} else if (is(tv, j, "UNIQUE")) {
 		a->con = MD_CON_UNIQUE;
+		size_t p = next_paren(tv, j, b);
+		a->nulls_not_distinct = is(tv, j + 1, "NULLS") && is(tv, j + 2, "NOT");
+		a->cols = inner(tv, p);
 	} else if (is(tv, j, "PRIMARY")) {
 		a->con = MD_CON_PRIMARY_KEY;
+		a->cols = inner(tv, next_paren(tv, j, b));
 	} else if (is(tv, j, "EXCLUDE")) {
 		a->con = MD_CON_EXCLUDE;
 	} else {
@@ -293,6 +326,12 @@ static void parse_action(const struct toks *tv, size_t a0, size_t b, struct md_d
 				e++;
 			a->kind = MD_ACT_ALTER_TYPE;
 			span(tv, j, e, a->new_type, sizeof a->new_type);
+			while (e < b && !is(tv, e, "USING"))
+				e++;
+			if (e + 1 < b) {
+				a->expr.start = tv->t[e + 1].start;
+				a->expr.end = tv->t[b - 1].start + tv->t[b - 1].len;
+			}
 		} else if (is(tv, j, "SET") && is(tv, j + 1, "NOT") && is(tv, j + 2, "NULL")) {
 			a->kind = MD_ACT_SET_NOT_NULL;
 		} else if (is(tv, j, "DROP") && is(tv, j + 1, "NOT") && is(tv, j + 2, "NULL")) {
@@ -304,6 +343,8 @@ static void parse_action(const struct toks *tv, size_t a0, size_t b, struct md_d
 		}
 	} else if (is(tv, j, "VALIDATE") && is(tv, j + 1, "CONSTRAINT")) {
 		a->kind = MD_ACT_VALIDATE_CONSTRAINT;
+		if (is_name(tv, j + 2))
+			span(tv, j + 2, j + 3, a->constraint, sizeof a->constraint);
 	} else if (is(tv, j, "RENAME")) {
 		j++;
 		if (is(tv, j, "TO")) {
@@ -457,8 +498,22 @@ static int parse_create(const struct toks *tv, size_t j, struct md_ddl *d)
 			j++;
 		if (is(tv, j, "ONLY"))
 			j++;
-		qname(tv, j, d->table, sizeof d->table);
+		j = qname(tv, j, d->table, sizeof d->table);
+		if (is(tv, j, "USING"))
+			j += 2;
+		d->index_cols = inner(tv, j);
 		d->has_where = has_top_word(tv, j, tv->n, "WHERE");
+		for (size_t k = is_kind(tv, j, MD_TOK_LPAREN) ? close_paren(tv, j) : j; k < tv->n; k++) {
+			if (tv->t[k].kind == MD_TOK_LPAREN) {
+				k = close_paren(tv, k);
+			} else if (is(tv, k, "NULLS") && is(tv, k + 1, "NOT") && is(tv, k + 2, "DISTINCT")) {
+				d->nulls_not_distinct = true;
+			} else if (is(tv, k, "WHERE") && k + 1 < tv->n) {
+				d->where.start = tv->t[k + 1].start;
+				d->where.end = tv->t[tv->n - 1].start + tv->t[tv->n - 1].len;
+				break;
+			}
+		}
 		return 0;
 	}
 	if (is(tv, j, "TRIGGER") || (is(tv, j, "CONSTRAINT") && is(tv, j + 1, "TRIGGER"))) {
@@ -471,6 +526,11 @@ static int parse_create(const struct toks *tv, size_t j, struct md_ddl *d)
 		return 0;
 	}
 	d->kind = MD_DDL_CREATE_OTHER;
+	if (is(tv, j, "TYPE")) {
+		size_t e = qname(tv, j + 1, d->type_name, sizeof d->type_name);
+		if (is(tv, e, "AS") && is(tv, e + 1, "ENUM"))
+			d->labels = inner(tv, e + 2);
+	}
 	if (is_kind(tv, j, MD_TOK_WORD)) {
 		span(tv, j, j + 1, d->object, sizeof d->object);
 		if (is(tv, j, "MATERIALIZED"))
@@ -517,10 +577,20 @@ static void parse_drop(const struct toks *tv, size_t j, struct md_ddl *d)
 static int parse_alter(const struct toks *tv, size_t j, struct md_ddl *d)
 {
 	if (is(tv, j, "TYPE")) {
-		j = qname(tv, j + 1, d->table, sizeof d->table);
-		if (is(tv, j, "ADD") && is(tv, j + 1, "VALUE"))
+		j = qname(tv, j + 1, d->type_name, sizeof d->type_name);
+		if (is(tv, j, "ADD") && is(tv, j + 1, "VALUE")) {
 			d->kind = MD_DDL_ADD_ENUM_VALUE;
-		d->table[0] = '\0';
+			j += 2;
+			if (is(tv, j, "IF") && is(tv, j + 1, "NOT") && is(tv, j + 2, "EXISTS"))
+				j += 3;
+			if (is_kind(tv, j, MD_TOK_STRING)) {
+				d->labels.start = tv->t[j].start;
+				d->labels.end = tv->t[j].start + tv->t[j].len;
+			}
+		} else if (is(tv, j, "RENAME") && is(tv, j + 1, "TO") && is_name(tv, j + 2)) {
+			d->kind = MD_DDL_RENAME_TYPE;
+			span(tv, j + 2, j + 3, d->new_name, sizeof d->new_name);
+		}
 		return 0;
 	}
 	if (!is(tv, j, "TABLE"))
@@ -672,6 +742,68 @@ void md_ddl_free(struct md_ddl *d)
 	d->columns = NULL;
 	d->refs = NULL;
 	d->n_actions = d->n_columns = d->n_refs = 0;
+}
+
+/* ---- lists ---- */
+
+static bool index_suffix_word(const struct toks *tv, size_t k)
+{
+	return is(tv, k, "ASC") || is(tv, k, "DESC") || is(tv, k, "NULLS") || is(tv, k, "COLLATE");
+}
+
+size_t md_ddl_list_items(const char *sql, struct md_ddl_span list, bool index_item, struct md_ddl_span *out, size_t max)
+{
+	struct md_sqllex lx;
+	struct md_sqltok t, toks[512];
+	struct toks tv = {.src = sql, .t = toks};
+	char scratch[MD_DDL_NAME];
+	size_t count = 0;
+
+	if (list.end <= list.start)
+		return 0;
+	md_sqllex_init(&lx, sql + list.start, list.end - list.start);
+	while (tv.n < MD_ARRAY_SIZE(toks) && md_sqllex_next(&lx, &t) != MD_TOK_EOF && t.kind != MD_TOK_ERROR) {
+		t.start += list.start;
+		toks[tv.n++] = t;
+	}
+	for (size_t a = 0; a < tv.n;) {
+		size_t e = a, last;
+		int depth = 0;
+		while (e < tv.n && !(depth == 0 && tv.t[e].kind == MD_TOK_COMMA)) {
+			if (tv.t[e].kind == MD_TOK_LPAREN)
+				depth++;
+			else if (tv.t[e].kind == MD_TOK_RPAREN)
+				depth--;
+			e++;
+		}
+		last = e;
+		if (index_item) {
+			/* The expression is one name or one parenthesised expression or one function call,
+			 * then the suffixes: cut at the first word after it at depth 0. */
+			size_t k = a;
+			if (is_kind(&tv, k, MD_TOK_LPAREN)) {
+				k = close_paren(&tv, k) + 1;
+			} else {
+				k = qname(&tv, k, scratch, sizeof scratch);
+				if (k == a)
+					k++;
+				if (is_kind(&tv, k, MD_TOK_LPAREN))
+					k = close_paren(&tv, k) + 1;
+			}
+			while (k < e && is_op(&tv, k, "::")) /* a cast belongs to the expression */
+				k = qname(&tv, k + 1, scratch, sizeof scratch);
+			if (k < e && (index_suffix_word(&tv, k) || is_name(&tv, k)))
+				last = k;
+		}
+		if (last > a && count < max) {
+			out[count].start = tv.t[a].start;
+			out[count].end = tv.t[last - 1].start + tv.t[last - 1].len;
+		}
+		if (last > a)
+			count++;
+		a = e + 1;
+	}
+	return count;
 }
 
 /* ---- locks ---- */

@@ -23,8 +23,25 @@ static struct {
 	uint64_t backups[2];       /* succeeded, failed */
 	uint64_t last_backup_bits; /* a double: unix time of the last good backup, 0 = none */
 	uint64_t last_backup_size; /* bytes */
-	struct md_histogram apply, lock_wait, backup;
-} reg = {.apply = {.bounds = apply_bounds}, .lock_wait = {.bounds = lock_bounds}, .backup = {.bounds = backup_bounds}};
+	uint64_t preflight[3];     /* checks run, failed, skipped */
+	struct md_histogram apply, lock_wait, backup, preflight_time;
+} reg = {.apply = {.bounds = apply_bounds},
+	 .lock_wait = {.bounds = lock_bounds},
+	 .backup = {.bounds = backup_bounds},
+	 .preflight_time = {.bounds = apply_bounds}};
+
+void md_job_metrics_preflight(const json_t *pf)
+{
+	static const char *const keys[3] = {"checks", "failed", "skipped"};
+	if (!pf || json_object_get(pf, "reason"))
+		return; /* not run */
+	for (int i = 0; i < 3; i++) {
+		json_int_t n = json_integer_value(json_object_get(pf, keys[i]));
+		if (n > 0)
+			__atomic_add_fetch(&reg.preflight[i], (uint64_t)n, __ATOMIC_RELAXED);
+	}
+	md_histogram_observe(&reg.preflight_time, json_number_value(json_object_get(pf, "duration_ms")) / 1000.0);
+}
 
 void md_job_metrics_job_ended(enum md_job_kind kind, enum md_job_state outcome, bool dry_run)
 {
@@ -92,6 +109,16 @@ void md_job_metrics_write(FILE *out)
 			  "Migrations retried after a lock_timeout or a deadlock.");
 	md_metrics_sample(out, "migrated_lock_timeout_retries_total", "",
 			  (double)__atomic_load_n(&reg.lock_retries, __ATOMIC_RELAXED));
+	md_metrics_family(out, "migrated_preflight_checks_total", "counter",
+			  "Data preflight questions asked of the live data (before deploys and in plans), by result.");
+	md_metrics_sample(out, "migrated_preflight_checks_total", "result=\"asked\"",
+			  (double)__atomic_load_n(&reg.preflight[0], __ATOMIC_RELAXED));
+	md_metrics_sample(out, "migrated_preflight_checks_total", "result=\"failed\"",
+			  (double)__atomic_load_n(&reg.preflight[1], __ATOMIC_RELAXED));
+	md_metrics_sample(out, "migrated_preflight_checks_total", "result=\"skipped\"",
+			  (double)__atomic_load_n(&reg.preflight[2], __ATOMIC_RELAXED));
+	md_metrics_write_histogram(out, "migrated_preflight_duration_seconds",
+				   "Time of one whole data preflight (all its questions).", &reg.preflight_time);
 	md_metrics_family(out, "migrated_backups_total", "counter",
 			  "Backups taken (before deploys, on request, before restores), by outcome.");
 	md_metrics_sample(out, "migrated_backups_total", "outcome=\"succeeded\"",

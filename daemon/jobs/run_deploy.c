@@ -10,7 +10,9 @@
 #include "migrated/error.h"
 #include "migrated/history.h"
 #include "migrated/log.h"
+#include "migrated/job_metrics.h"
 #include "migrated/plan.h"
+#include "migrated/preflight.h"
 #include "migrated/report.h"
 #include "migrated/strbuf.h"
 
@@ -22,9 +24,10 @@ struct deploy_ctx {
 	struct job_run *run;
 	const struct md_catalog *cat;
 	bool want_backup;
-	bool override_lint;    /* "override_lint": true (an admin's request: the API checked the role) */
-	json_t *backup;        /* the pre-deploy backup's record, or NULL */
-	char head_before[256]; /* the newest applied migration before this deploy ("" none) */
+	bool override_lint;      /* "override_lint": true (an admin's request: the API checked the role) */
+	bool override_preflight; /* "override_preflight": true (the same) */
+	json_t *backup;          /* the pre-deploy backup's record, or NULL */
+	char head_before[256];   /* the newest applied migration before this deploy ("" none) */
 };
 
 /* The lint gate on what this deploy applies: findings recorded in a "lint" step; with
@@ -90,6 +93,67 @@ static int lint_step(struct deploy_ctx *d, const struct md_deploy_report *rep, s
 	}
 	md_lint_report_free(&lr);
 	return r;
+}
+
+/* The data preflight, in the "preflight" step before the lock and the backup (its document goes
+ * into that step as "data"): with preflight_gate = block a failing finding ends the job
+ * (MD_E_PREFLIGHT) unless an admin overrode it; warn records it. A dry run only records. */
+static int data_preflight(struct deploy_ctx *d, const struct md_deploy_options *opts, struct md_error *err)
+{
+	struct job_run *run = d->run;
+	int gate = run->set.preflight_gate;
+	json_t *pf = NULL;
+	char msg[400];
+	if (gate == MD_LINT_GATE_OFF)
+		return 0;
+	jobs_set_progress(run->jobs, "deploying: asking the data preflight questions");
+	int r = md_preflight_pending(run->db, run->set.preflight_url, d->cat, &opts->apply, &run->set.preflight, &pf,
+				     err);
+	md_job_metrics_preflight(pf);
+	bool may_go = gate != MD_LINT_GATE_BLOCK || d->override_preflight || opts->dry_run;
+	if (r < 0) {
+		if (!may_go) {
+			md_error_prefix(err, r, "the data preflight could not run, so nothing was locked or applied: ");
+			return r;
+		}
+		snprintf(msg, sizeof msg, "the data preflight could not run: %.300s", err->message);
+		run_log(run, "warning", msg);
+		memset(err, 0, sizeof *err);
+		return 0;
+	}
+	if (run->step)
+		json_object_set(run->step, "data", pf);
+	long long failed = (long long)json_integer_value(json_object_get(pf, "failed"));
+	if (failed && !may_go) {
+		json_decref(pf);
+		md_error_set(
+			err, MD_E_PREFLIGHT,
+			"the data preflight refused the deploy: %lld pending statement%s would fail on today's data; "
+			"nothing was locked, backed up or applied",
+			failed, failed == 1 ? "" : "s");
+		md_error_hint(err,
+			      "see this step's data findings: fix the data, or deploy with \"override_preflight\": "
+			      "true and an admin token");
+		return MD_E_PREFLIGHT;
+	}
+	if (failed) {
+		pthread_mutex_lock(&run->jobs->lock);
+		const char *who = run->job->actor ? run->job->actor : "(no token name)";
+		if (d->override_preflight && run->step)
+			json_object_set_new(run->step, "overridden_by", json_string(who));
+		snprintf(msg, sizeof msg, "data preflight: %lld pending statement%s would fail on today's data (%s)",
+			 failed, failed == 1 ? "" : "s",
+			 opts->dry_run           ? "dry run"
+			 : d->override_preflight ? "overridden"
+						 : "preflight_gate = warn");
+		if (d->override_preflight && !opts->dry_run)
+			snprintf(msg + strlen(msg), sizeof msg - strlen(msg), " by %.100s", who);
+		pthread_mutex_unlock(&run->jobs->lock);
+		run_log(run, "warning", msg);
+		md_log(MD_LOG_WARNING, "job %s: %s", run->id, msg);
+	}
+	json_decref(pf);
+	return 0;
 }
 
 /* Under the lock, before the first migration: the lint gate, where the schema stood, the backup. */
@@ -249,7 +313,9 @@ void run_deploy(struct job_run *run, json_t *request)
 	struct md_deploy_options opts = {0};
 	struct run_events rev = {run, "deploying", "migration"};
 	struct md_apply_hooks hooks = {run_apply_event, &rev, &run->jobs->cancel, &run->jobs->stop};
-	struct deploy_ctx d = {.run = run, .override_lint = json_is_true(json_object_get(request, "override_lint"))};
+	struct deploy_ctx d = {.run = run,
+			       .override_lint = json_is_true(json_object_get(request, "override_lint")),
+			       .override_preflight = json_is_true(json_object_get(request, "override_preflight"))};
 	json_t *result, *error = NULL, *checks = json_array(), *extra = json_object();
 	const char *outcome = NULL;
 	int r;
@@ -263,6 +329,8 @@ void run_deploy(struct job_run *run, json_t *request)
 	run_step_start(run, "preflight", "preflight", NULL);
 	r = run_open_database(run, 0, &cat, &err);
 	d.cat = cat;
+	if (r == 0)
+		r = data_preflight(&d, &opts, &err);
 	if (r == 0)
 		r = md_deploy(run->db, cat, &opts, &hooks, &rep, &err);
 	if (r < 0) {

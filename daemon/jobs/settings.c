@@ -28,6 +28,8 @@ static int view_from(const struct md_config *cfg, struct md_settings_view *ret, 
 		r = md_lint_options_init(&v.lint, &cfg->lint_rules, cfg->lock_timeout_ms, 0, err);
 	if (r == 0 && url && !(v.migration_url = strdup(url)))
 		r = md_error_set(err, MD_E_NOMEM, "out of memory");
+	if (r == 0 && cfg->preflight_url && cfg->preflight_url[0] && !(v.preflight_url = strdup(cfg->preflight_url)))
+		r = md_error_set(err, MD_E_NOMEM, "out of memory");
 	if (r < 0) {
 		md_settings_view_free(&v);
 		return r;
@@ -35,6 +37,8 @@ static int view_from(const struct md_config *cfg, struct md_settings_view *ret, 
 	v.migration_url_direct = url && url == cfg->direct_url;
 	v.connect_timeout_s = cfg->connect_timeout_s;
 	v.lint_gate = cfg->lint_gate;
+	v.preflight_gate = cfg->preflight_gate;
+	md_preflight_options_from(cfg, &v.preflight);
 	md_apply_options_from(cfg, &v.apply);
 	*ret = v;
 	return 0;
@@ -75,6 +79,7 @@ void md_settings_get(struct md_settings *s, struct md_settings_view *ret)
 	pthread_mutex_lock(&s->lock);
 	*ret = s->v;
 	ret->migration_url = s->v.migration_url ? strdup(s->v.migration_url) : NULL;
+	ret->preflight_url = s->v.preflight_url ? strdup(s->v.preflight_url) : NULL;
 	if (md_backup_options_copy(&s->v.backup, &ret->backup, &ignored) < 0)
 		memset(&ret->backup, 0, sizeof ret->backup);
 	if (md_verify_options_copy(&s->v.verify, &ret->verify, &ignored) < 0)
@@ -86,6 +91,8 @@ void md_settings_view_free(struct md_settings_view *v)
 {
 	free(v->migration_url);
 	v->migration_url = NULL;
+	free(v->preflight_url);
+	v->preflight_url = NULL;
 	md_backup_options_free(&v->backup);
 	md_verify_options_free(&v->verify);
 }
@@ -95,6 +102,15 @@ void md_settings_lint(struct md_settings *s, struct md_lint_options *ret, int *r
 	pthread_mutex_lock(&s->lock);
 	*ret = s->v.lint;
 	*ret_gate = s->v.lint_gate;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void md_settings_preflight(struct md_settings *s, struct md_preflight_options *ret, int *ret_gate, char **ret_url)
+{
+	pthread_mutex_lock(&s->lock);
+	*ret = s->v.preflight;
+	*ret_gate = s->v.preflight_gate;
+	*ret_url = s->v.preflight_url ? strdup(s->v.preflight_url) : NULL;
 	pthread_mutex_unlock(&s->lock);
 }
 

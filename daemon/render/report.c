@@ -222,14 +222,56 @@ json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const 
 	return root;
 }
 
-json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const struct md_error *err, json_t *live)
+json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const struct md_error *err, json_t *live,
+			    json_t *preflight)
 {
 	json_t *body = md_report_deploy_json(rep, rc, err);
 	json_object_del(body, "applied"); /* a dry run applies nothing and cannot fail a migration */
 	json_object_del(body, "failure");
 	json_object_set_new(body, "would_deploy", json_boolean(rc == 0));
 	json_object_set_new(body, "migrations", live ? live : json_array());
+	if (preflight)
+		json_object_set_new(body, "preflight", preflight);
 	return body;
+}
+
+void md_report_preflight_text(FILE *out, const json_t *pf)
+{
+	size_t i;
+	json_t *f;
+	const char *status = json_string_value(json_object_get(pf, "status"));
+	const char *reason = json_string_value(json_object_get(pf, "reason"));
+	if (reason) {
+		fprintf(out, "Preflight: %s\n", reason);
+		return;
+	}
+	fprintf(out, "Preflight: %lld check%s on today's data, %lld fail%s, %lld skipped (%.0f ms)%s\n",
+		(long long)json_integer_value(json_object_get(pf, "checks")),
+		json_integer_value(json_object_get(pf, "checks")) == 1 ? "" : "s",
+		(long long)json_integer_value(json_object_get(pf, "failed")),
+		json_integer_value(json_object_get(pf, "failed")) == 1 ? "s" : "",
+		(long long)json_integer_value(json_object_get(pf, "skipped")),
+		json_number_value(json_object_get(pf, "duration_ms")),
+		status && strcmp(status, "ok") == 0 ? ": nothing will fail" : "");
+	json_array_foreach(json_object_get(pf, "findings"), i, f)
+	{
+		const char *st = json_string_value(json_object_get(f, "status"));
+		if (!st || (strcmp(st, "fails") != 0 && strcmp(st, "skipped") != 0))
+			continue;
+		fprintf(out, "  %-7s %s line %lld: %s\n", strcmp(st, "fails") == 0 ? "FAILS" : "skipped",
+			json_string_value(json_object_get(f, "migration")),
+			(long long)json_integer_value(json_object_get(f, "line")),
+			json_string_value(json_object_get(f, "message")));
+		json_t *ex = json_object_get(f, "examples");
+		if (json_array_size(ex) > 0) {
+			char *s = json_dumps(ex, JSON_COMPACT | JSON_ENSURE_ASCII);
+			fprintf(out, "          examples (primary keys): %.400s\n", s ? s : "");
+			free(s);
+		}
+		const char *hint = json_string_value(json_object_get(f, "hint"));
+		if (hint)
+			fprintf(out, "          Next: %s\n", hint);
+	}
 }
 
 void md_report_error_text(FILE *out, const struct md_error *err)

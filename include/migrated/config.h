@@ -72,6 +72,14 @@ struct md_config {
 	struct md_strlist lint_rules; /* "RULE off|info|warning|error" lines */
 	int lint_gate;                /* MD_LINT_GATE_*: what lint findings do to a deploy; default warn */
 	int drift_interval_ms;        /* serve: periodic drift check; default 0 (off) */
+	/* Data preflight (preflight.h). */
+	int preflight_gate;           /* MD_LINT_GATE_* values: a failing finding refuses (block, default), is
+					* recorded (warn), or nothing is asked (off) */
+	int preflight_timeout_ms;     /* each question; default 5 s */
+	int preflight_budget_ms;      /* all questions of one deploy or plan; default 60 s */
+	long long preflight_max_rows; /* larger tables (estimate) are not scanned; default 10 M */
+	bool preflight_show_values;   /* examples show the checked values, not only keys; default false */
+	char *preflight_url;          /* MIGRATED_PREFLIGHT_URL: ask a read replica instead; may be NULL */
 };
 
 enum md_lint_gate {

@@ -38,6 +38,7 @@ enum md_ddl_kind {
 	MD_DDL_DROP_OTHER,      /* DROP of another object */
 	MD_DDL_SET,             /* SET [LOCAL|SESSION] name = value */
 	MD_DDL_TXN,             /* BEGIN, COMMIT, ROLLBACK, ... */
+	MD_DDL_RENAME_TYPE,     /* ALTER TYPE name RENAME TO new_name */
 };
 
 enum md_ddl_action_kind {
@@ -59,6 +60,11 @@ enum md_ddl_action_kind {
 	MD_ACT_ATTACH_PARTITION,
 	MD_ACT_DETACH_PARTITION,
 	MD_ACT_TRIGGER, /* ENABLE / DISABLE TRIGGER */
+};
+
+/* A part of the script: byte offsets [start, end); start == end is "none". */
+struct md_ddl_span {
+	size_t start, end;
 };
 
 enum md_ddl_constraint {
@@ -91,6 +97,12 @@ struct md_ddl_action {
 	bool not_valid, using_index;  /* ... NOT VALID / ... USING INDEX */
 	char references[MD_DDL_NAME]; /* a FOREIGN KEY's table */
 	bool concurrently;            /* DETACH PARTITION CONCURRENTLY */
+	char constraint[MD_DDL_NAME]; /* ADD CONSTRAINT name, VALIDATE CONSTRAINT name: as written */
+	struct md_ddl_span cols;      /* UNIQUE / PRIMARY KEY / FOREIGN KEY (these), inside the parentheses */
+	struct md_ddl_span ref_cols;  /* REFERENCES t (these), or none */
+	struct md_ddl_span expr;      /* CHECK (this); ALTER TYPE ... USING this */
+	bool nulls_not_distinct;      /* UNIQUE NULLS NOT DISTINCT */
+	bool match_full;              /* FOREIGN KEY ... MATCH FULL */
 };
 
 struct md_ddl {
@@ -107,12 +119,24 @@ struct md_ddl {
 	char (*refs)[MD_DDL_NAME]; /* CREATE TABLE: tables its foreign keys reference; owned */
 	size_t n_refs;
 	char set_name[64], set_value[64]; /* MD_DDL_SET */
+	char type_name[MD_DDL_NAME];      /* CREATE TYPE, ALTER TYPE (ADD VALUE, RENAME TO): as written */
+	char new_name[MD_DDL_NAME];       /* MD_DDL_RENAME_TYPE: the new name as written */
+	struct md_ddl_span labels;        /* CREATE TYPE ... AS ENUM (these); ADD VALUE 'this' */
+	struct md_ddl_span index_cols;    /* CREATE INDEX ... (these), inside the parentheses */
+	struct md_ddl_span where;         /* CREATE INDEX ... WHERE this */
+	bool nulls_not_distinct;          /* CREATE UNIQUE INDEX ... NULLS NOT DISTINCT */
 };
 
 /* md_ddl_parse: recognise statement st of script sql. Returns 0 (MD_DDL_OTHER for anything it
  * does not know) or MD_E_NOMEM. Free with md_ddl_free. */
 int md_ddl_parse(const char *sql, const struct md_sqlstmt *st, struct md_ddl *ret);
 void md_ddl_free(struct md_ddl *d);
+/* md_ddl_list_items: splits the list in span (inside its parentheses) of script sql at its
+ * top-level commas into at most max item spans; with index_item, each item loses what an index
+ * adds after the expression (COLLATE x, an operator class, ASC/DESC, NULLS FIRST/LAST). Returns
+ * how many items there are (which may exceed max: only max are written). */
+size_t md_ddl_list_items(const char *sql, struct md_ddl_span list, bool index_item, struct md_ddl_span *out,
+			 size_t max);
 /* md_ddl_key: the folded last part of a (possibly qualified, possibly quoted) name as written. */
 void md_ddl_key(const char *name, char *out, size_t outsz);
 

@@ -30,6 +30,7 @@ enum md_error_code {
 	MD_E_ROLLBACK = -18,     /* a rollback refused up front (a down.sql missing, a bad target) */
 	MD_E_VERIFY = -19,       /* post-deploy verification failed */
 	MD_E_LINT = -20,         /* the lint gate refused a deploy */
+	MD_E_PREFLIGHT = -21,    /* the data preflight found rows that make a pending statement fail */
 };
 
 /* How a connection attempt failed, so an operator knows where to look. */

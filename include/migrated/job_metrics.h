@@ -4,6 +4,7 @@
 #ifndef MIGRATED_JOB_METRICS_H
 #define MIGRATED_JOB_METRICS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,9 @@ void md_job_metrics_migration_applied(double seconds);
 void md_job_metrics_lock_waited(double seconds);
 void md_job_metrics_lock_retry(void);
 void md_job_metrics_backup(bool ok, double seconds, uint64_t size_bytes, double unix_time);
+/* A data preflight's document (preflight.h; NULL is ignored): its checks, failed and skipped
+ * findings, and its duration. */
+void md_job_metrics_preflight(const json_t *preflight);
 
 /* md_job_metrics_write: every metric of the registry, in the text format, to out. */
 void md_job_metrics_write(FILE *out);

@@ -46,9 +46,13 @@ json_t *md_report_status_json(const struct md_plan *plan, const char *migrations
 json_t *md_report_deploy_json(const struct md_deploy_report *rep, int rc, const struct md_error *err);
 /* md_report_plan_json: the plan document of `migrated plan --json` and GET /v1/plan: the
  * dry-run's report (found, pending, planned, recovered, modified, missing, error) with
- * "would_deploy" and "migrations" (live, taken; NULL: []), for rc 0 or a refusal
- * (md_plan_refusal). New reference. */
-json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const struct md_error *err, json_t *live);
+ * "would_deploy", "migrations" (live, taken; NULL: []) and "preflight" (taken; NULL: none),
+ * for rc 0 or a refusal (md_plan_refusal). New reference. */
+json_t *md_report_plan_json(const struct md_deploy_report *rep, int rc, const struct md_error *err, json_t *live,
+			    json_t *preflight);
+/* md_report_preflight_text: a preflight document (preflight.h) for a terminal: one line of
+ * totals, then each finding that fails or was skipped with its example keys and the hint. */
+void md_report_preflight_text(FILE *out, const json_t *preflight);
 /* md_report_failure_json: where a migration failed (statement, its number and line, what of
  * it remains), or JSON null when f records no failure. */
 json_t *md_report_failure_json(const struct md_failure *f);

@@ -11,6 +11,7 @@
 #include "migrated/apply.h"
 #include "migrated/backup.h"
 #include "migrated/lint.h"
+#include "migrated/preflight.h"
 #include "migrated/verify.h"
 
 struct md_config;
@@ -27,6 +28,9 @@ struct md_settings_view {
 	struct md_verify_options verify; /* owned */
 	struct md_lint_options lint;
 	int lint_gate; /* MD_LINT_GATE_* */
+	struct md_preflight_options preflight;
+	int preflight_gate;  /* MD_LINT_GATE_* values */
+	char *preflight_url; /* a read replica for the preflight, or NULL; owned */
 };
 
 /* md_settings_new: the settings of cfg (validated: a bad verification or lint rule is
@@ -42,6 +46,9 @@ void md_settings_view_free(struct md_settings_view *v);
 /* md_settings_lint: the lint options and gate in force (no allocation). */
 void md_settings_lint(struct md_settings *s, struct md_lint_options *ret, int *ret_gate);
 /* md_settings_backup_dir: the backups folder in force (malloc'd; NULL without memory). */
+/* md_settings_preflight: the preflight options and gate; *ret_url (a replica's URL, or NULL) is
+ * the caller's to free. */
+void md_settings_preflight(struct md_settings *s, struct md_preflight_options *ret, int *ret_gate, char **ret_url);
 char *md_settings_backup_dir(struct md_settings *s);
 void md_settings_free(struct md_settings *s);
 

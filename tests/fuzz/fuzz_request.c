@@ -77,9 +77,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			     .transfer_encoding = f[4],
 			     .content_type = f[5],
 			     .accept = f[6],
-			     .user_agent = f[7],
 			     .has_pretty = flags & 0x40,
-			     .pretty = f[8]};
+			     .pretty = f[7]};
 	struct api_policy pol = {.read_auth = flags & 1,
 				 .metrics_auth = flags & 2,
 				 .tokens = (flags & 4) ? 3 : 0,

@@ -60,8 +60,9 @@ END_TEST
 START_TEST(the_plan_document_says_whether_a_deploy_would_run)
 {
 	struct md_deploy_report rep = {.n_found = 3, .n_pending = 0};
-	json_t *doc = md_report_plan_json(&rep, 0, NULL, NULL);
+	json_t *doc = md_report_plan_json(&rep, 0, NULL, NULL, json_pack("{s:s}", "status", "ok"));
 	ck_assert(json_is_true(json_object_get(doc, "would_deploy")));
+	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "preflight"), "status")), "ok");
 	ck_assert(json_is_array(json_object_get(doc, "migrations")));
 	ck_assert_ptr_null(json_object_get(doc, "applied")); /* a dry run applies nothing */
 	ck_assert_ptr_null(json_object_get(doc, "failure"));
@@ -69,7 +70,8 @@ START_TEST(the_plan_document_says_whether_a_deploy_would_run)
 	json_decref(doc);
 	struct md_error err = {0};
 	md_error_set(&err, MD_E_FAILED_EXISTS, "a failed migration blocks deploys");
-	doc = md_report_plan_json(&rep, MD_E_FAILED_EXISTS, &err, json_array());
+	doc = md_report_plan_json(&rep, MD_E_FAILED_EXISTS, &err, json_array(), NULL);
+	ck_assert_ptr_null(json_object_get(doc, "preflight"));
 	ck_assert(json_is_false(json_object_get(doc, "would_deploy")));
 	ck_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "error"), "code")),
 			 "failed_migration_exists");

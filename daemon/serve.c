@@ -202,7 +202,10 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 		       "no API tokens configured (--token-file): deploy, resolve and cancel are refused; "
 		       "reads are open");
 	if (!md_config_migration_url(cfg))
-		md_log(MD_LOG_WARNING, "no DATABASE_URL or DIRECT_URL: status and deploys will fail until one is set");
+		md_log(MD_LOG_WARNING,
+		       "no DATABASE_URL or DIRECT_URL: status and deploys will fail until one is set (in the "
+		       "environment, as database_url in the configuration file, or in the systemd credential "
+		       "database-url: /etc/migrated/database-url for the packaged unit), then restart migrated");
 	md_sd_status("starting: replaying the journal");
 	if (md_settings_new(cfg, &sv.settings, &err) < 0) {
 		rc = fail(&err, 2);

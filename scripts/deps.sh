@@ -6,11 +6,14 @@
 set -euo pipefail
 
 build_pkgs=(build-essential autoconf automake autoconf-archive pkg-config
-            libpq-dev libmicrohttpd-dev libjansson-dev libsystemd-dev libicu-dev nettle-dev uuid-dev check libcurl4-openssl-dev)
+            libpq-dev libmicrohttpd-dev libjansson-dev libsystemd-dev libicu-dev nettle-dev uuid-dev check libcurl4-openssl-dev
+            scdoc           # the man pages (man/*.scd)
+            debhelper)      # scripts/deb.sh: the Debian package (pulls dpkg-dev)
 run_pkgs=(postgresql-15 postgresql-client-15)
 test_pkgs=(valgrind nodejs npm curl bc wrk hyperfine python3 python3-yaml clang-format git clang libclang-rt-14-dev
            prometheus systemd  # promtool checks /metrics; systemd-analyze, -socket-activate, -sysusers for the unit tests
-           pgbouncer openssl)  # the tls and pgbouncer suites: a real transaction pooler, a throwaway CA
+           pgbouncer openssl   # the tls and pgbouncer suites: a real transaction pooler, a throwaway CA
+           lintian man-db)     # the package is lintian-clean; the man pages render without warnings
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "${1:-}" = --runtime ] || want+=("${test_pkgs[@]}")

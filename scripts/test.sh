@@ -7,7 +7,9 @@
 #      then the engine's commands under valgrind (leaks and memory errors in our allocations);
 #   4. the libFuzzer targets (request bodies and heads, journal lines, SQL splitter, lint), briefly;
 #   5. make distcheck (the release tarball builds and passes its unit and core integration tests);
-#   and checks the C formatting against .clang-format and the layering (scripts/check-layers.py).
+#   and checks the C formatting against .clang-format, the layering (scripts/check-layers.py),
+#   the man pages against the code (tests/contract/manpages.py), and builds the Debian package
+#   (scripts/deb.sh --lintian: no lintian error or warning; about a minute).
 # Ends with one line "N passed, N failed" over every run. Exit 0 only when nothing failed.
 # Set MIGRATED_TEST_QUICK=1 to run step 1 only.
 set -uo pipefail
@@ -55,6 +57,18 @@ grep -E '^contract: [0-9]+ passed' "$logs/contract.log" | sed 's/^/  /' | tee -a
 echo "== layers: no #include points up the layers of ARCHITECTURE.md =="
 if python3 "$top/scripts/check-layers.py" "$top" >"$logs/layers.log" 2>&1; then :; else status=1; cat "$logs/layers.log"; fi
 grep -E '^layers: [0-9]+ passed' "$logs/layers.log" | sed 's/^/  /' | tee -a "$logs/summary"
+
+echo "== manpages: every config key, command and option documented; man --warnings silent =="
+if python3 "$top/tests/contract/manpages.py" "$top" >"$logs/manpages.log" 2>&1; then :; else status=1; cat "$logs/manpages.log"; fi
+grep -E '^manpages: [0-9]+ passed' "$logs/manpages.log" | sed 's/^/  /' | tee -a "$logs/summary"
+
+echo "== deb: scripts/deb.sh builds build/deb/migrated_*.deb, lintian clean =="
+if "$top/scripts/deb.sh" --lintian >"$logs/deb.log" 2>&1; then
+  echo "  deb: 1 passed, 0 failed" | tee -a "$logs/summary"
+else
+  status=1; tail -n 30 "$logs/deb.log"
+  echo "  deb: 0 passed, 1 failed (see $logs/deb.log)" | tee -a "$logs/summary"
+fi
 
 run_check plain "$build"
 

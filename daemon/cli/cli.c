@@ -1,4 +1,5 @@
-/* cli.c - argument parsing and the status / deploy / resolve commands. Output: human text on
+/* cli.c - argument parsing and the status / deploy / resolve commands (the others are in
+ * cli_backup.c, cli_safety.c and cli_token.c). Output: human text on
  * stdout (errors on stderr), or one JSON document on stdout with --json. */
 #include "migrated/cli.h"
 #include "cli_internal.h"
@@ -10,11 +11,13 @@
 #include "migrated/error.h"
 #include "migrated/history.h"
 #include "migrated/log.h"
+#include "migrated/macro.h"
 #include "migrated/plan.h"
 #include "migrated/preflight.h"
 #include "migrated/report.h"
 #include "migrated/resolve.h"
 #include "migrated/journal.h"
+#include "migrated/tokens.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -27,7 +30,9 @@
 
 struct cli {
 	const char *command;
-	const char *subcommand; /* journal check|repair */
+	const char *subcommand; /* journal check|repair, token add|list|remove */
+	char *args[2];          /* token add NAME ROLE, token remove NAME */
+	size_t nargs;
 	struct md_config_flags flags;
 	bool json;
 	bool all;
@@ -62,6 +67,9 @@ static const char usage_text[] =
 	"  rollback --restore ID --confirm  restore a backup (a safety backup is taken first)\n"
 	"  serve                      run the daemon: HTTP API, jobs, journal (see README)\n"
 	"  journal check|repair       inspect or repair the daemon's job journal (--state-dir)\n"
+	"  token add NAME ROLE        add an API token (ROLE read, deploy or admin); prints its secret once\n"
+	"  token list                 the tokens' names and roles (never their secrets)\n"
+	"  token remove NAME          remove an API token (then reload the daemon)\n"
 	"\n"
 	"Options:\n"
 	"  --migrations DIR           migrations folder (default prisma/migrations)\n"
@@ -77,7 +85,8 @@ static const char usage_text[] =
 	"  --log-level LEVEL          error, warning, info, debug\n"
 	"  --listen ADDRESS           serve: 127.0.0.1:8080, [::1]:8080 or unix:/path\n"
 	"  --state-dir DIR            serve, journal, backup: state (default /var/lib/migrated)\n"
-	"  --token-file FILE          serve: API tokens, lines NAME ROLE SECRET\n"
+	"  --token-file FILE          serve, token: API tokens, lines NAME ROLE SECRET\n"
+	"                             (token: default " MD_DEFAULT_TOKEN_FILE ")\n"
 	"  -h, --help                 this help\n"
 	"  -V, --version              version\n"
 	"\n"
@@ -503,8 +512,10 @@ static int parse(struct cli *c, int argc, char **argv)
 	if (optind >= argc)
 		return usage_error("%s", "no command given (status, deploy or resolve)");
 	c->command = argv[optind++];
-	if (strcmp(c->command, "journal") == 0 && optind < argc)
+	if ((strcmp(c->command, "journal") == 0 || strcmp(c->command, "token") == 0) && optind < argc)
 		c->subcommand = argv[optind++];
+	while (strcmp(c->command, "token") == 0 && optind < argc && c->nargs < MD_ARRAY_SIZE(c->args))
+		c->args[c->nargs++] = argv[optind++];
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (strcmp(c->command, "help") == 0) {
@@ -525,18 +536,22 @@ int md_cli_main(int argc, char **argv, md_cli_serve_fn serve)
 		return MD_EXIT_OK;
 	if (r != 0)
 		return r;
-	static const char *const commands[] = {"status", "deploy",   "resolve", "serve", "journal",
-					       "backup", "rollback", "lint",    "plan",  "drift"};
+	static const char *const commands[] = {"status",   "deploy", "resolve", "serve", "journal", "backup",
+					       "rollback", "lint",   "plan",    "drift", "token"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known = known || strcmp(c.command, commands[i]) == 0;
 	if (!known)
-		return usage_error("unknown command \"%s\" (status, deploy, resolve, plan, lint, backup, rollback, "
-				   "serve or journal)",
+		return usage_error("unknown command \"%s\" (status, deploy, resolve, plan, lint, drift, backup, "
+				   "rollback, serve, journal or token)",
 				   c.command);
 	if (strcmp(c.command, "journal") == 0 &&
 	    (!c.subcommand || (strcmp(c.subcommand, "check") != 0 && strcmp(c.subcommand, "repair") != 0)))
 		return usage_error("%s", "journal needs check or repair");
+	if (strcmp(c.command, "token") == 0 &&
+	    (!c.subcommand || (strcmp(c.subcommand, "add") != 0 && strcmp(c.subcommand, "list") != 0 &&
+			       strcmp(c.subcommand, "remove") != 0)))
+		return usage_error("%s", "token needs add NAME ROLE, list or remove NAME");
 	if ((c.resolve_applied || c.resolve_rolled_back) && strcmp(c.command, "resolve") != 0)
 		return usage_error("%s", "--applied and --rolled-back go with resolve");
 	if (c.override_preflight && strcmp(c.command, "deploy") != 0)
@@ -573,6 +588,8 @@ int md_cli_main(int argc, char **argv, md_cli_serve_fn serve)
 		rc = cli_backup(c.cfg, c.json, c.list);
 	else if (strcmp(c.command, "rollback") == 0)
 		rc = cli_rollback(c.cfg, c.json, c.rollback_to, c.restore, c.confirm);
+	else if (strcmp(c.command, "token") == 0)
+		rc = cli_token(c.cfg, c.json, c.subcommand, c.args, c.nargs);
 	else
 		rc = cmd_resolve(&c);
 	md_config_free(c.cfg);

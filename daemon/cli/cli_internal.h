@@ -26,4 +26,7 @@ int cli_lint(const struct md_config *cfg, bool json, bool list_rules);
 int cli_plan(const struct md_config *cfg, bool json);
 int cli_drift(const struct md_config *cfg, bool json);
 
+/* token add|list|remove (cli_token.c): sub is one of those, args its positional arguments. */
+int cli_token(const struct md_config *cfg, bool json, const char *sub, char *const args[], size_t nargs);
+
 #endif

@@ -1,10 +1,13 @@
 /* test_cli.c - the command line itself: help, version, usage errors (exit 2), configuration
- * errors, and names that are not migration names. */
+ * errors, names that are not migration names, and `migrated token`. */
 #include "harness.h"
 #include "suites.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 ITEST(help_lists_commands_and_exits_0)
 {
@@ -107,6 +110,78 @@ ITEST(json_errors_use_the_one_error_shape)
 	h_result_free(&r);
 }
 
+/* The acceptance check's way of calling it: the option before the positional arguments, the
+ * secret on the last line of stdout. */
+ITEST(token_commands_write_a_0600_file_refuse_duplicates_and_never_list_a_secret)
+{
+	struct h_result r;
+	char tf[600];
+	struct stat st;
+
+	snprintf(tf, sizeof tf, "%s/cli-tokens", h_tmpdir());
+	h_migrated(&r, "token", "add", "--token-file", tf, "ci", "deploy", NULL);
+	ck_assert_msg(r.rc == 0, "%s", r.err);
+	size_t len = strlen(r.out);
+	ck_assert(len > 65 && r.out[len - 1] == '\n');
+	char secret[65];
+	memcpy(secret, r.out + len - 65, 64);
+	secret[64] = '\0';
+	ck_assert_uint_eq(strspn(secret, "0123456789abcdef"), 64);
+	ck_assert(r.out[len - 66] == '\n');
+	h_assert_contains(r.out, "systemctl reload migrated");
+	h_result_free(&r);
+	ck_assert_int_eq(stat(tf, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	char *text = h_read(tf, NULL);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_msg(strncmp(text, "ci deploy ", 10) == 0, "%s", text);
+	free(text);
+
+	h_migrated(&r, "token", "add", "ci", "read", "--token-file", tf, NULL);
+	ck_assert_int_eq(r.rc, 1);
+	h_assert_contains(r.err, "already has a token named ci");
+	h_result_free(&r);
+	h_migrated(&r, "token", "add", "--token-file", tf, "ops", "root", NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.err, "is not read, deploy or admin");
+	h_result_free(&r);
+	h_migrated(&r, "token", "add", "--token-file", tf, "ops", NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_result_free(&r);
+
+	h_migrated(&r, "token", "list", "--token-file", tf, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	h_assert_contains(r.out, "ci");
+	h_assert_contains(r.out, "deploy");
+	h_assert_not_contains(r.out, secret);
+	h_assert_not_contains(r.err, secret);
+	h_result_free(&r);
+	h_migrated(&r, "token", "list", "--json", "--token-file", tf, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	h_assert_contains(r.out, "\"role\": \"deploy\"");
+	h_assert_not_contains(r.out, secret);
+	h_result_free(&r);
+
+	h_migrated(&r, "token", "remove", "--token-file", tf, "ci", NULL);
+	ck_assert_int_eq(r.rc, 0);
+	h_result_free(&r);
+	h_migrated(&r, "token", "remove", "--token-file", tf, "ci", NULL);
+	ck_assert_int_eq(r.rc, 1);
+	h_assert_contains(r.err, "no token named ci");
+	h_result_free(&r);
+	/* The configured token_file is used when no option names one. */
+	char conf[700];
+	snprintf(conf, sizeof conf, "%s/token.conf", h_tmpdir());
+	char line[800];
+	int n = snprintf(line, sizeof line, "token_file = %s\n", tf);
+	h_write(conf, line, (size_t)n);
+	h_migrated(&r, "token", "add", "--config", conf, "mon", "read", NULL);
+	ck_assert_msg(r.rc == 0, "%s", r.err);
+	h_assert_contains(r.out, tf);
+	h_result_free(&r);
+	unlink(tf);
+}
+
 Suite *suite_cli(void)
 {
 	Suite *s = suite_create("cli");
@@ -119,6 +194,7 @@ Suite *suite_cli(void)
 	tcase_add_test(tc, path_traversal_names_are_refused_before_touching_the_database);
 	tcase_add_test(tc, config_file_errors_name_file_and_line);
 	tcase_add_test(tc, json_errors_use_the_one_error_shape);
+	tcase_add_test(tc, token_commands_write_a_0600_file_refuse_duplicates_and_never_list_a_secret);
 	suite_add_tcase(s, tc);
 	return s;
 }

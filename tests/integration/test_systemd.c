@@ -204,6 +204,50 @@ ITEST(sighup_rotates_tokens_and_a_bad_configuration_keeps_the_running_one)
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 }
 
+/* `migrated token add` on the daemon's own token file, then SIGHUP (what `systemctl reload`
+ * sends): the new secret is admitted, the removed one refused, and no secret reaches the log. */
+ITEST(token_add_and_remove_take_effect_on_sighup_without_logging_the_secret)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	struct h_result cli;
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	char tokens[600], secret[128];
+
+	snprintf(tokens, sizeof tokens, "%s/tokens", h_tmpdir());
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
+	h_daemon_start(&d, db, dir, NULL);
+	h_migrated(&cli, "token", "add", "--token-file", tokens, "newci", "read", NULL);
+	ck_assert_msg(cli.rc == 0, "%s", cli.err);
+	const char *last = strrchr(cli.out, '\n');
+	while (last && last > cli.out && last[-1] != '\n')
+		last--; /* the start of the last line */
+	ck_assert_ptr_nonnull(last);
+	snprintf(secret, sizeof secret, "%.*s", (int)strcspn(last, "\n"), last);
+	ck_assert_uint_eq(strlen(secret), 64);
+	h_result_free(&cli);
+	h_request(&r, &d, "GET", "/v1/status", secret, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 401); /* not before the reload */
+	h_http_free(&r);
+	kill(d.pid, SIGHUP);
+	ck_assert(log_wait(&d, "configuration reloaded (4 tokens)", 5));
+	h_request(&r, &d, "GET", "/v1/status", secret, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	h_http_free(&r);
+	h_migrated(&cli, "token", "remove", "--token-file", tokens, "newci", NULL);
+	ck_assert_msg(cli.rc == 0, "%s", cli.err);
+	h_result_free(&cli);
+	kill(d.pid, SIGHUP);
+	ck_assert(log_wait(&d, "configuration reloaded (3 tokens)", 5));
+	h_request(&r, &d, "GET", "/v1/status", secret, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 401);
+	h_http_free(&r);
+	char *log = h_daemon_log(&d);
+	h_assert_not_contains(log, secret);
+	free(log);
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
 /* Runs argv in the background with the environment extra added; returns its pid. */
 static pid_t spawn(char *const argv[], char *const extra[], const char *log_path)
 {
@@ -475,6 +519,7 @@ Suite *suite_systemd(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, sd_notify_says_ready_status_watchdog_reloading_and_stopping);
 	tcase_add_test(tc, sighup_rotates_tokens_and_a_bad_configuration_keeps_the_running_one);
+	tcase_add_test(tc, token_add_and_remove_take_effect_on_sighup_without_logging_the_secret);
 	tcase_add_test(tc, socket_activation_serves_on_the_socket_systemd_passes);
 	tcase_add_test(tc, a_unix_socket_is_served_and_removed_at_stop);
 	tcase_add_test(tc, logs_go_to_the_journal_with_job_migration_and_sqlstate_fields);

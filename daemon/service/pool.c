@@ -168,7 +168,12 @@ int md_pool_acquire(struct md_pool *p, int timeout_ms, unsigned flags, struct md
 	pthread_mutex_lock(&p->lock);
 	if (!p->url) {
 		pthread_mutex_unlock(&p->lock);
-		return md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL");
+		/* The daemon runs unconfigured (a fresh package install) until a reload gives it a URL:
+		 * the service is unavailable, not broken. */
+		md_error_set(err, MD_E_UNAVAILABLE, "no database configured: set DATABASE_URL");
+		md_error_hint(err, "set database_url in the config file and reload (systemctl reload migrated), or "
+				   "write the credential /etc/migrated/database-url and restart");
+		return MD_E_UNAVAILABLE;
 	}
 	for (;;) {
 		int64_t now = now_ms();

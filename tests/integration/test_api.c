@@ -284,6 +284,24 @@ ITEST(unreachable_database_is_503_and_the_daemon_stays_up)
 	free(log);
 }
 
+ITEST(no_database_configured_is_503_saying_what_to_set)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	const char *dir = h_migrations_dir();
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
+	h_daemon_start(&d, NULL, dir, "DATABASE_URL=", NULL);
+	const char *paths[][2] = {{"GET", "/v1/status"}, {"GET", "/v1/plan"}, {"POST", "/v1/deploy"}};
+	for (size_t i = 0; i < 3; i++) {
+		h_request(&r, &d, paths[i][0], paths[i][1], H_TOKEN_ADMIN, i == 2 ? "application/json" : NULL,
+			  i == 2 ? "{}" : NULL, NULL);
+		assert_error(&r, 503, "unavailable", "set DATABASE_URL");
+		ck_assert_ptr_nonnull(h_jstr(r.json, "error.detail.hint"));
+		h_http_free(&r);
+	}
+	ck_assert_int_eq(h_daemon_stop(&d), 0);
+}
+
 ITEST(same_idempotency_key_returns_the_same_job_even_after_a_restart)
 {
 	struct h_daemon d = {0};
@@ -535,6 +553,7 @@ Suite *suite_api(void)
 	tcase_add_test(tc, deploy_while_one_runs_is_409_naming_it_and_cancel_of_an_ended_job_is_409);
 	tcase_add_test(tc, failed_migration_blocks_deploys_with_409_until_resolved_over_the_api);
 	tcase_add_test(tc, unreachable_database_is_503_and_the_daemon_stays_up);
+	tcase_add_test(tc, no_database_configured_is_503_saying_what_to_set);
 	tcase_add_test(tc, same_idempotency_key_returns_the_same_job_even_after_a_restart);
 	tcase_add_test(tc, dry_run_plan_and_text_views_change_nothing);
 	tcase_add_test(tc, tokens_and_passwords_never_leave_the_daemon);

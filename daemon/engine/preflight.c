@@ -352,6 +352,52 @@ static bool too_big(struct pf *p, json_t *f, const char *table, const struct tab
 	return true;
 }
 
+/* Whether a valid, complete index of table starts with column (folded): "IS NULL" is then an
+ * index lookup, cheap at any size, so the size rule does not apply. */
+static bool leads_an_index(struct pf *p, const char *table, const char *column)
+{
+	const char *params[2] = {table, column};
+	PGresult *res = NULL;
+	struct md_error e = {0};
+	bool yes = false;
+	if (md_db_query(p->db,
+			"SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+			"a.attnum = i.indkey[0] WHERE i.indrelid = to_regclass($1) AND a.attname = $2 AND i.indisvalid "
+			"AND i.indpred IS NULL)",
+			2, params, &res, "reading a table's indexes", &e) == 0) {
+		yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+	} else if (!md_db_alive(p->db)) {
+		p->fatal = md_error_set(p->err, e.code, "%s", e.message);
+	}
+	return yes;
+}
+
+/* Whether a valid unique index without a predicate already covers exactly these columns (a JSON
+ * array of folded names): no duplicate can exist, nothing to scan. */
+static bool unique_already(struct pf *p, const char *table, json_t *columns)
+{
+	char *cols = json_dumps(columns, JSON_COMPACT);
+	const char *params[2] = {table, cols};
+	PGresult *res = NULL;
+	struct md_error e = {0};
+	bool yes = false;
+	if (cols && md_db_query(p->db,
+				"SELECT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = to_regclass($1) AND "
+				"i.indisunique AND i.indisvalid AND i.indpred IS NULL AND i.indexprs IS NULL AND "
+				"(SELECT array_agg(a.attname::text ORDER BY a.attname) FROM unnest(i.indkey) k(n) JOIN "
+				"pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n) = (SELECT "
+				"array_agg(c ORDER BY c) FROM json_array_elements_text($2::json) c))",
+				2, params, &res, "reading a table's unique indexes", &e) == 0) {
+		yes = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+	} else if (cols && !md_db_alive(p->db)) {
+		p->fatal = md_error_set(p->err, e.code, "%s", e.message);
+	}
+	free(cols);
+	return yes;
+}
+
 /* The examples column of a question: the key, and with show_values the checked values. */
 static char *example_sql(const struct pf *p, const struct table_info *ti, const char *values)
 {
@@ -409,13 +455,13 @@ static long long rows_where(struct pf *p, const char *table, const struct table_
 
 /* A "rows where" check settled: fails when rows exist. */
 static void rows_check(struct pf *p, json_t *f, const char *table, struct table_info *ti, const char *cond,
-		       const char *values, const char *fail_msg, const char *hint)
+		       const char *values, const char *fail_msg, const char *hint, bool index_answers)
 {
 	char why[600], msg[900], by_hand[1000];
 	double t0 = md_clock_mono_ms();
 	json_t *ex = NULL;
 	snprintf(by_hand, sizeof by_hand, "SELECT count(*) FROM %s AS t WHERE %s", table, cond);
-	if (too_big(p, f, table, ti, by_hand))
+	if (!index_answers && too_big(p, f, table, ti, by_hand))
 		return;
 	long long n = rows_where(p, table, ti, cond, values, &ex, why, sizeof why);
 	if (p->fatal) {
@@ -505,14 +551,16 @@ static void check_not_null(struct pf *p, const char *table, const char *tkey, co
 			 ckey);
 		rows_check(p, f, table, ti, "true", NULL, fail,
 			   "add the column with a DEFAULT (or nullable, fill it, then SET NOT NULL), or empty the "
-			   "table first");
+			   "table first",
+			   false);
 		return;
 	}
 	snprintf(cond, sizeof cond, "t.%s IS NULL", column);
 	snprintf(fail, sizeof fail, "have %s NULL: SET NOT NULL will fail", ckey);
 	rows_check(p, f, table, ti, cond, NULL, fail,
 		   "fill the NULLs first (UPDATE ... SET col = ... WHERE col IS NULL), or make the column NOT NULL "
-		   "in steps: ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL");
+		   "in steps: ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL",
+		   leads_an_index(p, table, ckey));
 }
 
 /* The SQL that names a key's duplicate groups and finds their rows again: "(a) AS md_g1, ...",
@@ -574,6 +622,14 @@ static void check_unique(struct pf *p, const char *table, const char *tkey, cons
 	if (c) {
 		snprintf(msg, sizeof msg, "not checked: the key uses a column %s adds in this deploy", c->migration);
 		settle(p, f, "skipped", -1, NULL, msg, NULL, 0);
+		return;
+	}
+	if (!nulls_not_distinct && unique_already(p, table, json_object_get(f, "columns"))) {
+		settle(p, f, "ok", 0, NULL, "ok: a unique index of the table already covers these columns", NULL, 0);
+		return;
+	}
+	if (p->fatal) {
+		json_decref(f);
 		return;
 	}
 	char *group = join_items(sql, items, n, "", ", ");
@@ -682,7 +738,7 @@ static void check_primary_key_nulls(struct pf *p, const char *table, const char 
 	} else {
 		rows_check(p, f, table, ti, md_strbuf_cstr(&sb), NULL,
 			   "have NULL in a primary key column: the primary key will fail",
-			   "fill or delete the rows with NULL keys first");
+			   "fill or delete the rows with NULL keys first", false);
 	}
 	md_strbuf_free(&sb);
 	free(cond);
@@ -759,7 +815,8 @@ static void check_foreign_key(struct pf *p, const char *table, const char *tkey,
 		rows_check(p, f, table, ti, md_strbuf_cstr(&cond), all, fail,
 			   "delete those rows, set their key to NULL or insert the missing rows first; or add the "
 			   "constraint NOT VALID (new rows are checked at once) and VALIDATE CONSTRAINT after cleaning "
-			   "up");
+			   "up",
+			   false);
 	}
 	free(all);
 	md_strbuf_free(&cond);
@@ -789,7 +846,8 @@ static void check_check(struct pf *p, const char *table, const char *tkey, const
 	snprintf(fail, sizeof fail, "violate CHECK (%.300s): the constraint will fail", e);
 	rows_check(p, f, table, ti, cond, NULL, fail,
 		   "fix those rows first, or add the constraint NOT VALID (new rows are checked at once) and "
-		   "VALIDATE CONSTRAINT after fixing them");
+		   "VALIDATE CONSTRAINT after fixing them",
+		   false);
 	free(e);
 	free(cond);
 }
@@ -937,7 +995,8 @@ static void check_type(struct pf *p, const char *table, const char *tkey, const 
 		   en ? "move those rows to a value the new type has (UPDATE ... SET col = ... WHERE col = ...) before "
 			"the deploy, or keep the value in the new type"
 		      : "fix or clear the values that do not convert first, or convert with a USING expression that "
-			"handles them");
+			"handles them",
+		   false);
 	free(vals);
 }
 

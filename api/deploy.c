@@ -10,6 +10,7 @@
 #include "migrated/jobs.h"
 #include "migrated/lint.h"
 #include "migrated/macro.h"
+#include "migrated/notify.h"
 #include "migrated/snapshot.h"
 
 #include <stdio.h>
@@ -79,6 +80,9 @@ static struct MHD_Response *lint_gate(struct md_request *req, unsigned *status)
 			json_string("make the migrations safe (each finding has the safe pattern), silence "
 				    "one with `-- migrated:lint-ignore RULE reason`, or send \"override_lint\": "
 				    "true with an admin token"));
+		json_t *ev = json_pack("{s:s, s:s?, s:O}", "message", msg, "actor", req->actor[0] ? req->actor : NULL, "lint", detail);
+		md_notify_emit(req->api->deps.notify, "deploy.lint_blocked", ev);
+		json_decref(ev);
 		r = api_error(MHD_HTTP_UNPROCESSABLE_CONTENT, "lint_blocked", msg, detail, status);
 	}
 	md_lint_report_free(&rep);

@@ -32,7 +32,7 @@ int main(void)
 		{"service", suite_service},   {"systemd", suite_systemd}, {"backup", suite_backup},
 		{"rollback", suite_rollback}, {"safety", suite_safety},   {"unfinished", suite_unfinished},
 		{"hostile", suite_hostile},   {"tls", suite_tls},         {"pgbouncer", suite_pgbouncer},
-		{"versions", suite_versions},
+		{"versions", suite_versions}, {"notify", suite_notify},
 	};
 	/* MD_TEST_SUITES="deploy,crash": only those (one cluster for several suites; Check's own
 	 * CK_RUN_SUITE takes one name). */

@@ -26,5 +26,6 @@ Suite *suite_hostile(void);
 Suite *suite_tls(void);
 Suite *suite_pgbouncer(void);
 Suite *suite_versions(void);
+Suite *suite_notify(void);
 
 #endif

@@ -80,7 +80,8 @@ static struct MHD_Response *lint_gate(struct md_request *req, unsigned *status)
 			json_string("make the migrations safe (each finding has the safe pattern), silence "
 				    "one with `-- migrated:lint-ignore RULE reason`, or send \"override_lint\": "
 				    "true with an admin token"));
-		json_t *ev = json_pack("{s:s, s:s?, s:O}", "message", msg, "actor", req->actor[0] ? req->actor : NULL, "lint", detail);
+		json_t *ev = json_pack("{s:s, s:s?, s:O}", "message", msg, "actor", req->actor[0] ? req->actor : NULL,
+				       "lint", detail);
 		md_notify_emit(req->api->deps.notify, "deploy.lint_blocked", ev);
 		json_decref(ev);
 		r = api_error(MHD_HTTP_UNPROCESSABLE_CONTENT, "lint_blocked", msg, detail, status);

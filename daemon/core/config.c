@@ -23,10 +23,10 @@ enum key_type {
 	KEY_LOG_LEVEL,
 	KEY_BOOL,
 	KEY_BYTES,
-	KEY_AGE,    /* long seconds, "30d" */
-	KEY_LIST,   /* struct md_strlist: repeatable */
-	KEY_CHOICE, /* verify_on_failure: fail | rollback */
-	KEY_GATE,   /* lint_gate: off | warn | block */
+	KEY_AGE,          /* long seconds, "30d" */
+	KEY_LIST,         /* struct md_strlist: repeatable */
+	KEY_CHOICE,       /* verify_on_failure: fail | rollback */
+	KEY_GATE,         /* lint_gate: off | warn | block */
 	KEY_NAMED_SECRET, /* struct md_strlist of "NAME SECRET" lines: the secret part is registered */
 };
 
@@ -460,7 +460,8 @@ static int apply_env(struct md_config *cfg, struct md_error *err)
 			for (const char *p = v; *p;) {
 				size_t len = strcspn(p, "\n");
 				char line[1024];
-				snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1), p);
+				snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1),
+					 p);
 				md_config_register_named_secret(line);
 				p += len + (p[len] == '\n');
 			}

@@ -75,7 +75,7 @@ struct md_jobs {
 	md_jobs_event_fn on_event; /* notifications (md_jobs_on_event); under lock */
 	void *on_event_ctx;
 	json_t *early_events; /* [[type, data]] emitted before on_event was set (the replay's); under lock */
-	char progress[320]; /* what the running job does now, for STATUS= ("" when idle) */
+	char progress[320];   /* what the running job does now, for STATUS= ("" when idle) */
 	/* configuration: the shared settings (URL, apply, backup, verification, lint) are read
 	 * as a copy when a job starts (jobs_settings); the drift check's own below */
 	struct md_settings *settings; /* borrowed from the composition root */

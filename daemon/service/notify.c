@@ -22,10 +22,10 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define BACKOFF_CAP_MS     (5 * 60 * 1000)
-#define JOURNAL_MAX_BYTES  (4L * 1024 * 1024) /* compacted past this: pending and kept deliveries stay */
-#define BODY_MAX_BYTES     (512 * 1024)       /* a body past this loses the job's steps */
-#define MAX_STATS          (2 * MD_NOTIFY_MAX_ENDPOINTS)
+#define BACKOFF_CAP_MS    (5 * 60 * 1000)
+#define JOURNAL_MAX_BYTES (4L * 1024 * 1024) /* compacted past this: pending and kept deliveries stay */
+#define BODY_MAX_BYTES    (512 * 1024)       /* a body past this loses the job's steps */
+#define MAX_STATS         (2 * MD_NOTIFY_MAX_ENDPOINTS)
 
 enum dstate {
 	D_PENDING,   /* waiting for its (next) attempt; in the outbox */
@@ -223,7 +223,8 @@ static int replay(void *ctx, json_t *rec, uint64_t offset, struct md_error *err)
 			return md_error_set(err, MD_E_NOMEM, "out of memory replaying the notification outbox");
 		}
 		snprintf(d->id, sizeof d->id, "%s", id);
-		snprintf(d->endpoint, sizeof d->endpoint, "%s", json_string_value(json_object_get(rec, "endpoint")) ?: "?");
+		snprintf(d->endpoint, sizeof d->endpoint, "%s",
+			 json_string_value(json_object_get(rec, "endpoint")) ?: "?");
 		snprintf(d->event, sizeof d->event, "%s", json_string_value(json_object_get(rec, "event")) ?: "?");
 		d->created_ms = json_integer_value(json_object_get(rec, "created_at"));
 	} else if (strcmp(type, "attempt") == 0) {
@@ -236,7 +237,8 @@ static int replay(void *ctx, json_t *rec, uint64_t offset, struct md_error *err)
 				d->state = (enum dstate)s;
 		d->attempts = (int)json_integer_value(json_object_get(rec, "attempts"));
 		d->last_status = (long)json_integer_value(json_object_get(rec, "status"));
-		snprintf(d->last_error, sizeof d->last_error, "%s", json_string_value(json_object_get(rec, "error")) ?: "");
+		snprintf(d->last_error, sizeof d->last_error, "%s",
+			 json_string_value(json_object_get(rec, "error")) ?: "");
 		d->delivered_ms = json_integer_value(json_object_get(rec, "delivered_at"));
 		if (d->state != D_PENDING) {
 			free(d->body);
@@ -280,8 +282,8 @@ static json_t *enrich(const struct notify_conf *c, json_t *data)
 	return d;
 }
 
-static char *body_for(const struct notify_conf *c, const struct notify_endpoint *e, const char *type,
-		      const char *ts, json_t *data)
+static char *body_for(const struct notify_conf *c, const struct notify_endpoint *e, const char *type, const char *ts,
+		      json_t *data)
 {
 	char *body = notify_body(c, e, type, ts, data);
 	if (body && strlen(body) > BODY_MAX_BYTES && json_object_get(data, "steps")) {
@@ -456,8 +458,8 @@ static void record(struct md_notify *n, const char *id, const struct notify_outc
 		count(n, d->endpoint, 3);
 		journal_outcome(n, d);
 		md_log(d->attempts == 1 ? MD_LOG_WARNING : MD_LOG_DEBUG,
-		       "notify: %s %s to %s failed (attempt %d): %s; retrying", d->event, d->id, d->endpoint, d->attempts,
-		       d->last_error);
+		       "notify: %s %s to %s failed (attempt %d): %s; retrying", d->event, d->id, d->endpoint,
+		       d->attempts, d->last_error);
 	}
 	trim(n);
 	maybe_compact(n);
@@ -611,13 +613,14 @@ json_t *md_notify_list(struct md_notify *n, size_t limit)
 	pthread_mutex_lock(&n->lock);
 	for (size_t i = n->n; i-- > 0 && json_array_size(arr) < limit;) {
 		const struct delivery *d = n->list[i];
-		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", d->id, "endpoint", d->endpoint, "event", d->event,
-				      "state", dstate_names[d->state], "attempts", d->attempts);
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:i}", "id", d->id, "endpoint", d->endpoint, "event",
+				      d->event, "state", dstate_names[d->state], "attempts", d->attempts);
 		if (!o)
 			continue;
 		json_object_set_new(o, "last_status", d->last_status ? json_integer(d->last_status) : json_null());
 		json_object_set_new(o, "last_error", d->last_error[0] ? json_string(d->last_error) : json_null());
-		json_object_set_new(o, "next_attempt_at", d->state == D_PENDING ? iso_or_null(d->next_ms) : json_null());
+		json_object_set_new(o, "next_attempt_at",
+				    d->state == D_PENDING ? iso_or_null(d->next_ms) : json_null());
 		json_object_set_new(o, "created_at", iso_or_null(d->created_ms));
 		json_object_set_new(o, "delivered_at", iso_or_null(d->delivered_ms));
 		json_array_append_new(arr, o);
@@ -643,7 +646,8 @@ void md_notify_metrics_write(struct md_notify *n, FILE *out)
 		for (size_t o = 0; o < 4; o++) {
 			snprintf(labels, sizeof labels, "endpoint=\"%s\",outcome=\"%s\"",
 				 md_metrics_label_escape(n->stats[i].endpoint, esc, sizeof esc), outcomes[o]);
-			md_metrics_sample(out, "migrated_notify_deliveries_total", labels, (double)n->stats[i].outcome[o]);
+			md_metrics_sample(out, "migrated_notify_deliveries_total", labels,
+					  (double)n->stats[i].outcome[o]);
 		}
 	for (size_t i = 0; i < n->n; i++)
 		if (n->list[i]->state == D_PENDING) {

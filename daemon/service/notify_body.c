@@ -49,8 +49,8 @@ static void headline(const char *type, json_t *data, char *out, size_t sz)
 
 static json_t *mrkdwn(const char *text)
 {
-	return json_pack("{s:s, s:s%}", "type", "mrkdwn", "text", text, strlen(text) < SLACK_TEXT_MAX ? strlen(text)
-												       : (size_t)SLACK_TEXT_MAX);
+	return json_pack("{s:s, s:s%}", "type", "mrkdwn", "text", text,
+			 strlen(text) < SLACK_TEXT_MAX ? strlen(text) : (size_t)SLACK_TEXT_MAX);
 }
 
 static char *slack_body(const struct notify_conf *c, const char *type, const char *timestamp, json_t *data)
@@ -65,7 +65,8 @@ static char *slack_body(const struct notify_conf *c, const char *type, const cha
 	snprintf(text, sizeof text, "migrated on %s: %s (%s%s%s)", c->host, head, dbname ? dbname : "database",
 		 dbhost ? " on " : "", dbhost ? dbhost : "");
 	json_t *fields = json_array();
-	snprintf(buf, sizeof buf, "*Database*\n%s%s%s", dbname ? dbname : "-", dbhost ? " on " : "", dbhost ? dbhost : "");
+	snprintf(buf, sizeof buf, "*Database*\n%s%s%s", dbname ? dbname : "-", dbhost ? " on " : "",
+		 dbhost ? dbhost : "");
 	json_array_append_new(fields, mrkdwn(buf));
 	snprintf(buf, sizeof buf, "*Requested by*\n%s", actor ? actor : "-");
 	json_array_append_new(fields, mrkdwn(buf));
@@ -81,7 +82,8 @@ static char *slack_body(const struct notify_conf *c, const char *type, const cha
 	json_array_append_new(blocks, json_pack("{s:s, s:{s:s, s:s%}}", "type", "header", "text", "type", "plain_text",
 						"text", head, strlen(head) < 150 ? strlen(head) : (size_t)150));
 	snprintf(buf, sizeof buf, "*%s* on `%s`", type, c->host);
-	json_array_append_new(blocks, json_pack("{s:s, s:o, s:o}", "type", "section", "text", mrkdwn(buf), "fields", fields));
+	json_array_append_new(blocks,
+			      json_pack("{s:s, s:o, s:o}", "type", "section", "text", mrkdwn(buf), "fields", fields));
 	if (json_is_object(error)) {
 		const char *msg = str(error, "message"), *hint = str(error, "hint"), *sqlstate = str(error, "sqlstate");
 		snprintf(buf, sizeof buf, "*Error*%s%s%s\n```%.2500s```%s%.300s", sqlstate ? " (SQLSTATE " : "",
@@ -97,8 +99,8 @@ static char *slack_body(const struct notify_conf *c, const char *type, const cha
 	return out;
 }
 
-char *notify_body(const struct notify_conf *c, const struct notify_endpoint *e, const char *type,
-		  const char *timestamp, json_t *data)
+char *notify_body(const struct notify_conf *c, const struct notify_endpoint *e, const char *type, const char *timestamp,
+		  json_t *data)
 {
 	if (e->format == NOTIFY_SLACK)
 		return slack_body(c, type, timestamp, data);

@@ -23,12 +23,14 @@ static int split_named(const char *key, const char *line, char name[NOTIFY_NAME_
 	const char *rest = line + n;
 	rest += strspn(rest, " \t");
 	if (n == 0 || n >= NOTIFY_NAME_MAX || !*rest)
-		return md_error_set(err, MD_E_CONFIG, "%s needs `NAME VALUE` (a name of 1 to %d characters, then the value)",
-				    key, NOTIFY_NAME_MAX - 1);
+		return md_error_set(err, MD_E_CONFIG,
+				    "%s needs `NAME VALUE` (a name of 1 to %d characters, then the value)", key,
+				    NOTIFY_NAME_MAX - 1);
 	for (size_t i = 0; i < n; i++)
 		if (!isalnum((unsigned char)line[i]) && line[i] != '-' && line[i] != '_' && line[i] != '.')
-			return md_error_set(err, MD_E_CONFIG, "%s: the name \"%.*s\" may hold letters, digits, - _ and . only",
-					    key, (int)n, line);
+			return md_error_set(err, MD_E_CONFIG,
+					    "%s: the name \"%.*s\" may hold letters, digits, - _ and . only", key,
+					    (int)n, line);
 	memcpy(name, line, n);
 	name[n] = '\0';
 	*ret_rest = rest;
@@ -56,8 +58,8 @@ static int add_endpoint(struct notify_conf *c, const char *key, const char *line
 	if (r < 0)
 		return r;
 	if (find_mut(c, name))
-		return md_error_set(err, MD_E_CONFIG, "%s: the name \"%s\" is used by two notify_url or notify_command lines",
-				    key, name);
+		return md_error_set(err, MD_E_CONFIG,
+				    "%s: the name \"%s\" is used by two notify_url or notify_command lines", key, name);
 	if (c->n >= MD_NOTIFY_MAX_ENDPOINTS)
 		return md_error_set(err, MD_E_CONFIG, "more than %d notify endpoints", MD_NOTIFY_MAX_ENDPOINTS);
 	struct notify_endpoint *e = &c->endpoints[c->n];
@@ -115,7 +117,8 @@ static int apply_setting(struct notify_conf *c, const char *key, const char *lin
 		return r;
 	struct notify_endpoint *e = find_mut(c, name);
 	if (!e)
-		return md_error_set(err, MD_E_CONFIG, "%s %s: no notify_url or notify_command is named %s", key, name, name);
+		return md_error_set(err, MD_E_CONFIG, "%s %s: no notify_url or notify_command is named %s", key, name,
+				    name);
 	if (strcmp(key, "notify_format") == 0) {
 		if (strcmp(rest, "standard") == 0)
 			e->format = NOTIFY_STANDARD;

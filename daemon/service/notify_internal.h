@@ -42,8 +42,8 @@ struct notify_conf {
 	int timeout_ms;
 	long max_age_s;
 	int backoff_ms;
-	char *ca;         /* owned, may be NULL */
-	char host[256];   /* the daemon's host name */
+	char *ca;       /* owned, may be NULL */
+	char host[256]; /* the daemon's host name */
 	char db_host[256], db_name[128];
 };
 
@@ -59,8 +59,8 @@ bool notify_endpoint_wants(const struct notify_endpoint *e, const char *type);
 
 /* notify_body: the body an endpoint gets for an event (malloc'd compact JSON; NULL out of
  * memory): standard {"type", "timestamp", "data"} or a Slack message. */
-char *notify_body(const struct notify_conf *c, const struct notify_endpoint *e, const char *type,
-		  const char *timestamp, json_t *data);
+char *notify_body(const struct notify_conf *c, const struct notify_endpoint *e, const char *type, const char *timestamp,
+		  json_t *data);
 
 /* One attempt and its outcome. */
 struct notify_outcome {
@@ -72,11 +72,11 @@ struct notify_outcome {
 /* notify_attempt: send body to e once (webhook-id id, signed now) within timeout_ms, or run
  * its program with body on stdin (tmpdir holds the stdin file). Never fails: *ret says how it
  * went. */
-void notify_attempt(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms,
-		    const char *ca, const char *tmpdir, struct notify_outcome *ret);
+void notify_attempt(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms, const char *ca,
+		    const char *tmpdir, struct notify_outcome *ret);
 /* notify_sign: "v1,BASE64(HMAC-SHA256(key, id.timestamp.body))" into out (at least 64 bytes). */
-void notify_sign(const uint8_t *key, size_t key_len, const char *id, const char *timestamp, const char *body,
-		 char *out, size_t outsz);
+void notify_sign(const uint8_t *key, size_t key_len, const char *id, const char *timestamp, const char *body, char *out,
+		 size_t outsz);
 /* notify_decode_secret: the key bytes of "whsec_BASE64" into key (up to NOTIFY_KEY_MAX). 0, or
  * -1 when it is not one. */
 int notify_decode_secret(const char *secret, uint8_t *key, size_t *ret_len);

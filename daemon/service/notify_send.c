@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
-void notify_sign(const uint8_t *key, size_t key_len, const char *id, const char *timestamp, const char *body,
-		 char *out, size_t outsz)
+void notify_sign(const uint8_t *key, size_t key_len, const char *id, const char *timestamp, const char *body, char *out,
+		 size_t outsz)
 {
 	struct hmac_sha256_ctx ctx;
 	uint8_t digest[SHA256_DIGEST_SIZE];
@@ -216,8 +216,8 @@ static void run_program(const struct notify_endpoint *e, const char *id, const c
 	md_child_clear(&c);
 }
 
-void notify_attempt(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms,
-		    const char *ca, const char *tmpdir, struct notify_outcome *ret)
+void notify_attempt(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms, const char *ca,
+		    const char *tmpdir, struct notify_outcome *ret)
 {
 	memset(ret, 0, sizeof *ret);
 	ret->status = -1;

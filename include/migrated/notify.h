@@ -20,7 +20,7 @@ struct md_config;
 struct md_error;
 struct md_notify;
 
-#define MD_NOTIFY_MAX_ENDPOINTS 32   /* notify_url and notify_command names together */
+#define MD_NOTIFY_MAX_ENDPOINTS 32    /* notify_url and notify_command names together */
 #define MD_NOTIFY_MAX_PENDING   10000 /* deliveries waiting; past it the oldest is given up */
 #define MD_NOTIFY_KEEP_FINISHED 200   /* finished deliveries kept for GET /v1/notifications */
 

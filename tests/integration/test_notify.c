@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 /* A fixed test key (32 bytes, base64); the hex of its bytes must not leak either. */
-#define SECRET    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8ZMzh00z2NY="
+#define SECRET     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8ZMzh00z2NY="
 #define SECRET_B64 "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw8ZMzh00z2NY="
 
 static double now_s(void)
@@ -111,7 +111,8 @@ static json_t *rcv_find(const char *log, const char *type, const char *job, long
 			const char *t = json_string_value(json_object_get(b, "type"));
 			const char *id = json_string_value(json_object_get(json_object_get(b, "data"), "id"));
 			long a = (long)json_integer_value(json_object_get(rec, "answered"));
-			if (t && strcmp(t, type) == 0 && (!job || (id && strcmp(id, job) == 0)) && (!answered || a == answered)) {
+			if (t && strcmp(t, type) == 0 && (!job || (id && strcmp(id, job) == 0)) &&
+			    (!answered || a == answered)) {
 				hit = json_incref(rec);
 				break;
 			}
@@ -201,8 +202,8 @@ static json_t *wait_delivery(const struct h_daemon *d, const char *id, const cha
 		const char *st = x ? json_string_value(json_object_get(x, "state")) : NULL;
 		if (st && strcmp(st, state) == 0)
 			return x;
-		ck_assert_msg(now_s() - t0 < timeout_s, "delivery %s is %s, not %s, after %.0f s", id, st ? st : "absent",
-			      state, timeout_s);
+		ck_assert_msg(now_s() - t0 < timeout_s, "delivery %s is %s, not %s, after %.0f s", id,
+			      st ? st : "absent", state, timeout_s);
 		json_decref(x);
 		h_sleep_ms(100);
 	}
@@ -341,9 +342,8 @@ ITEST(a_receiver_down_during_the_job_gets_the_events_once_it_is_up)
 	h_sleep_ms(3000); /* several attempts are refused meanwhile */
 	struct h_http r;
 	h_request(&r, &d, "GET", "/v1/notifications", H_TOKEN_READ, NULL, NULL, NULL);
-	json_t *first = json_array_get(json_object_get(r.json, "deliveries"), json_array_size(json_object_get(
-											 r.json, "deliveries")) -
-										 1);
+	json_t *first = json_array_get(json_object_get(r.json, "deliveries"),
+				       json_array_size(json_object_get(r.json, "deliveries")) - 1);
 	ck_assert_str_eq(h_jstr(first, "state"), "pending");
 	ck_assert_int_ge(json_integer_value(json_object_get(first, "attempts")), 2);
 	ck_assert_ptr_nonnull(h_jstr(first, "last_error"));
@@ -475,8 +475,8 @@ ITEST(five_hanging_receivers_delay_neither_a_deploy_nor_health)
 		int port = h_free_port();
 		snprintf(log, sizeof log, "%s/slow%d.jsonl", h_tmpdir(), i);
 		pids[i] = rcv_start(port, log, "--sleep", "30", NULL);
-		used += (size_t)snprintf(lines + used, sizeof lines - used, "notify_url = slow%d http://127.0.0.1:%d/\n", i,
-					 port);
+		used += (size_t)snprintf(lines + used, sizeof lines - used,
+					 "notify_url = slow%d http://127.0.0.1:%d/\n", i, port);
 	}
 	used += (size_t)snprintf(lines + used, sizeof lines - used,
 				 "backup_before_deploy = false\nnotify_timeout = 3s\nnotify_retry_backoff = 100ms\n");
@@ -513,7 +513,8 @@ static void assert_slack_block(json_t *b)
 		size_t i;
 		ck_assert(text || fields);
 		if (text) {
-			ck_assert(strcmp(h_jstr(b, "text.type"), "mrkdwn") == 0 || strcmp(h_jstr(b, "text.type"), "plain_text") == 0);
+			ck_assert(strcmp(h_jstr(b, "text.type"), "mrkdwn") == 0 ||
+				  strcmp(h_jstr(b, "text.type"), "plain_text") == 0);
 			ck_assert_int_le(strlen(h_jstr(b, "text.text")), 3000);
 		}
 		ck_assert_int_le(json_array_size(fields), 10);
@@ -542,8 +543,9 @@ ITEST(slack_messages_have_text_and_blocks_of_slacks_schema_with_the_error)
 	int rp = rcv_start(port, log, NULL);
 	h_mig(dir, "20240101000000_div", "SELECT 1/0;");
 	h_daemon_start(&d, db, dir, "--config",
-		       write_conf("slack.conf", "backup_before_deploy = false\nnotify_url = team http://127.0.0.1:%d/x\n"
-						"notify_format = team slack\n",
+		       write_conf("slack.conf",
+				  "backup_before_deploy = false\nnotify_url = team http://127.0.0.1:%d/x\n"
+				  "notify_format = team slack\n",
 				  port),
 		       NULL);
 	char *job = deploy_wait(&d, "failed");
@@ -552,8 +554,9 @@ ITEST(slack_messages_have_text_and_blocks_of_slacks_schema_with_the_error)
 		json_t *x;
 		size_t k;
 		recs = rcv_records(log);
-		json_array_foreach(recs, k, x) if (h_contains(json_string_value(json_object_get(x, "body")), "failed") &&
-						   h_contains(json_string_value(json_object_get(x, "body")), "22012")) rec =
+		json_array_foreach(recs, k,
+				   x) if (h_contains(json_string_value(json_object_get(x, "body")), "failed") &&
+					  h_contains(json_string_value(json_object_get(x, "body")), "22012")) rec =
 			json_incref(x);
 		json_decref(recs);
 		if (!rec)
@@ -591,12 +594,13 @@ ITEST(a_command_hook_gets_the_event_on_stdin_and_its_exit_status_is_recorded)
 	h_write(bad, text, strlen(text));
 	chmod(bad, 0755);
 	h_mig(dir, "20240101000000_one", "CREATE TABLE one (id int);");
-	h_daemon_start(&d, db, dir, "--config",
-		       write_conf("cmd.conf",
-				  "backup_before_deploy = false\nnotify_retry_backoff = 200ms\n"
-				  "notify_command = good %s\nnotify_command = bad %s\nnotify_events = bad job.succeeded\n",
-				  script, bad),
-		       NULL);
+	h_daemon_start(
+		&d, db, dir, "--config",
+		write_conf("cmd.conf",
+			   "backup_before_deploy = false\nnotify_retry_backoff = 200ms\n"
+			   "notify_command = good %s\nnotify_command = bad %s\nnotify_events = bad job.succeeded\n",
+			   script, bad),
+		NULL);
 	char *job = deploy_wait(&d, "succeeded");
 	char *got = NULL;
 	for (int i = 0; i < 100; i++) {
@@ -627,8 +631,8 @@ ITEST(a_command_hook_gets_the_event_on_stdin_and_its_exit_status_is_recorded)
 		json_t *x, *hit = NULL;
 		size_t i;
 		h_request(&r, &d, "GET", "/v1/notifications", H_TOKEN_READ, NULL, NULL, NULL);
-		json_array_foreach(json_object_get(r.json, "deliveries"), i, x) if (strcmp(h_jstr(x, "endpoint"), "bad") ==
-										   0) hit = x;
+		json_array_foreach(json_object_get(r.json, "deliveries"), i,
+				   x) if (strcmp(h_jstr(x, "endpoint"), "bad") == 0) hit = x;
 		bool done = hit && json_integer_value(json_object_get(hit, "attempts")) >= 2;
 		if (done) {
 			ck_assert_int_eq(json_integer_value(json_object_get(hit, "last_status")), 7);
@@ -656,7 +660,8 @@ ITEST(sighup_adds_and_removes_endpoints)
 	snprintf(la, sizeof la, "%s/a.jsonl", h_tmpdir());
 	snprintf(lb, sizeof lb, "%s/b.jsonl", h_tmpdir());
 	int ra = rcv_start(pa, la, NULL), rb = rcv_start(pb, lb, NULL);
-	const char *conf = write_conf("hup.conf", "backup_before_deploy = false\nnotify_url = a http://127.0.0.1:%d/\n", pa);
+	const char *conf =
+		write_conf("hup.conf", "backup_before_deploy = false\nnotify_url = a http://127.0.0.1:%d/\n", pa);
 	h_mig(dir, "20240101000000_one", "CREATE TABLE one (id int);");
 	h_daemon_start(&d, db, dir, "--config", conf, NULL);
 	char *j1 = deploy_wait(&d, "succeeded");
@@ -700,7 +705,8 @@ ITEST(the_test_event_reaches_every_endpoint_and_needs_the_admin_role)
 	snprintf(log, sizeof log, "%s/r.jsonl", h_tmpdir());
 	int rp = rcv_start(port, log, NULL);
 	h_daemon_start(&d, db, dir, "--config",
-		       std_conf(port, "notify_events = hook job.failed\nnotify_url = nobody http://127.0.0.1:%d/\n"), NULL);
+		       std_conf(port, "notify_events = hook job.failed\nnotify_url = nobody http://127.0.0.1:%d/\n"),
+		       NULL);
 	(void)dead;
 	h_request(&r, &d, "POST", "/v1/notifications/test", H_TOKEN_READ, NULL, NULL, NULL);
 	ck_assert_int_eq(r.status, 403);

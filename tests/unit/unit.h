@@ -19,5 +19,6 @@ Suite *suite_unfinished(void);
 Suite *suite_replay(void);
 Suite *suite_tokens(void);
 Suite *suite_render(void);
+Suite *suite_notify(void);
 
 #endif

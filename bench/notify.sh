@@ -28,7 +28,9 @@ daemon() {
 deploy_ms() {
   local s e id; s=$(date +%s%N)
   id=$(curl -fs -X POST -H "$ADMIN" "http://127.0.0.1:$DPORT/v1/deploy" | python3 -c 'import sys,json;print(json.load(sys.stdin)["id"])')
-  until curl -fs -H "$ADMIN" "http://127.0.0.1:$DPORT/v1/jobs/$id" | grep -q '"state":"succeeded"'; do sleep 0.01; done
+  until [ "$(curl -fs -H "$ADMIN" "http://127.0.0.1:$DPORT/v1/jobs/$id" | python3 -c 'import sys,json;print(json.load(sys.stdin)["state"])')" = succeeded ]; do
+    sleep 0.01
+  done
   e=$(date +%s%N); echo $(((e - s) / 1000000))
 }
 wrk_run() {

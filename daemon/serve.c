@@ -83,6 +83,24 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* A kill between the newest job's end record and its outbox record loses that event: the
+ * notifier is asked to queue it again if its outbox lacks it (md_notify_catch_up). */
+static void catch_up_notifications(struct serve *sv)
+{
+	struct md_job_brief last;
+	struct md_error err = {0};
+	json_t *job = NULL;
+	char type[48];
+	if (!md_jobs_last(sv->jobs, &last) || !md_job_state_ended(last.state) ||
+	    md_jobs_get(sv->jobs, last.id, &job, &err) < 0)
+		return;
+	json_object_del(job, "logs");
+	json_object_set(job, "actor", json_object_get(job, "requested_by"));
+	snprintf(type, sizeof type, "job.%s", md_job_state_name(last.state));
+	md_notify_catch_up(sv->notify, type, job);
+	json_decref(job);
+}
+
 /* health.changed: transitions of the published status only (ok, degraded, down), seen by the
  * signal loop's tick (at most a second late), never every probe round. */
 static void notify_health(struct serve *sv, const struct md_health *h)
@@ -239,6 +257,7 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 	}
 	/* The jobs tell the notifier through a plain callback: they include nothing above them. */
 	md_jobs_on_event(sv.jobs, md_notify_event_hook, sv.notify);
+	catch_up_notifications(&sv);
 	struct md_pool_options po = {
 		.size = cfg->pool_size,
 		.acquire_timeout_ms = cfg->pool_acquire_timeout_ms,

@@ -39,7 +39,8 @@ struct delivery {
 	char id[48]; /* the webhook-id: the same on every attempt */
 	char endpoint[NOTIFY_NAME_MAX];
 	char event[64];
-	char *body; /* owned while pending */
+	char job[48]; /* the job a job.* event is about, "" otherwise */
+	char *body;   /* owned while pending */
 	enum dstate state;
 	int attempts;
 	long last_status; /* 0: none yet */
@@ -226,6 +227,7 @@ static int replay(void *ctx, json_t *rec, uint64_t offset, struct md_error *err)
 		snprintf(d->endpoint, sizeof d->endpoint, "%s",
 			 json_string_value(json_object_get(rec, "endpoint")) ?: "?");
 		snprintf(d->event, sizeof d->event, "%s", json_string_value(json_object_get(rec, "event")) ?: "?");
+		snprintf(d->job, sizeof d->job, "%s", json_string_value(json_object_get(rec, "job")) ?: "");
 		d->created_ms = json_integer_value(json_object_get(rec, "created_at"));
 	} else if (strcmp(type, "attempt") == 0) {
 		struct delivery *d = find(n, id);
@@ -319,10 +321,12 @@ static int queue_one(struct md_notify *n, const struct notify_endpoint *e, const
 	snprintf(d->id, sizeof d->id, "msg_%s", uuid);
 	snprintf(d->endpoint, sizeof d->endpoint, "%s", e->name);
 	snprintf(d->event, sizeof d->event, "%s", type);
+	const char *job = strncmp(type, "job.", 4) == 0 ? json_string_value(json_object_get(data, "id")) : NULL;
+	snprintf(d->job, sizeof d->job, "%s", job ? job : "");
 	d->created_ms = d->next_ms = now;
-	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s?}", "type", "delivery", "id", d->id, "endpoint",
-				e->name, "event", type, "body", d->body, "created_at", (json_int_t)now, "signed_with",
-				e->key_len ? e->name : NULL);
+	json_t *rec = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s?, s:s?}", "type", "delivery", "id", d->id,
+				"endpoint", e->name, "event", type, "body", d->body, "created_at", (json_int_t)now,
+				"signed_with", e->key_len ? e->name : NULL, "job", job);
 	int r = rec ? md_journal_append(n->journal, rec, NULL, &err) : md_error_set(&err, MD_E_NOMEM, "out of memory");
 	json_decref(rec);
 	if (r < 0)
@@ -373,6 +377,32 @@ int md_notify_emit(struct md_notify *n, const char *type, json_t *data)
 void md_notify_event_hook(void *ctx, const char *type, json_t *data)
 {
 	md_notify_emit(ctx, type, data);
+}
+
+static bool knows(struct md_notify *n, const char *job, const char *event)
+{
+	for (size_t i = 0; i < n->n; i++)
+		if (strcmp(n->list[i]->job, job) == 0 && (!event || strcmp(n->list[i]->event, event) == 0))
+			return true;
+	return false;
+}
+
+int md_notify_catch_up(struct md_notify *n, const char *type, json_t *job)
+{
+	const char *id = json_string_value(json_object_get(job, "id"));
+	if (!n || !id)
+		return 0;
+	pthread_mutex_lock(&n->lock);
+	bool missing = knows(n, id, NULL) && !knows(n, id, type);
+	pthread_mutex_unlock(&n->lock);
+	if (!missing)
+		return 0;
+	int r = md_notify_emit(n, type, job);
+	if (r > 0)
+		md_log(MD_LOG_INFO,
+		       "notify: %s of job %s was not in the outbox (the daemon stopped in between): queued now", type,
+		       id);
+	return r;
 }
 
 /* ---- the delivery thread ---- */

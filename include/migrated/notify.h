@@ -45,6 +45,12 @@ int md_notify_emit(struct md_notify *n, const char *type, json_t *data);
  * struct md_notify), for layers below that must not include this header (md_jobs_on_event). */
 void md_notify_event_hook(void *ctx, const char *type, json_t *data);
 
+/* md_notify_catch_up: after a restart, the end event of the newest job (type "job.failed",
+ * job its JSON, borrowed) when the outbox has deliveries of that job's earlier events but none
+ * of this one: the daemon was killed between the job's end record (jobs journal) and its outbox
+ * record. Returns what md_notify_emit returns, 0 when nothing was missing. */
+int md_notify_catch_up(struct md_notify *n, const char *type, json_t *job);
+
 /* md_notify_list: {"deliveries": [...]} newest first, at most limit: each {"id" (the
  * webhook-id), "endpoint", "event", "state" (pending|delivered|failed|gave_up), "attempts",
  * "last_status", "last_error", "next_attempt_at", "created_at", "delivered_at"}. NULL when out

@@ -398,6 +398,125 @@ ITEST(a_delivery_tried_before_kill_9_comes_again_after_the_restart_with_its_webh
 	rcv_stop(rp);
 }
 
+/* The window between a job's end record and its outbox record, made wide: the daemon is
+ * stopped and the outbox loses the end event's record, as a kill at that instant would. */
+ITEST(a_job_end_missing_from_the_outbox_after_a_crash_is_queued_at_the_restart)
+{
+	struct h_daemon d = {0};
+	char log[700], path[800];
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	int port = h_free_port();
+	const char *conf = std_conf(port, NULL);
+
+	snprintf(log, sizeof log, "%s/r.jsonl", h_tmpdir());
+	int rp = rcv_start(port, log, NULL);
+	h_mig(dir, "20240101000000_one", "CREATE TABLE one (id int);");
+	h_daemon_start(&d, db, dir, "--config", conf, NULL);
+	char *job = deploy_wait(&d, "succeeded");
+	json_t *first = rcv_find(log, "job.succeeded", job, 200, 15);
+	ck_assert_ptr_nonnull(first);
+	h_daemon_kill(&d);
+	snprintf(path, sizeof path, "%s/notify.jsonl", d.state_dir);
+	char *text = h_read(path, NULL), *kept = calloc(1, strlen(text) + 1);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		if (!h_contains(line, "job.succeeded") &&
+		    !h_contains(line,
+				json_string_value(json_object_get(json_object_get(first, "headers"), "webhook-id")))) {
+			strcat(kept, line);
+			strcat(kept, "\n");
+		}
+	h_write(path, kept, strlen(kept));
+	free(text);
+	free(kept);
+	h_daemon_start(&d, db, dir, "--config", conf, NULL);
+	double t0 = now_s();
+	int n = 0;
+	while (n < 2 && now_s() - t0 < 15) {
+		json_t *recs = rcv_records(log), *x;
+		size_t i;
+		n = 0;
+		json_array_foreach(recs, i, x) n +=
+			h_jstr(json_object_get(x, "parsed"), "type") &&
+			strcmp(h_jstr(json_object_get(x, "parsed"), "type"), "job.succeeded") == 0;
+		json_decref(recs);
+		h_sleep_ms(100);
+	}
+	ck_assert_msg(n == 2, "job.succeeded arrived %d times, want 2 (once more after the restart)", n);
+	/* Once is enough: another restart does not send it again. */
+	h_daemon_stop(&d);
+	h_daemon_start(&d, db, dir, "--config", conf, NULL);
+	h_sleep_ms(1500);
+	json_t *recs = rcv_records(log), *x;
+	size_t i;
+	n = 0;
+	json_array_foreach(recs, i, x) n +=
+		strcmp(h_jstr(json_object_get(x, "parsed"), "type") ?: "", "job.succeeded") == 0;
+	json_decref(recs);
+	ck_assert_int_eq(n, 2);
+	assert_verified(log, 4);
+	json_decref(first);
+	free(job);
+	h_daemon_stop(&d);
+	rcv_stop(rp);
+}
+
+ITEST(backups_and_health_transitions_are_notified)
+{
+	struct h_daemon d = {0};
+	char log[700];
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	int port = h_free_port();
+
+	if (h_server_major() > h_client_major())
+		H_SKIP("pg_dump %d cannot back up server %d", h_client_major(), h_server_major());
+	snprintf(log, sizeof log, "%s/r.jsonl", h_tmpdir());
+	int rp = rcv_start(port, log, NULL);
+	h_mig(dir, "20240101000000_one", "CREATE TABLE one (id int);");
+	h_daemon_start(
+		&d, db, dir, "MIGRATED_PROBE_INTERVAL=300ms", "--config",
+		write_conf("bh.conf", "notify_retry_backoff = 200ms\nnotify_url = hook http://127.0.0.1:%d/\n", port),
+		NULL);
+	char *job = deploy_wait(&d, "succeeded");
+	json_t *b = rcv_find(log, "backup.created", NULL, 200, 15);
+	ck_assert_msg(b != NULL, "no backup.created");
+	ck_assert_str_eq(h_jstr(json_object_get(b, "parsed"), "data.job"), job);
+	ck_assert_ptr_nonnull(h_jstr(json_object_get(b, "parsed"), "data.sha256"));
+	json_decref(b);
+	/* The database goes away and comes back: down, then back to what it was. */
+	h_sleep_ms(1500);
+	h_server_stop();
+	json_t *down = NULL;
+	for (int i = 0; i < 100 && !down; i++) {
+		json_t *recs = rcv_records(log), *x;
+		size_t k;
+		json_array_foreach(recs, k, x) if (strcmp(h_jstr(json_object_get(x, "parsed"), "type") ?: "",
+							  "health.changed") == 0 &&
+						   strcmp(h_jstr(json_object_get(x, "parsed"), "data.status") ?: "",
+							  "down") == 0) down = json_incref(x);
+		json_decref(recs);
+		h_sleep_ms(100);
+	}
+	h_server_start();
+	ck_assert_msg(down != NULL, "no health.changed to down while the server was stopped");
+	json_t *up = NULL;
+	for (int i = 0; i < 150 && !up; i++) {
+		json_t *recs = rcv_records(log), *x;
+		size_t k;
+		json_array_foreach(recs, k, x) if (strcmp(h_jstr(json_object_get(x, "parsed"), "type") ?: "",
+							  "health.changed") == 0 &&
+						   strcmp(h_jstr(json_object_get(x, "parsed"), "data.from") ?: "",
+							  "down") == 0) up = json_incref(x);
+		json_decref(recs);
+		h_sleep_ms(100);
+	}
+	ck_assert_msg(up != NULL, "no health.changed from down after the server came back");
+	json_decref(down);
+	json_decref(up);
+	free(job);
+	h_daemon_stop(&d);
+	rcv_stop(rp);
+}
+
 ITEST(an_endpoint_answering_410_is_disabled_until_a_reload)
 {
 	struct h_daemon d = {0};
@@ -769,6 +888,8 @@ Suite *suite_notify(void)
 	tcase_add_test(tc, three_500s_then_200_is_one_webhook_id_four_times_and_ends_delivered);
 	tcase_add_test(tc, a_receiver_down_during_the_job_gets_the_events_once_it_is_up);
 	tcase_add_test(tc, a_delivery_tried_before_kill_9_comes_again_after_the_restart_with_its_webhook_id);
+	tcase_add_test(tc, a_job_end_missing_from_the_outbox_after_a_crash_is_queued_at_the_restart);
+	tcase_add_test(tc, backups_and_health_transitions_are_notified);
 	tcase_add_test(tc, an_endpoint_answering_410_is_disabled_until_a_reload);
 	tcase_add_test(tc, five_hanging_receivers_delay_neither_a_deploy_nor_health);
 	tcase_add_test(tc, slack_messages_have_text_and_blocks_of_slacks_schema_with_the_error);

@@ -517,6 +517,35 @@ ITEST(backups_and_health_transitions_are_notified)
 	rcv_stop(rp);
 }
 
+ITEST(a_deploy_refused_by_the_lint_gate_is_notified_with_the_findings)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	char log[700];
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	int port = h_free_port();
+
+	snprintf(log, sizeof log, "%s/r.jsonl", h_tmpdir());
+	int rp = rcv_start(port, log, NULL);
+	h_mig(dir, "20240101000000_base", "CREATE TABLE big (id bigint PRIMARY KEY, v text);");
+	h_deploy_ok(db, dir);
+	h_mig(dir, "20240102000000_idx", "CREATE INDEX big_v ON big (v);");
+	h_daemon_start(&d, db, dir, "MIGRATED_LINT_GATE=block", "--config", std_conf(port, NULL), NULL);
+	h_request(&r, &d, "POST", "/v1/deploy", H_TOKEN_DEPLOY, "application/json", "{}", NULL);
+	ck_assert_int_eq(r.status, 422);
+	h_http_free(&r);
+	json_t *x = rcv_find(log, "deploy.lint_blocked", NULL, 200, 10);
+	ck_assert_msg(x != NULL, "no deploy.lint_blocked");
+	json_t *data = json_object_get(json_object_get(x, "parsed"), "data");
+	ck_assert_str_eq(h_jstr(data, "actor"), "ci");
+	ck_assert_str_eq(h_jstr(json_array_get(json_object_get(json_object_get(data, "lint"), "findings"), 0), "rule"),
+			 "require-concurrent-index-creation");
+	assert_verified(log, 1);
+	json_decref(x);
+	h_daemon_stop(&d);
+	rcv_stop(rp);
+}
+
 ITEST(an_endpoint_answering_410_is_disabled_until_a_reload)
 {
 	struct h_daemon d = {0};
@@ -799,6 +828,22 @@ ITEST(sighup_adds_and_removes_endpoints)
 		ck_assert_msg(now_s() - t0 < 10, "no reload in the log");
 		h_sleep_ms(50);
 	}
+	/* A bad notify line on reload keeps the running configuration (b). */
+	write_conf("hup.conf",
+		   "backup_before_deploy = false\nnotify_url = b http://127.0.0.1:%d/\n"
+		   "notify_format = b teams\n",
+		   pb);
+	kill(d.pid, SIGHUP);
+	t0 = now_s();
+	for (;;) {
+		char *log = h_daemon_log(&d);
+		bool done = h_contains(log, "reload failed");
+		free(log);
+		if (done)
+			break;
+		ck_assert_msg(now_s() - t0 < 10, "a bad notify_format was not refused on reload");
+		h_sleep_ms(50);
+	}
 	h_mig(dir, "20240102000000_two", "CREATE TABLE two (id int);");
 	char *j2 = deploy_wait(&d, "succeeded");
 	x = rcv_find(lb, "job.succeeded", j2, 200, 10);
@@ -890,6 +935,7 @@ Suite *suite_notify(void)
 	tcase_add_test(tc, a_delivery_tried_before_kill_9_comes_again_after_the_restart_with_its_webhook_id);
 	tcase_add_test(tc, a_job_end_missing_from_the_outbox_after_a_crash_is_queued_at_the_restart);
 	tcase_add_test(tc, backups_and_health_transitions_are_notified);
+	tcase_add_test(tc, a_deploy_refused_by_the_lint_gate_is_notified_with_the_findings);
 	tcase_add_test(tc, an_endpoint_answering_410_is_disabled_until_a_reload);
 	tcase_add_test(tc, five_hanging_receivers_delay_neither_a_deploy_nor_health);
 	tcase_add_test(tc, slack_messages_have_text_and_blocks_of_slacks_schema_with_the_error);

@@ -73,6 +73,7 @@ struct md_notify {
 	size_t n_stats;
 	pthread_t thread;
 	bool started, stop;
+	volatile sig_atomic_t cancel; /* set at close: the attempt under way ends now */
 };
 
 int64_t notify_now_ms(void)
@@ -518,13 +519,14 @@ static void *deliver_thread(void *arg)
 		pthread_mutex_unlock(&n->lock);
 		struct notify_outcome o = {.status = -1};
 		if (body)
-			notify_attempt(e, id, body, ref->c.timeout_ms, ref->c.ca, n->state_dir, &o);
+			notify_attempt(e, id, body, ref->c.timeout_ms, ref->c.ca, n->state_dir, &n->cancel, &o);
 		else
 			snprintf(o.error, sizeof o.error, "out of memory");
 		free(body);
 		conf_unref(n, ref);
 		pthread_mutex_lock(&n->lock);
-		record(n, id, &o);
+		if (o.ok || !n->cancel) /* an attempt cut by the stop is not one: it is made again after the restart */
+			record(n, id, &o);
 	}
 	pthread_mutex_unlock(&n->lock);
 	return NULL;
@@ -606,6 +608,7 @@ void md_notify_close(struct md_notify *n)
 	if (n->started) {
 		pthread_mutex_lock(&n->lock);
 		n->stop = true;
+		n->cancel = 1;
 		pthread_cond_signal(&n->wake);
 		pthread_mutex_unlock(&n->lock);
 		pthread_join(n->thread, NULL);
@@ -714,7 +717,7 @@ static json_t *send_all_now(const struct notify_conf *c, const char *type, json_
 		char *body = notify_body(c, e, type, ts, d);
 		double t0 = md_clock_mono_ms();
 		if (body)
-			notify_attempt(e, id, body, timeout_ms, c->ca, tmpdir, &o);
+			notify_attempt(e, id, body, timeout_ms, c->ca, tmpdir, NULL, &o);
 		else
 			o = (struct notify_outcome){.error = "out of memory", .status = -1};
 		free(body);

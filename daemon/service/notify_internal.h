@@ -8,6 +8,7 @@
 #include "migrated/notify.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,10 +71,10 @@ struct notify_outcome {
 	char error[400]; /* why it failed ("" when ok); a program's output tail when it has some */
 };
 /* notify_attempt: send body to e once (webhook-id id, signed now) within timeout_ms, or run
- * its program with body on stdin (tmpdir holds the stdin file). Never fails: *ret says how it
- * went. */
+ * its program with body on stdin (tmpdir holds the stdin file); a set *cancel (may be NULL)
+ * ends it early (the daemon stops). Never fails: *ret says how it went. */
 void notify_attempt(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms, const char *ca,
-		    const char *tmpdir, struct notify_outcome *ret);
+		    const char *tmpdir, const volatile sig_atomic_t *cancel, struct notify_outcome *ret);
 /* notify_sign: "v1,BASE64(HMAC-SHA256(key, id.timestamp.body))" into out (at least 64 bytes). */
 void notify_sign(const uint8_t *key, size_t key_len, const char *id, const char *timestamp, const char *body, char *out,
 		 size_t outsz);

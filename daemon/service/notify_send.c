@@ -90,7 +90,15 @@ static void curl_load(void)
 struct answer {
 	char buf[200];
 	size_t len;
+	const volatile sig_atomic_t *cancel;
 };
+
+static int on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	const struct answer *ans = ctx;
+	(void)a, (void)b, (void)c, (void)d;
+	return ans->cancel && *ans->cancel ? 1 : 0;
+}
 
 static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 {
@@ -103,10 +111,10 @@ static size_t on_data(char *data, size_t size, size_t n, void *ctx)
 }
 
 static void post(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms, const char *ca,
-		 struct notify_outcome *ret)
+		 const volatile sig_atomic_t *cancel, struct notify_outcome *ret)
 {
 	char errbuf[CURL_ERROR_SIZE] = "", line[300], ts[32], sig[128];
-	struct answer ans = {.len = 0};
+	struct answer ans = {.len = 0, .cancel = cancel};
 	struct curl_slist *hdrs = NULL;
 	long status = 0;
 
@@ -149,12 +157,17 @@ static void post(const struct notify_endpoint *e, const char *id, const char *bo
 	curl.easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl.easy_setopt(h, CURLOPT_WRITEDATA, &ans);
 	curl.easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+	curl.easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+	curl.easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl.easy_setopt(h, CURLOPT_XFERINFODATA, &ans);
 	CURLcode rc = curl.easy_perform(h);
 	curl.easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl.easy_cleanup(h);
 	curl.slist_free_all(hdrs);
 	ret->status = status ? status : -1;
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		snprintf(ret->error, sizeof ret->error, "interrupted: the daemon is stopping");
+	} else if (rc != CURLE_OK) {
 		snprintf(ret->error, sizeof ret->error, "%s", errbuf[0] ? errbuf : curl.easy_strerror(rc));
 	} else if (status >= 200 && status <= 299) {
 		ret->ok = true;
@@ -166,7 +179,7 @@ static void post(const struct notify_endpoint *e, const char *id, const char *bo
 }
 
 static void run_program(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms,
-			const char *tmpdir, struct notify_outcome *ret)
+			const char *tmpdir, const volatile sig_atomic_t *cancel, struct notify_outcome *ret)
 {
 	char path[4096], envid[128];
 	struct md_error err = {0};
@@ -194,7 +207,7 @@ static void run_program(const struct notify_endpoint *e, const char *id, const c
 	snprintf(envid, sizeof envid, "MIGRATED_WEBHOOK_ID=%s", id);
 	char *env[] = {envid, NULL};
 	struct md_child c = {.argv = e->argv, .env = env, .stdin_path = path};
-	struct md_child_limits lim = {.timeout_ms = timeout_ms, .capture_bytes = 4096};
+	struct md_child_limits lim = {.timeout_ms = timeout_ms, .capture_bytes = 4096, .cancel = cancel};
 	int r = md_child_run(&c, 1, &lim, &timed_out, &cancelled, &err);
 	unlink(path);
 	if (r < 0) {
@@ -202,9 +215,11 @@ static void run_program(const struct notify_endpoint *e, const char *id, const c
 		return;
 	}
 	ret->status = c.exit_code;
-	ret->ok = c.exit_code == 0 && !timed_out;
+	ret->ok = c.exit_code == 0 && !timed_out && !cancelled;
 	const char *tail = c.err_len ? c.err : c.out_len ? c.out : "";
-	if (timed_out)
+	if (cancelled)
+		snprintf(ret->error, sizeof ret->error, "interrupted: the daemon is stopping");
+	else if (timed_out)
 		snprintf(ret->error, sizeof ret->error, "timed out after %d ms%s%.300s", timeout_ms, *tail ? ": " : "",
 			 tail);
 	else if (c.exit_code == -1)
@@ -217,14 +232,14 @@ static void run_program(const struct notify_endpoint *e, const char *id, const c
 }
 
 void notify_attempt(const struct notify_endpoint *e, const char *id, const char *body, int timeout_ms, const char *ca,
-		    const char *tmpdir, struct notify_outcome *ret)
+		    const char *tmpdir, const volatile sig_atomic_t *cancel, struct notify_outcome *ret)
 {
 	memset(ret, 0, sizeof *ret);
 	ret->status = -1;
 	if (e->url)
-		post(e, id, body, timeout_ms, ca, ret);
+		post(e, id, body, timeout_ms, ca, cancel, ret);
 	else
-		run_program(e, id, body, timeout_ms, tmpdir, ret);
+		run_program(e, id, body, timeout_ms, tmpdir, cancel, ret);
 	/* What leaves here goes to the journal and the API: no secret, valid text. */
 	md_redact_inplace(ret->error);
 	for (char *p = ret->error; *p; p++)

@@ -1,10 +1,12 @@
 /* notify.c - the notifier (see notify.h): the outbox (STATE_DIR/notify.jsonl, a journal of
- * its own), the deliveries in memory, and the one thread that attempts them: per endpoint the
+ * its own), the deliveries in memory, and the threads that attempt them: per endpoint the
  * oldest pending delivery goes first and nothing after it goes before it is settled, so an
- * endpoint sees events in order. A failed attempt waits notify_retry_backoff, doubling with
- * jitter up to five minutes; a delivery older than notify_max_age is given up; a 410 disables
- * its endpoint until the next reload. Not here: the endpoints' configuration
- * (notify_endpoints.c), bodies (notify_body.c), the sending itself (notify_send.c). */
+ * endpoint sees events in order. There is a delivery thread per endpoint, and an endpoint has
+ * one attempt under way at most: an endpoint that hangs holds its own, never the others'. A
+ * failed attempt waits notify_retry_backoff, doubling with jitter up to five minutes; a
+ * delivery older than notify_max_age is given up; a 410 disables its endpoint until the next
+ * reload. Not here: the endpoints' configuration (notify_endpoints.c), bodies (notify_body.c),
+ * the sending itself (notify_send.c). */
 #include "notify_internal.h"
 #include "migrated/clock.h"
 #include "migrated/config.h"
@@ -46,6 +48,7 @@ struct delivery {
 	long last_status; /* 0: none yet */
 	char last_error[400];
 	int64_t created_ms, next_ms, delivered_ms; /* Unix ms; 0: none */
+	bool inflight;                             /* a delivery thread is attempting it now */
 };
 
 /* A configuration in use: the delivery thread and a test hold a reference while they send. */
@@ -71,8 +74,9 @@ struct md_notify {
 	char *state_dir;
 	struct stats stats[MAX_STATS];
 	size_t n_stats;
-	pthread_t thread;
-	bool started, stop;
+	pthread_t threads[MD_NOTIFY_MAX_ENDPOINTS]; /* one per endpoint (at least one); never fewer after a reload */
+	size_t n_threads;
+	bool stop;
 	volatile sig_atomic_t cancel; /* set at close: the attempt under way ends now */
 };
 
@@ -369,7 +373,7 @@ int md_notify_emit(struct md_notify *n, const char *type, json_t *data)
 	json_decref(d);
 	if (queued) {
 		md_log(MD_LOG_DEBUG, "notify: %s queued for %d endpoint%s", type, queued, queued == 1 ? "" : "s");
-		pthread_cond_signal(&n->wake);
+		pthread_cond_broadcast(&n->wake);
 	}
 	pthread_mutex_unlock(&n->lock);
 	return r < 0 ? r : queued;
@@ -453,6 +457,8 @@ static struct delivery *next_due(struct md_notify *n, int64_t now, int64_t *ret_
 		if (head_seen[ei])
 			continue; /* in order: only the oldest pending delivery of an endpoint is tried */
 		head_seen[ei] = true;
+		if (d->inflight)
+			continue; /* one attempt at a time per endpoint */
 		if (d->next_ms <= now) {
 			if (!best)
 				best = d;
@@ -516,6 +522,7 @@ static void *deliver_thread(void *arg)
 		char id[48];
 		char *body = strdup(d->body);
 		snprintf(id, sizeof id, "%s", d->id);
+		d->inflight = true;
 		pthread_mutex_unlock(&n->lock);
 		struct notify_outcome o = {.status = -1};
 		if (body)
@@ -525,14 +532,34 @@ static void *deliver_thread(void *arg)
 		free(body);
 		conf_unref(n, ref);
 		pthread_mutex_lock(&n->lock);
+		struct delivery *done = find(n, id);
+		if (done)
+			done->inflight = false;
 		if (o.ok || !n->cancel) /* an attempt cut by the stop is not one: it is made again after the restart */
 			record(n, id, &o);
+		pthread_cond_broadcast(&n->wake); /* the endpoint's next delivery may go now */
 	}
 	pthread_mutex_unlock(&n->lock);
 	return NULL;
 }
 
 /* ---- open, reload, close ---- */
+
+/* As many delivery threads as endpoints (at least one): each endpoint has at most one attempt
+ * under way, so a hanging endpoint holds its own thread and never another's deliveries. Idle
+ * threads cost a stack mapping each, little of it resident. Caller holds the lock. Returns 0,
+ * or -errno when a thread cannot be started (those started keep working). */
+static int grow_threads(struct md_notify *n)
+{
+	size_t want = n->conf->c.n ? n->conf->c.n : 1;
+	while (n->n_threads < want && n->n_threads < MD_NOTIFY_MAX_ENDPOINTS) {
+		int r = pthread_create(&n->threads[n->n_threads], NULL, deliver_thread, n);
+		if (r != 0)
+			return -r;
+		n->n_threads++;
+	}
+	return 0;
+}
 
 int md_notify_open(const struct md_config *cfg, struct md_notify **ret, struct md_error *err)
 {
@@ -568,11 +595,13 @@ int md_notify_open(const struct md_config *cfg, struct md_notify **ret, struct m
 	if (pending)
 		md_log(MD_LOG_INFO, "notify: %zu deliver%s pending from before the restart", pending,
 		       pending == 1 ? "y" : "ies");
-	if (pthread_create(&n->thread, NULL, deliver_thread, n) != 0) {
+	pthread_mutex_lock(&n->lock);
+	r = grow_threads(n);
+	pthread_mutex_unlock(&n->lock);
+	if (r < 0) {
 		md_notify_close(n);
-		return md_error_set(err, MD_E_INTERNAL, "cannot start the notification thread: %s", strerror(errno));
+		return md_error_set(err, MD_E_INTERNAL, "cannot start the notification threads: %s", strerror(-r));
 	}
-	n->started = true;
 	if (n->conf->c.n)
 		md_log(MD_LOG_INFO, "notify: %zu endpoint%s", n->conf->c.n, n->conf->c.n == 1 ? "" : "s");
 	*ret = n;
@@ -594,7 +623,10 @@ int md_notify_reconfigure(struct md_notify *n, const struct md_config *cfg, stru
 	struct conf_ref *old = n->conf;
 	n->conf = fresh;
 	n->n_disabled = 0;
-	pthread_cond_signal(&n->wake);
+	if ((r = grow_threads(n)) < 0)
+		md_log(MD_LOG_WARNING, "notify: cannot start another delivery thread (%s): endpoints share %zu",
+		       strerror(-r), n->n_threads);
+	pthread_cond_broadcast(&n->wake);
 	pthread_mutex_unlock(&n->lock);
 	conf_unref(n, old);
 	md_log(MD_LOG_INFO, "notify: %zu endpoint%s after the reload", fresh->c.n, fresh->c.n == 1 ? "" : "s");
@@ -605,14 +637,13 @@ void md_notify_close(struct md_notify *n)
 {
 	if (!n)
 		return;
-	if (n->started) {
-		pthread_mutex_lock(&n->lock);
-		n->stop = true;
-		n->cancel = 1;
-		pthread_cond_signal(&n->wake);
-		pthread_mutex_unlock(&n->lock);
-		pthread_join(n->thread, NULL);
-	}
+	pthread_mutex_lock(&n->lock);
+	n->stop = true;
+	n->cancel = 1;
+	pthread_cond_broadcast(&n->wake);
+	pthread_mutex_unlock(&n->lock);
+	for (size_t i = 0; i < n->n_threads; i++)
+		pthread_join(n->threads[i], NULL);
 	for (size_t i = 0; i < n->n; i++)
 		delivery_free(n->list[i]);
 	free(n->list);

@@ -4,8 +4,9 @@
  * event's JSON on stdin. Delivery is at least once and in order per endpoint: each delivery is
  * an outbox record in STATE_DIR/notify.jsonl (a journal of its own, journal.h) before it is
  * attempted, and each attempt's outcome is journaled, so a daemon killed with SIGKILL sends
- * what was pending after it starts again, with the same webhook-id. Attempts run on one thread
- * of their own: emitting an event costs a journal append, never a network round trip. Secrets
+ * what was pending after it starts again, with the same webhook-id. Attempts run on threads
+ * of their own (as many as endpoints, one attempt per endpoint at a time): emitting an event costs a journal append,
+ * never a network round trip. Secrets
  * are used to sign and nowhere else: the journal, the API and the metrics name the endpoint,
  * never its key. Not here: where events are born (jobs_events.c, serve.c) and HTTP routes. */
 #ifndef MIGRATED_NOTIFY_H
@@ -26,7 +27,7 @@ struct md_notify;
 
 /* md_notify_open: the endpoints of cfg (MD_E_CONFIG for a bad notify_* line, naming it), the
  * outbox in cfg->state_dir replayed (pending deliveries are retried at once, with their ids),
- * and the delivery thread started. With no endpoint configured it still opens (a reload may add
+ * and the delivery threads started. With no endpoint configured it still opens (a reload may add
  * some). Free with md_notify_close. */
 int md_notify_open(const struct md_config *cfg, struct md_notify **ret, struct md_error *err);
 /* md_notify_reconfigure: the endpoints and timings of cfg from now on (SIGHUP). Deliveries
@@ -64,8 +65,8 @@ json_t *md_notify_test(struct md_notify *n);
 /* md_notify_metrics_write: deliveries by endpoint and outcome, pending count, oldest pending
  * age, in the Prometheus text format. */
 void md_notify_metrics_write(struct md_notify *n, FILE *out);
-/* md_notify_close: stop the delivery thread (an attempt under way finishes first, bounded by
- * notify_timeout) and free everything. Pending deliveries stay in the outbox. NULL is fine. */
+/* md_notify_close: stop the delivery threads (an attempt under way is cut short and made
+ * again after the next start) and free everything. Pending deliveries stay in the outbox. NULL is fine. */
 void md_notify_close(struct md_notify *n);
 
 /* md_notify_send_now: for the command line (`migrated deploy`): the event to every endpoint

@@ -643,12 +643,27 @@ ITEST(five_hanging_receivers_delay_neither_a_deploy_nor_health)
 	ck_assert_msg(!h_contains(r.body, "migrated_notify_pending 0\n"), "nothing pending:\n%s", r.body);
 	h_http_free(&r);
 	free(job);
+	/* An endpoint that answers is not held up by those that hang: a reload adds one. */
+	char good[700];
+	snprintf(good, sizeof good, "%s/good.jsonl", h_tmpdir());
+	int gport = h_free_port(), gpid = rcv_start(gport, good, NULL);
+	used += (size_t)snprintf(lines + used, sizeof lines - used, "notify_url = good http://127.0.0.1:%d/\n", gport);
+	write_conf("slow.conf", "%s", lines);
+	kill(d.pid, SIGHUP);
+	h_sleep_ms(300);
+	h_mig(dir, "20240102000000_two", "CREATE TABLE two (id int);");
+	char *job2 = deploy_wait(&d, "succeeded");
+	json_t *g = rcv_find(good, "job.succeeded", job2, 200, 5);
+	ck_assert_msg(g != NULL, "the answering endpoint waited behind the hanging ones");
+	json_decref(g);
+	free(job2);
 	/* Stopping does not wait for the attempt under way (notify_timeout is 20 s here). */
 	t0 = now_s();
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 	ck_assert_msg(now_s() - t0 < 5, "SIGTERM took %.1f s with an attempt hanging", now_s() - t0);
 	for (int i = 0; i < 5; i++)
 		rcv_stop(pids[i]);
+	rcv_stop(gpid);
 }
 
 /* Slack's documented limits for the blocks used (api.slack.com/reference/block-kit/blocks). */

@@ -546,6 +546,65 @@ ITEST(a_deploy_refused_by_the_lint_gate_is_notified_with_the_findings)
 	rcv_stop(rp);
 }
 
+ITEST(rollbacks_and_drift_transitions_are_notified)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	char log[700], path[900];
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	int port = h_free_port();
+
+	snprintf(log, sizeof log, "%s/r.jsonl", h_tmpdir());
+	int rp = rcv_start(port, log, NULL);
+	h_mig(dir, "20240101000000_base", "CREATE TABLE base (id int);");
+	h_mig(dir, "20240102000000_two", "CREATE TABLE two (id int);");
+	snprintf(path, sizeof path, "%s/20240102000000_two/down.sql", dir);
+	h_write(path, "DROP TABLE two;\n", 16);
+	h_daemon_start(&d, db, dir, "--config", std_conf(port, NULL), NULL);
+	char *job = deploy_wait(&d, "succeeded");
+	/* Drift: a change by hand is detected once, and resolved once undone. */
+	h_exec(db, "ALTER TABLE base ADD COLUMN by_hand int");
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_msg(json_is_true(json_object_get(r.json, "drift")), "no drift: %s", r.body);
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	h_http_free(&r);
+	json_t *x = rcv_find(log, "drift.detected", NULL, 200, 10);
+	ck_assert_msg(x != NULL, "no drift.detected");
+	ck_assert(json_is_true(json_object_get(json_object_get(json_object_get(x, "parsed"), "data"), "drift")));
+	json_decref(x);
+	h_exec(db, "ALTER TABLE base DROP COLUMN by_hand");
+	h_request(&r, &d, "GET", "/v1/drift?shadow=0", H_TOKEN_READ, NULL, NULL, NULL);
+	ck_assert_msg(json_is_false(json_object_get(r.json, "drift")), "still drift: %s", r.body);
+	h_http_free(&r);
+	x = rcv_find(log, "drift.resolved", NULL, 200, 10);
+	ck_assert_msg(x != NULL, "no drift.resolved");
+	json_decref(x);
+	json_t *recs = rcv_records(log), *rec;
+	size_t i;
+	int detected = 0;
+	json_array_foreach(recs, i, rec) detected +=
+		strcmp(h_jstr(json_object_get(rec, "parsed"), "type") ?: "", "drift.detected") == 0;
+	json_decref(recs);
+	ck_assert_int_eq(detected, 1); /* transitions only: the second check said nothing */
+	/* A down rollback: job.succeeded of kind rollback, and rollback.succeeded. */
+	h_request(&r, &d, "POST", "/v1/rollback", H_TOKEN_ADMIN, "application/json",
+		  "{\"strategy\": \"down\", \"to\": \"20240101000000_base\"}", NULL);
+	ck_assert_int_eq(r.status, 202);
+	char *rb = strdup(h_jstr(r.json, "id"));
+	h_http_free(&r);
+	json_decref(h_wait_job(&d, rb, 60));
+	x = rcv_find(log, "rollback.succeeded", rb, 200, 10);
+	ck_assert_msg(x != NULL, "no rollback.succeeded");
+	ck_assert_str_eq(h_jstr(json_object_get(x, "parsed"), "data.kind"), "rollback");
+	json_decref(x);
+	assert_verified(log, 8);
+	free(rb);
+	free(job);
+	h_daemon_stop(&d);
+	rcv_stop(rp);
+}
+
 ITEST(an_endpoint_answering_410_is_disabled_until_a_reload)
 {
 	struct h_daemon d = {0};
@@ -954,6 +1013,7 @@ Suite *suite_notify(void)
 	tcase_add_test(tc, a_job_end_missing_from_the_outbox_after_a_crash_is_queued_at_the_restart);
 	tcase_add_test(tc, backups_and_health_transitions_are_notified);
 	tcase_add_test(tc, a_deploy_refused_by_the_lint_gate_is_notified_with_the_findings);
+	tcase_add_test(tc, rollbacks_and_drift_transitions_are_notified);
 	tcase_add_test(tc, an_endpoint_answering_410_is_disabled_until_a_reload);
 	tcase_add_test(tc, five_hanging_receivers_delay_neither_a_deploy_nor_health);
 	tcase_add_test(tc, slack_messages_have_text_and_blocks_of_slacks_schema_with_the_error);

@@ -213,5 +213,7 @@ struct MHD_Response *api_lint(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_drift(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_backups_list(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_backups_post(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_notifications_list(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_notifications_test(struct md_request *req, unsigned *ret_status);
 
 #endif

@@ -14,6 +14,7 @@
 #include "migrated/pool.h"
 #include "migrated/preflight.h"
 #include "migrated/macro.h"
+#include "migrated/notify.h"
 #include "migrated/snapshot.h"
 
 #include <stdio.h>
@@ -83,6 +84,10 @@ static struct MHD_Response *lint_gate(struct md_request *req, unsigned *status)
 			json_string("make the migrations safe (each finding has the safe pattern), silence "
 				    "one with `-- migrated:lint-ignore RULE reason`, or send \"override_lint\": "
 				    "true with an admin token"));
+		json_t *ev = json_pack("{s:s, s:s?, s:O}", "message", msg, "actor", req->actor[0] ? req->actor : NULL,
+				       "lint", detail);
+		md_notify_emit(req->api->deps.notify, "deploy.lint_blocked", ev);
+		json_decref(ev);
 		r = api_error(MHD_HTTP_UNPROCESSABLE_CONTENT, "lint_blocked", msg, detail, status);
 	}
 	md_lint_report_free(&rep);
@@ -139,6 +144,10 @@ static struct MHD_Response *preflight_gate(struct md_request *req, unsigned *sta
 				  json_object_get(pf, "skipped"), "hint",
 				  "fix the data (each finding says how and names example rows by primary key), "
 				  "change the migration, or send \"override_preflight\": true with an admin token");
+		json_t *ev = json_pack("{s:s, s:s?, s:O}", "message", msg, "actor", req->actor[0] ? req->actor : NULL,
+				       "preflight", pf);
+		md_notify_emit(req->api->deps.notify, "deploy.preflight_blocked", ev);
+		json_decref(ev);
 		r = api_error(MHD_HTTP_UNPROCESSABLE_CONTENT, "preflight_failed", msg, detail, status);
 	}
 	json_decref(pf);

@@ -6,6 +6,7 @@
 #include "api_internal.h"
 #include "migrated/job_metrics.h"
 #include "migrated/metrics.h"
+#include "migrated/notify.h"
 #include "migrated/plan.h"
 #include "migrated/pool.h"
 
@@ -130,6 +131,7 @@ static struct MHD_Response *render(struct md_api *api)
 	write_probe(out, h);
 	md_health_unref(h);
 	md_job_metrics_write(out);
+	md_notify_metrics_write(api->deps.notify, out);
 	if (api->deps.pool)
 		write_pool(out, api->deps.pool);
 	write_http(out, api);

@@ -22,6 +22,8 @@ static const struct route routes[] = {
 	{"POST", "/v1/rollback", MD_ROLE_ADMIN, ROUTE_BODY | ROUTE_BODY_REQUIRED, api_rollback},
 	{"GET", "/v1/backups", MD_ROLE_READ, 0, api_backups_list},
 	{"POST", "/v1/backups", MD_ROLE_DEPLOY, ROUTE_BODY, api_backups_post},
+	{"GET", "/v1/notifications", MD_ROLE_READ, 0, api_notifications_list},
+	{"POST", "/v1/notifications/test", MD_ROLE_ADMIN, 0, api_notifications_test},
 	{"GET", "/metrics", MD_ROLE_READ, ROUTE_METRICS, api_metrics},
 };
 

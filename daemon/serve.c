@@ -9,6 +9,7 @@
 #include "migrated/error.h"
 #include "migrated/jobs.h"
 #include "migrated/log.h"
+#include "migrated/notify.h"
 #include "migrated/pool.h"
 #include "migrated/probe.h"
 #include "migrated/settings.h"
@@ -36,6 +37,8 @@ struct serve {
 	struct md_snapshot *snap;
 	struct md_probe *probe;
 	struct md_api *api;
+	struct md_notify *notify;
+	int health_status; /* what health said last (-1: nothing yet), for health.changed */
 };
 
 /* A job ended: what the status and health said may be stale. */
@@ -80,6 +83,40 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* A kill between the newest job's end record and its outbox record loses that event: the
+ * notifier is asked to queue it again if its outbox lacks it (md_notify_catch_up). */
+static void catch_up_notifications(struct serve *sv)
+{
+	struct md_job_brief last;
+	struct md_error err = {0};
+	json_t *job = NULL;
+	char type[48];
+	if (!md_jobs_last(sv->jobs, &last) || !md_job_state_ended(last.state) ||
+	    md_jobs_get(sv->jobs, last.id, &job, &err) < 0)
+		return;
+	json_object_del(job, "logs");
+	json_object_set(job, "actor", json_object_get(job, "requested_by"));
+	snprintf(type, sizeof type, "job.%s", md_job_state_name(last.state));
+	md_notify_catch_up(sv->notify, type, job);
+	json_decref(job);
+}
+
+/* health.changed: transitions of the published status only (ok, degraded, down), seen by the
+ * signal loop's tick (at most a second late), never every probe round. */
+static void notify_health(struct serve *sv, const struct md_health *h)
+{
+	if (!h)
+		return;
+	int now = (int)h->status, before = sv->health_status;
+	sv->health_status = now;
+	if (before < 0 || before == now)
+		return;
+	json_t *data = json_pack("{s:s, s:s}", "status", md_health_status_name(h->status), "from",
+				 md_health_status_name((enum md_health_status)before));
+	md_notify_emit(sv->notify, "health.changed", data);
+	json_decref(data);
+}
+
 /* STATUS=: what a job does, else why the database cannot be used, else how things stand. */
 static void update_status(struct serve *sv)
 {
@@ -101,6 +138,7 @@ static void update_status(struct serve *sv)
 	} else {
 		snprintf(line, sizeof line, "idle");
 	}
+	notify_health(sv, h);
 	md_health_unref(h);
 	md_sd_status(line);
 }
@@ -119,7 +157,8 @@ static void reload(struct serve *sv)
 	if (md_config_load(sv->flags, &ncfg, &err) < 0 ||
 	    md_tokens_load(token_path(ncfg, tokbuf, sizeof tokbuf), &ntok, &err) < 0 ||
 	    (!same(read_url(ncfg), read_url(sv->cfg)) && md_pool_set_url(sv->pool, read_url(ncfg), &err) < 0) ||
-	    md_settings_reload(sv->settings, ncfg, &err) < 0 || md_jobs_reconfigure(sv->jobs, ncfg, &err) < 0) {
+	    md_settings_reload(sv->settings, ncfg, &err) < 0 || md_jobs_reconfigure(sv->jobs, ncfg, &err) < 0 ||
+	    md_notify_reconfigure(sv->notify, ncfg, &err) < 0) {
 		md_log(MD_LOG_ERROR, "reload failed, the running configuration stays: %s", err.message);
 		snprintf(line, sizeof line, "reload failed (running configuration kept): %.300s", err.message);
 		md_sd_status(line);
@@ -174,7 +213,7 @@ static void reload(struct serve *sv)
 int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 {
 	struct md_error err = {0};
-	struct serve sv = {.flags = flags, .cfg = cfg};
+	struct serve sv = {.flags = flags, .cfg = cfg, .health_status = -1};
 	struct md_api_deps deps;
 	char tokbuf[4096];
 	sigset_t sigs;
@@ -211,10 +250,17 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 		rc = fail(&err, 2);
 		goto out;
 	}
+	if (md_notify_open(cfg, &sv.notify, &err) < 0) {
+		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
+		goto out;
+	}
 	if (md_jobs_open(cfg, sv.settings, &sv.jobs, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
 	}
+	/* The jobs tell the notifier through a plain callback: they include nothing above them. */
+	md_jobs_on_event(sv.jobs, md_notify_event_hook, sv.notify);
+	catch_up_notifications(&sv);
 	struct md_pool_options po = {
 		.size = cfg->pool_size,
 		.acquire_timeout_ms = cfg->pool_acquire_timeout_ms,
@@ -244,7 +290,8 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 				    .snapshot = sv.snap,
 				    .tokens = sv.tokens,
 				    .pool = sv.pool,
-				    .probe = sv.probe};
+				    .probe = sv.probe,
+				    .notify = sv.notify};
 	if (md_api_start(cfg, &deps, listen_fd, &sv.api, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
@@ -292,11 +339,14 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 	md_jobs_shutdown(sv.jobs, sv.cfg->shutdown_timeout_ms);
 out:
 	md_api_stop(sv.api);
-	if (sv.jobs)
+	if (sv.jobs) {
 		md_jobs_on_change(sv.jobs, NULL, NULL);
+		md_jobs_on_event(sv.jobs, NULL, NULL);
+	}
 	md_probe_stop(sv.probe);
 	md_snapshot_close(sv.snap);
 	md_jobs_close(sv.jobs);
+	md_notify_close(sv.notify);
 	md_settings_free(sv.settings);
 	md_pool_close(sv.pool);
 	md_tokens_free(sv.tokens);

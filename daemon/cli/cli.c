@@ -12,6 +12,7 @@
 #include "migrated/history.h"
 #include "migrated/log.h"
 #include "migrated/macro.h"
+#include "migrated/notify.h"
 #include "migrated/plan.h"
 #include "migrated/preflight.h"
 #include "migrated/report.h"
@@ -328,6 +329,26 @@ static int deploy_preflight(struct cli *c, struct md_db *db, const struct md_cat
 	return 0;
 }
 
+/* The daemon's notifications for a deploy from the command line: the same endpoints and
+ * bodies, sent at once (one attempt each, at most 5 s) instead of through an outbox. */
+static void notify_deploy(const struct cli *c, const struct md_deploy_report *rep, int r, const struct md_error *err)
+{
+	struct md_error nerr = {0};
+	if (!c->cfg->notify_urls.n && !c->cfg->notify_commands.n)
+		return;
+	json_t *data = md_report_deploy_json(rep, r, err);
+	if (!data)
+		return;
+	json_object_set_new(data, "kind", json_string("deploy"));
+	json_object_set_new(data, "state", json_string(r == 0 ? "succeeded" : "failed"));
+	json_object_set_new(data, "source", json_string("cli"));
+	if (getenv("USER"))
+		json_object_set_new(data, "actor", json_string(getenv("USER")));
+	if (md_notify_send_now(c->cfg, r == 0 ? "job.succeeded" : "job.failed", data, 5000, &nerr) < 0)
+		md_log(MD_LOG_WARNING, "notifications not sent: %s", nerr.message);
+	json_decref(data);
+}
+
 static int cmd_deploy(struct cli *c)
 {
 	struct md_error err = {0};
@@ -372,6 +393,8 @@ static int cmd_deploy(struct cli *c)
 	r = md_deploy(db, cat, &opts, &hooks, &rep, &err);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
+	if (!c->dry_run)
+		notify_deploy(c, &rep, r, &err);
 	if (c->json) {
 		json_t *j = md_report_deploy_json(&rep, r, &err);
 		if (pf)
@@ -445,9 +468,9 @@ static int cmd_resolve(struct cli *c)
 		/* resolve records what the operator says; say once more what the row may have left. */
 		if (res.was_failed && res.remains.remains != MD_REMAINS_NOTHING)
 			printf("\nCheck: %s\n%s\n", res.note,
-			       as == MD_RESOLVE_ROLLED_BACK
-				       ? "Undo what took effect before the next deploy: it runs the whole file again."
-				       : "Make sure the rest of it was applied by hand.");
+			       as == MD_RESOLVE_ROLLED_BACK ? "Undo what took effect before the next deploy: "
+							      "it runs the whole file again."
+							    : "Make sure the rest of it was applied by hand.");
 	}
 	rc = MD_EXIT_OK;
 out:

@@ -386,10 +386,11 @@ int md_child_run(struct md_child *children, size_t n, const struct md_child_limi
 	if (old_pipe.sa_handler != SIG_DFL)
 		sigaction(SIGPIPE, &old_pipe, NULL);
 	_cleanup_free_ char **env = NULL;
-	in_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	const char *in_path = children[0].stdin_path ? children[0].stdin_path : "/dev/null";
+	in_fd = open(in_path, O_RDONLY | O_CLOEXEC);
 	if (in_fd < 0) {
 		free(rl.buf);
-		return md_error_set(err, MD_E_IO, "cannot open /dev/null: %s", strerror(errno));
+		return md_error_set(err, MD_E_IO, "cannot open %s: %s", in_path, strerror(errno));
 	}
 	if (children[n - 1].stdout_path) {
 		last_out = open(children[n - 1].stdout_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -23,11 +23,12 @@ enum key_type {
 	KEY_LOG_LEVEL,
 	KEY_BOOL,
 	KEY_BYTES,
-	KEY_AGE,    /* long seconds, "30d" */
-	KEY_LIST,   /* struct md_strlist: repeatable */
-	KEY_CHOICE, /* verify_on_failure: fail | rollback */
-	KEY_GATE,   /* lint_gate, preflight_gate: off | warn | block */
-	KEY_ROWS,   /* long long, "10M", "500k", "2000000" */
+	KEY_AGE,          /* long seconds, "30d" */
+	KEY_LIST,         /* struct md_strlist: repeatable */
+	KEY_CHOICE,       /* verify_on_failure: fail | rollback */
+	KEY_GATE,         /* lint_gate, preflight_gate: off | warn | block */
+	KEY_ROWS,         /* long long, "10M", "500k", "2000000" */
+	KEY_NAMED_SECRET, /* struct md_strlist of "NAME SECRET" lines: the secret part is registered */
 };
 
 struct key {
@@ -96,6 +97,15 @@ static const struct key keys[] = {
 	K("preflight_max_rows", "MIGRATED_PREFLIGHT_MAX_ROWS", KEY_ROWS, preflight_max_rows),
 	K("preflight_show_values", "MIGRATED_PREFLIGHT_SHOW_VALUES", KEY_BOOL, preflight_show_values),
 	K("preflight_url", "MIGRATED_PREFLIGHT_URL", KEY_SECRET, preflight_url),
+	K("notify_url", "MIGRATED_NOTIFY_URL", KEY_LIST, notify_urls),
+	K("notify_command", "MIGRATED_NOTIFY_COMMAND", KEY_LIST, notify_commands),
+	K("notify_format", "MIGRATED_NOTIFY_FORMAT", KEY_LIST, notify_formats),
+	K("notify_secret", "MIGRATED_NOTIFY_SECRET", KEY_NAMED_SECRET, notify_secrets),
+	K("notify_events", "MIGRATED_NOTIFY_EVENTS", KEY_LIST, notify_events),
+	K("notify_timeout", "MIGRATED_NOTIFY_TIMEOUT", KEY_DURATION, notify_timeout_ms),
+	K("notify_max_age", "MIGRATED_NOTIFY_MAX_AGE", KEY_AGE, notify_max_age_s),
+	K("notify_retry_backoff", "MIGRATED_NOTIFY_RETRY_BACKOFF", KEY_DURATION, notify_retry_backoff_ms),
+	K("notify_ca", "MIGRATED_NOTIFY_CA", KEY_STRING, notify_ca),
 };
 #undef K
 
@@ -199,6 +209,16 @@ int md_parse_bool(const char *s, bool *ret)
 }
 
 /* "64KiB", "16MiB", "1GiB" (k/K/KB alike), or a bare number of bytes. */
+void md_config_register_named_secret(const char *line)
+{
+	/* "NAME SECRET": the secret, and for whsec_BASE64 its base64 part, never appear in output. */
+	const char *p = line + strcspn(line, " \t");
+	p += strspn(p, " \t");
+	md_secret_register(p);
+	if (strncmp(p, "whsec_", 6) == 0)
+		md_secret_register(p + 6);
+}
+
 static int parse_bytes(const char *s, long *ret)
 {
 	char *end;
@@ -297,7 +317,8 @@ static int set_key(struct md_config *cfg, const struct key *k, const char *value
 			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not an age (examples: 12h, 7d, 2w)",
 					    where, k->name, value);
 		return 0;
-	case KEY_LIST: {
+	case KEY_LIST:
+	case KEY_NAMED_SECRET: {
 		struct md_strlist *l = field;
 		/* The environment replaces the file's list, one item per line; the file adds one. */
 		if (strncmp(where, "environment", 11) == 0) {
@@ -406,6 +427,8 @@ static int read_file(struct md_config *cfg, const char *path, bool must_exist, s
 		}
 		if (key->type == KEY_SECRET)
 			md_secret_register(v);
+		else if (key->type == KEY_NAMED_SECRET)
+			md_config_register_named_secret(v);
 		r = set_key(cfg, key, v, where, err);
 	}
 	fclose(f);
@@ -458,6 +481,15 @@ static int apply_env(struct md_config *cfg, struct md_error *err)
 		snprintf(where, sizeof where, "environment %s", keys[i].env);
 		if (keys[i].type == KEY_SECRET)
 			md_secret_register(v);
+		else if (keys[i].type == KEY_NAMED_SECRET)
+			for (const char *p = v; *p;) {
+				size_t len = strcspn(p, "\n");
+				char line[1024];
+				snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line ? len : sizeof line - 1),
+					 p);
+				md_config_register_named_secret(line);
+				p += len + (p[len] == '\n');
+			}
 		r = set_key(cfg, &keys[i], v, where, err);
 		if (r < 0)
 			return r;
@@ -514,6 +546,9 @@ static int set_defaults(struct md_config *cfg)
 	cfg->preflight_timeout_ms = 5000;
 	cfg->preflight_budget_ms = 60000;
 	cfg->preflight_max_rows = 10000000;
+	cfg->notify_timeout_ms = 10000;
+	cfg->notify_max_age_s = 24 * 3600;
+	cfg->notify_retry_backoff_ms = 1000;
 	return cfg->migrations_dir && cfg->state_dir && cfg->listen ? 0 : MD_E_NOMEM;
 }
 
@@ -585,6 +620,12 @@ void md_config_free(struct md_config *cfg)
 	strlist_clear(&cfg->verify_commands);
 	strlist_clear(&cfg->verify_urls);
 	strlist_clear(&cfg->lint_rules);
+	strlist_clear(&cfg->notify_urls);
+	strlist_clear(&cfg->notify_commands);
+	strlist_clear(&cfg->notify_formats);
+	strlist_clear(&cfg->notify_secrets);
+	strlist_clear(&cfg->notify_events);
+	free(cfg->notify_ca);
 	free(cfg);
 }
 

@@ -65,9 +65,16 @@ static void remember(struct md_jobs *jobs, const json_t *rep, const struct md_er
 	if (s && rep && json_string_value(json_object_get(rep, "message"))) /* health copies these: no null message */
 		json_object_set(s, "message", json_object_get(rep, "message"));
 	pthread_mutex_lock(&jobs->lock);
+	bool was = jobs->drift_last && json_is_true(json_object_get(jobs->drift_last, "drift"));
+	bool is = s && json_is_true(json_object_get(s, "drift"));
+	bool known = s && json_is_boolean(json_object_get(s, "drift"));
 	json_decref(jobs->drift_last);
 	jobs->drift_last = s;
+	json_t *data = s && known && was != is ? json_deep_copy(s) : NULL;
 	pthread_mutex_unlock(&jobs->lock);
+	/* Transitions only: a schema that stays drifted notifies once. */
+	if (data)
+		md_jobs_notify(jobs, is ? "drift.detected" : "drift.resolved", data);
 }
 
 /* Adds to rep (which has "live_fingerprint") what the last deploy or rollback recorded:

@@ -375,6 +375,7 @@ void md_jobs_close(struct md_jobs *jobs)
 	free(jobs->shadow_url);
 	free(jobs->drift_cache_dir);
 	json_decref(jobs->drift_last);
+	json_decref(jobs->early_events);
 	pthread_mutex_destroy(&jobs->drift_lock);
 	pthread_cond_destroy(&jobs->work);
 	pthread_mutex_destroy(&jobs->lock);

@@ -64,15 +64,29 @@ int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, boo
 		json_object_set_new(rec, "journal_error", json_string(err->message));
 		md_log(MD_LOG_ERROR, "job %s: %s; recorded in memory only", job_id, err->message);
 	}
+	const char *event = NULL;
+	char evbuf[48];
+	json_t *data = NULL;
 	if (r == 0 || apply_anyway) {
 		pthread_mutex_lock(&jobs->lock);
 		if (jobs_apply_record(jobs, rec, offset) < 0)
 			md_log(MD_LOG_ERROR, "job %s: out of memory keeping a record", job_id);
 		jobs_fire_watches(jobs, job_id, &fired);
+		struct job *job = jobs_find(jobs, job_id);
+		if (job)
+			event = jobs_event_of(jobs, job, rec, evbuf, &data);
 		pthread_mutex_unlock(&jobs->lock);
 	}
 	json_decref(rec);
 	jobs_call_watches(fired);
+	/* Still under the write lock: notifications leave in the journal's order. */
+	if (event) {
+		bool rollback_ok = strcmp(event, "job.succeeded") == 0 &&
+				   strcmp(json_string_value(json_object_get(data, "kind")) ?: "", "rollback") == 0;
+		if (rollback_ok)
+			jobs_event_call(jobs, "rollback.succeeded", json_incref(data));
+		jobs_event_call(jobs, event, data);
+	}
 	return r;
 }
 
@@ -82,6 +96,71 @@ int jobs_emit(struct md_jobs *jobs, const char *job_id, json_t *rec, bool apply_
 	int r = jobs_emit_wlocked(jobs, job_id, rec, apply_anyway, err);
 	pthread_mutex_unlock(&jobs->wlock);
 	return r;
+}
+
+/* ---- notifications ---- */
+
+const char *jobs_event_of(struct md_jobs *jobs, struct job *job, const json_t *rec, char buf[48], json_t **ret_data)
+{
+	const char *type = json_string_value(json_object_get(rec, "type"));
+	const char *state = json_string_value(json_object_get(rec, "state"));
+	if (!type)
+		return NULL;
+	if (strcmp(type, "job") == 0)
+		snprintf(buf, 48, "job.queued");
+	else if (strcmp(type, "state") == 0 && state && strcmp(state, "running") == 0)
+		snprintf(buf, 48, "job.started");
+	else if (strcmp(type, "end") == 0 && state)
+		snprintf(buf, 48, "job.%.40s", state);
+	else
+		return NULL;
+	json_t *data = jobs_render(jobs, job, strcmp(type, "end") == 0);
+	if (!data)
+		return NULL;
+	json_object_del(data, "logs"); /* what a receiver needs is the steps and the error */
+	json_object_set(data, "actor", json_object_get(data, "requested_by"));
+	*ret_data = data;
+	return buf;
+}
+
+void jobs_event_call(struct md_jobs *jobs, const char *type, json_t *data)
+{
+	pthread_mutex_lock(&jobs->lock);
+	md_jobs_event_fn fn = jobs->on_event;
+	void *ctx = jobs->on_event_ctx;
+	if (!fn) {
+		/* Until the notifier is there (the replay runs first): kept, in a bounded list. */
+		if (!jobs->early_events)
+			jobs->early_events = json_array();
+		if (json_array_size(jobs->early_events) < 64)
+			json_array_append_new(jobs->early_events, json_pack("[s, O]", type, data));
+	}
+	pthread_mutex_unlock(&jobs->lock);
+	if (fn)
+		fn(ctx, type, data);
+	json_decref(data);
+}
+
+void md_jobs_notify(struct md_jobs *jobs, const char *type, json_t *data)
+{
+	if (!jobs || !type)
+		return;
+	jobs_event_call(jobs, type, data ? data : json_object());
+}
+
+void md_jobs_on_event(struct md_jobs *jobs, md_jobs_event_fn fn, void *ctx)
+{
+	size_t i;
+	json_t *ev;
+	pthread_mutex_lock(&jobs->lock);
+	jobs->on_event = fn;
+	jobs->on_event_ctx = ctx;
+	json_t *early = fn ? jobs->early_events : NULL;
+	if (fn)
+		jobs->early_events = NULL;
+	pthread_mutex_unlock(&jobs->lock);
+	json_array_foreach(early, i, ev) fn(ctx, json_string_value(json_array_get(ev, 0)), json_array_get(ev, 1));
+	json_decref(early);
 }
 
 /* ---- events for Server-Sent Events ---- */

@@ -72,7 +72,10 @@ struct md_jobs {
 	size_t n_reconcile;
 	void (*on_change)(void *ctx);
 	void *on_change_ctx;
-	char progress[320]; /* what the running job does now, for STATUS= ("" when idle) */
+	md_jobs_event_fn on_event; /* notifications (md_jobs_on_event); under lock */
+	void *on_event_ctx;
+	json_t *early_events; /* [[type, data]] emitted before on_event was set (the replay's); under lock */
+	char progress[320];   /* what the running job does now, for STATUS= ("" when idle) */
 	/* configuration: the shared settings (URL, apply, backup, verification, lint) are read
 	 * as a copy when a job starts (jobs_settings); the drift check's own below */
 	struct md_settings *settings; /* borrowed from the composition root */
@@ -204,6 +207,13 @@ int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, boo
  * jobs_call_watches: call and free them (without the lock). */
 void jobs_fire_watches(struct md_jobs *jobs, const char *job_id, struct watch **ret_fired);
 void jobs_call_watches(struct watch *fired);
+/* jobs_event_of: the notification a record of a job makes ("job.queued" for its first
+ * record, "job.started", "job.<end state>"; NULL for the others), and its data (the job with
+ * its steps, without its logs) into *ret_data. Caller holds jobs->lock. */
+const char *jobs_event_of(struct md_jobs *jobs, struct job *job, const json_t *rec, char buf[48], json_t **ret_data);
+/* jobs_event_call: hand an event to the hook (or keep it until there is one); data taken. Takes
+ * jobs->lock itself. */
+void jobs_event_call(struct md_jobs *jobs, const char *type, json_t *data);
 /* jobs_options_from: the backup, verification and lint settings of cfg, replacing the table's. */
 int jobs_options_from(struct md_jobs *jobs, const struct md_config *cfg, struct md_error *err);
 

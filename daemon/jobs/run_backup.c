@@ -64,6 +64,10 @@ int run_backup_step(struct job_run *run, const char *kind, json_t **ret_backup, 
 	log_pruned(run, pruned);
 	json_t *bj = md_backup_json(&b);
 	run_step_end(run, "succeeded", NULL, json_pack("{s:O, s:o}", "backup", bj, "pruned", pruned));
+	json_t *ev = json_deep_copy(bj);
+	if (ev)
+		json_object_set_new(ev, "job", json_string(run->id));
+	md_jobs_notify(run->jobs, "backup.created", ev);
 	if (ret_backup)
 		*ret_backup = bj;
 	else

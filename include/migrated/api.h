@@ -8,6 +8,7 @@
 struct md_config;
 struct md_error;
 struct md_jobs;
+struct md_notify;
 struct md_pool;
 struct md_probe;
 struct md_snapshot;
@@ -23,6 +24,7 @@ struct md_api_deps {
 	struct md_tokens *tokens; /* may be empty, never NULL */
 	struct md_pool *pool;     /* reads: GET /v1/plan */
 	struct md_probe *probe;   /* health; NULL: health says only that the process is up */
+	struct md_notify *notify; /* GET /v1/notifications, deploy.lint_blocked; NULL: none */
 };
 
 /* md_api_start: listen on cfg->listen ("127.0.0.1:8080", "[::1]:8080", "unix:/path") or on

@@ -18,6 +18,7 @@ struct md_child {
 	char *const *argv;       /* argv[0]: a path, or a program name looked up in PATH */
 	char *const *env;        /* extra "NAME=value" entries, NULL-terminated; NULL for none */
 	const char *stdout_path; /* last child of a pipeline: write stdout here (created 0600); NULL captures it */
+	const char *stdin_path;  /* first child of a pipeline: read stdin from this file; NULL: /dev/null */
 	/* out (md_child_run fills them; md_child_clear frees them) */
 	char path[4096]; /* the program that ran */
 	int exit_code;   /* 0..255, or -1 when a signal ended it */
@@ -38,7 +39,7 @@ struct md_child_limits {
 };
 
 /* md_child_run: run children[0..n) as a pipeline (the stdout of each feeds the stdin of the
- * next; the first reads /dev/null) and wait for all of them. Returns 0 when they ran and ended
+ * next; the first reads /dev/null, or its stdin_path) and wait for all of them. Returns 0 when they ran and ended
  * (whatever their exit codes: see exit_code); *ret_timed_out / *ret_cancelled say whether the
  * limits ended them. MD_E_CONFIG when a program cannot be found or executed (err names it and
  * why), MD_E_IO when stdout_path cannot be created, MD_E_NOMEM. */

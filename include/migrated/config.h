@@ -80,6 +80,16 @@ struct md_config {
 	long long preflight_max_rows; /* larger tables (estimate) are not scanned; default 10 M */
 	bool preflight_show_values;   /* examples show the checked values, not only keys; default false */
 	char *preflight_url;          /* MIGRATED_PREFLIGHT_URL: ask a read replica instead; may be NULL */
+	/* Notifications (notify.h): "NAME VALUE" lines, one endpoint per NAME. */
+	struct md_strlist notify_urls;     /* "NAME URL": an HTTP(S) endpoint */
+	struct md_strlist notify_commands; /* "NAME /path [args]": a program fed the event on stdin */
+	struct md_strlist notify_formats;  /* "NAME standard|slack" */
+	struct md_strlist notify_secrets;  /* "NAME whsec_BASE64": the signing key (registered as a secret) */
+	struct md_strlist notify_events;   /* "NAME job.failed,job.succeeded": the events it gets (default all) */
+	int notify_timeout_ms;             /* one attempt's limit; default 10 s */
+	long notify_max_age_s;             /* give a delivery up after; default 24 h */
+	int notify_retry_backoff_ms;       /* first retry after; doubles with jitter up to 5 min; default 1 s */
+	char *notify_ca;                   /* CA bundle for https endpoints; default: the system's */
 };
 
 enum md_lint_gate {
@@ -110,6 +120,9 @@ int md_parse_bool(const char *s, bool *ret);
  * the file and line. Free with md_config_free. */
 int md_config_load(const struct md_config_flags *flags, struct md_config **ret, struct md_error *err);
 void md_config_free(struct md_config *cfg);
+/* md_config_register_named_secret: register the SECRET of a "NAME SECRET" line (and the
+ * base64 part of a whsec_ secret) for redaction (log.h). */
+void md_config_register_named_secret(const char *line);
 /* md_config_migration_url: DIRECT_URL when set, else DATABASE_URL (NULL if neither). */
 const char *md_config_migration_url(const struct md_config *cfg);
 /* md_parse_age_s: "30d", "12h", "90m", "45s", or a bare number of seconds. */

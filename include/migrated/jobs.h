@@ -99,6 +99,19 @@ void md_jobs_unwatch(struct md_jobs *jobs, uint64_t watch);
  * to forget what it knew). */
 void md_jobs_on_change(struct md_jobs *jobs, void (*fn)(void *ctx), void *ctx);
 
+/* md_jobs_on_event: fn (may be NULL) gets every notification the jobs make: job.queued,
+ * job.started, job.succeeded, job.failed, job.cancelled, job.interrupted (data: the job, with
+ * its steps and error), rollback.succeeded, backup.created (data: the backup), drift.detected
+ * and drift.resolved (data: the check's summary). Called from the thread that made the event,
+ * in the order the jobs' journal has them; data is borrowed. Events made before fn was set
+ * (jobs interrupted by a crash, found at open) are handed over now. A layer above installs
+ * it (the composition root: the notifier), so the jobs include nothing of it. */
+typedef void (*md_jobs_event_fn)(void *ctx, const char *type, json_t *data);
+void md_jobs_on_event(struct md_jobs *jobs, md_jobs_event_fn fn, void *ctx);
+/* md_jobs_notify: hand an event of any type (data: an object, taken over) to the hook, from
+ * any thread: how code of the jobs, or a caller with only the jobs at hand, notifies. */
+void md_jobs_notify(struct md_jobs *jobs, const char *type, json_t *data);
+
 /* md_jobs_drift: a drift check now on the migration URL. with_shadow: the full check (see
  * drift.h) with the shadow and the cache of this daemon, "mode": "shadow". Else "mode":
  * "fingerprint": the live schema's fingerprint against the one the last successful deploy or

@@ -48,6 +48,7 @@ int main(void)
 		{"pgbouncer", suite_pgbouncer},
 		{"versions", suite_versions},
 		{"preflight", suite_preflight},
+		{"notify", suite_notify},
 	};
 	/* MD_TEST_SUITES="deploy,crash": only those (one cluster for several suites; Check's own
 	 * CK_RUN_SUITE takes one name). */

@@ -27,5 +27,6 @@ Suite *suite_tls(void);
 Suite *suite_pgbouncer(void);
 Suite *suite_versions(void);
 Suite *suite_preflight(void);
+Suite *suite_notify(void);
 
 #endif

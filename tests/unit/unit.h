@@ -20,5 +20,6 @@ Suite *suite_replay(void);
 Suite *suite_tokens(void);
 Suite *suite_render(void);
 Suite *suite_ddl(void);
+Suite *suite_notify(void);
 
 #endif

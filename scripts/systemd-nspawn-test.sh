@@ -6,8 +6,8 @@
 # service active (running), the watchdog is fed, `systemctl reload` applies a new token, a
 # deploy with its pg_dump backup works inside the unit's sandbox, journalctl shows the JOB_ID
 # and MIGRATION fields, migrated.socket activation answers, and `systemctl stop` during a
-# deploy records the job interrupted. Needs root; not run by scripts/test.sh (a few minutes,
-# and the first run downloads ~150 MB). Prints "nspawn: N passed, N failed".
+# deploy records the job interrupted. Needs root; scripts/test.sh runs it (a minute; the first
+# run downloads ~150 MB). Prints "nspawn: N passed, N failed".
 #   scripts/systemd-nspawn-test.sh [DEB]     (default: the newest build/deb/migrated_*.deb)
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)

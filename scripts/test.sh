@@ -6,7 +6,8 @@
 #   3. the engine suites again on PostgreSQL 13, 14, 16, 17 and 18 (scripts/pg-versions.sh),
 #      then the engine's commands under valgrind (leaks and memory errors in our allocations);
 #   4. the libFuzzer targets (request bodies and heads, journal lines, SQL splitter, lint), briefly;
-#   5. make distcheck (the release tarball builds and passes its unit and core integration tests);
+#   5. the Debian package under a real systemd in a systemd-nspawn container (as root);
+#   6. make distcheck (the release tarball builds and passes its unit and core integration tests);
 #   and checks the C formatting against .clang-format, the layering (scripts/check-layers.py),
 #   the man pages against the code (tests/contract/manpages.py), and builds the Debian package
 #   (scripts/deb.sh --lintian: no lintian error or warning; about a minute).
@@ -107,6 +108,18 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
   bash "$top/tests/fuzz/run.sh" "${MIGRATED_FUZZ_SECONDS:-15}" | tee "$logs/fuzz.log" | sed -n '/^  fuzz/p'
   grep -E '^fuzz: [0-9]+ passed' "$logs/fuzz.log" | sed 's/^/  /' | tee -a "$logs/summary"
   grep -q '^fuzz: [0-9]* passed, 0 failed' "$logs/fuzz.log" || status=1
+
+  # The package under a real systemd (boots Debian 12 in systemd-nspawn; the first run builds its
+  # root filesystem with mmdebstrap from Debian's mirror, cached in /var/tmp/migrated-nspawn).
+  echo "== nspawn: the package under a real systemd (scripts/systemd-nspawn-test.sh) =="
+  if [ "$(id -u)" = 0 ] && ls "$top"/build/deb/migrated_*.deb >/dev/null 2>&1; then
+    "$top/scripts/systemd-nspawn-test.sh" >"$logs/nspawn.log" 2>&1 || status=1
+    grep -E '^nspawn: [0-9]+ passed' "$logs/nspawn.log" | sed 's/^/  /' | tee -a "$logs/summary" ||
+      { status=1; tail -n 30 "$logs/nspawn.log"; echo "  nspawn: 0 passed, 1 failed" | tee -a "$logs/summary"; }
+    grep -q '^nspawn: [0-9]* passed, 0 failed' "$logs/nspawn.log" || grep -E '^  (no|FAIL)' "$logs/nspawn.log" | head -n 20
+  else
+    echo "  nspawn: not run (needs root and the package from the deb step), 1 skipped" | tee -a "$logs/summary"
+  fi
 
   echo "== make distcheck =="
   # The tarball builds, installs and passes its unit tests and the core integration suites

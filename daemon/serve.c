@@ -250,11 +250,12 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 		rc = fail(&err, 2);
 		goto out;
 	}
-	if (md_notify_open(cfg, &sv.notify, &err) < 0) {
+	/* The jobs first: opening their journal creates the state directory the outbox lives in. */
+	if (md_jobs_open(cfg, sv.settings, &sv.jobs, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
 	}
-	if (md_jobs_open(cfg, sv.settings, &sv.jobs, &err) < 0) {
+	if (md_notify_open(cfg, &sv.notify, &err) < 0) {
 		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
 		goto out;
 	}

@@ -37,6 +37,8 @@ NEVER(api_rollback)
 NEVER(api_backups_list)
 NEVER(api_backups_post)
 NEVER(api_metrics)
+NEVER(api_notifications_list)
+NEVER(api_notifications_test)
 
 static bool safe_id(const char *s)
 {

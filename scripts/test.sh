@@ -84,7 +84,7 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
     echo "  pg-versions: 0 passed, 1 failed (server binaries missing)" | tee -a "$logs/summary"
   fi
   # The engine suites; the daemon's deploy and health per version are in `versions`.
-  per_version=deploy,failure,lock,crash,status,corpus,safety,versions,preflight
+  per_version=deploy,failure,lock,crash,status,corpus,safety,versions,preflight,pipeline
   while read -r major bindir; do
     [ -n "$major" ] || continue
     PG_BINDIR=$bindir MD_TEST_SUITES=$per_version "$build/tests/integration/run_integration" \

@@ -290,15 +290,26 @@ static void on_deploy_event(void *ctx, const struct md_apply_event *ev)
 
 /* The data preflight before the lock and the backup: with preflight_gate = block a failing
  * finding refuses the deploy (MD_E_PREFLIGHT) unless --override-preflight; warn prints it. */
-static int deploy_preflight(struct cli *c, struct md_db *db, const struct md_catalog *cat,
-			    const struct md_deploy_options *opts, json_t **ret, struct md_error *err)
+/* The data preflight as md_deploy's before_lock hook: asked on the plan the deploy computed,
+ * before anything is locked. */
+struct deploy_gate {
+	struct cli *c;
+	const struct md_catalog *cat;
+	bool dry_run;
+	json_t *pf;   /* the preflight document; owned */
+	bool refused; /* the gate refused: err says why, pf holds the findings */
+};
+
+static int deploy_preflight(void *ctx, struct md_db *db, const struct md_deploy_report *rep, struct md_error *err)
 {
+	struct deploy_gate *g = ctx;
+	struct cli *c = g->c;
 	struct md_preflight_options o;
 	int gate = c->cfg->preflight_gate;
 	md_preflight_options_from(c->cfg, &o);
-	int r = md_preflight_pending(db, c->cfg->preflight_url, cat, &opts->apply, &o, ret, err);
+	int r = md_preflight_report(db, c->cfg->preflight_url, g->cat, rep, &o, &g->pf, err);
 	if (r < 0) {
-		if (gate != MD_LINT_GATE_BLOCK || c->override_preflight || opts->dry_run) {
+		if (gate != MD_LINT_GATE_BLOCK || c->override_preflight || g->dry_run) {
 			fprintf(stderr, "warning: the data preflight could not run: %s\n", err->message);
 			memset(err, 0, sizeof *err);
 			return 0;
@@ -306,24 +317,26 @@ static int deploy_preflight(struct cli *c, struct md_db *db, const struct md_cat
 		md_error_prefix(err, r, "the data preflight could not run, so nothing was locked or applied: ");
 		md_error_hint(err,
 			      "fix what stopped it, or deploy with --override-preflight (or preflight_gate = warn)");
+		g->refused = true;
 		return r;
 	}
-	const char *status = json_string_value(json_object_get(*ret, "status"));
+	const char *status = json_string_value(json_object_get(g->pf, "status"));
 	if (!c->json && status && strcmp(status, "ok") != 0)
-		md_report_preflight_text(stdout, *ret);
-	if (!md_preflight_fails(*ret))
+		md_report_preflight_text(stdout, g->pf);
+	if (!md_preflight_fails(g->pf))
 		return 0;
-	if (gate == MD_LINT_GATE_BLOCK && !c->override_preflight && !opts->dry_run) {
-		long long n = (long long)json_integer_value(json_object_get(*ret, "failed"));
+	if (gate == MD_LINT_GATE_BLOCK && !c->override_preflight && !g->dry_run) {
+		long long n = (long long)json_integer_value(json_object_get(g->pf, "failed"));
 		md_error_set(
 			err, MD_E_PREFLIGHT,
 			"preflight: %lld pending statement%s would fail on today's data; nothing was locked, backed "
 			"up or applied",
 			n, n == 1 ? "" : "s");
 		md_error_hint(err, "fix the data (each finding says how), or deploy with --override-preflight");
+		g->refused = true;
 		return MD_E_PREFLIGHT;
 	}
-	if (!c->json && !opts->dry_run)
+	if (!c->json && !g->dry_run)
 		printf("Preflight: %s; deploying anyway\n",
 		       c->override_preflight ? "overridden with --override-preflight" : "preflight_gate = warn");
 	return 0;
@@ -358,6 +371,7 @@ static int cmd_deploy(struct cli *c)
 	struct md_deploy_options opts = {0};
 	struct md_apply_hooks hooks = {on_deploy_event, c, &deploy_cancel, NULL};
 	struct sigaction sa = {0};
+	struct deploy_gate gate = {0};
 	json_t *pf = NULL;
 	int r, rc;
 
@@ -373,7 +387,24 @@ static int cmd_deploy(struct cli *c)
 	print_header(c, db);
 	if (!c->json)
 		printf("%zu migration%s found in %s\n", cat->n, cat->n == 1 ? "" : "s", c->cfg->migrations_dir);
-	if (c->cfg->preflight_gate != MD_LINT_GATE_OFF && deploy_preflight(c, db, cat, &opts, &pf, &err) < 0) {
+	gate.c = c;
+	gate.cat = cat;
+	gate.dry_run = c->dry_run;
+	if (c->cfg->preflight_gate != MD_LINT_GATE_OFF) {
+		opts.before_lock = deploy_preflight;
+		opts.before_lock_ctx = &gate;
+	}
+	deploy_canceller = PQgetCancel(db->conn);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	r = md_deploy(db, cat, &opts, &hooks, &rep, &err);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	pf = gate.pf;
+	if (!pf && r == 0 && rep.n_pending == 0 && c->cfg->preflight_gate != MD_LINT_GATE_OFF)
+		pf = md_preflight_nothing_pending();
+	if (gate.refused) {
 		if (c->json) {
 			json_t *j = md_report_error_json(&err);
 			json_t *detail = json_object_get(json_object_get(j, "error"), "detail");
@@ -386,13 +417,6 @@ static int cmd_deploy(struct cli *c)
 		rc = exit_code_for(err.code);
 		goto out;
 	}
-	deploy_canceller = PQgetCancel(db->conn);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	r = md_deploy(db, cat, &opts, &hooks, &rep, &err);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
 	if (!c->dry_run)
 		notify_deploy(c, &rep, r, &err);
 	if (c->json) {

@@ -55,6 +55,7 @@ static const struct key keys[] = {
 	K("lock_retries", "MIGRATED_LOCK_RETRIES", KEY_COUNT, lock_retries),
 	K("lock_retry_backoff", "MIGRATED_LOCK_RETRY_BACKOFF", KEY_DURATION, lock_retry_backoff_ms),
 	K("advisory_lock_timeout", "MIGRATED_ADVISORY_LOCK_TIMEOUT", KEY_DURATION, advisory_lock_wait_ms),
+	K("pipeline_depth", "MIGRATED_PIPELINE_DEPTH", KEY_COUNT, pipeline_depth),
 	K("connect_timeout", "MIGRATED_CONNECT_TIMEOUT", KEY_SECONDS, connect_timeout_s),
 	K("log_level", "MIGRATED_LOG_LEVEL", KEY_LOG_LEVEL, log_level),
 	K("read_auth", "MIGRATED_READ_AUTH", KEY_BOOL, read_auth),
@@ -517,6 +518,7 @@ static int set_defaults(struct md_config *cfg)
 	cfg->lock_retries = 3;
 	cfg->lock_retry_backoff_ms = 1000;
 	cfg->advisory_lock_wait_ms = 10000;
+	cfg->pipeline_depth = 32;
 	cfg->connect_timeout_s = 10;
 	cfg->log_level = MD_LOG_INFO;
 	cfg->read_auth = true;

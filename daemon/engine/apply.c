@@ -14,6 +14,7 @@
  *  SINGLE       one statement that cannot run in a transaction block, alone.
  *  STEPWISE     statement by statement; applied_steps_count follows the committed ones. */
 #include "migrated/apply.h"
+#include "apply_internal.h"
 #include "migrated/catalog.h"
 #include "migrated/clock.h"
 #include "migrated/config.h"
@@ -33,9 +34,8 @@
 #include <string.h>
 #include <time.h>
 
-#define PIPELINE_CHUNK  128
-#define NOT_A_STATEMENT ((size_t)-1)
-#define BACKOFF_CAP_MS  30000
+#define PIPELINE_CHUNK 128
+#define BACKOFF_CAP_MS 30000
 
 void md_apply_options_default(struct md_apply_options *o)
 {
@@ -44,6 +44,7 @@ void md_apply_options_default(struct md_apply_options *o)
 	o->lock_retries = 3;
 	o->retry_backoff_ms = 1000;
 	o->advisory_lock_wait_ms = 10000;
+	o->pipeline_depth = 32;
 }
 
 void md_apply_options_from(const struct md_config *cfg, struct md_apply_options *o)
@@ -54,6 +55,7 @@ void md_apply_options_from(const struct md_config *cfg, struct md_apply_options 
 	o->lock_retries = cfg->lock_retries;
 	o->retry_backoff_ms = cfg->lock_retry_backoff_ms;
 	o->advisory_lock_wait_ms = cfg->advisory_lock_wait_ms;
+	o->pipeline_depth = cfg->pipeline_depth;
 }
 
 const char *md_apply_mode_name(enum md_apply_mode mode)
@@ -67,7 +69,7 @@ const char *md_apply_mode_name(enum md_apply_mode mode)
 	return "unknown";
 }
 
-static bool stmt_no_txn(const struct md_sqlstmt *st, int server_version_num)
+bool apply_stmt_no_txn(const struct md_sqlstmt *st, int server_version_num)
 {
 	return st->cls == MD_STMT_NO_TXN || (st->add_enum_value && server_version_num < 120000);
 }
@@ -81,7 +83,7 @@ enum md_apply_mode md_apply_choose_mode(const struct md_sqlscript *script, int s
 		reason[0] = '\0';
 	for (size_t i = 0; i < script->n; i++) {
 		const struct md_sqlstmt *st = &script->stmts[i];
-		if (!first_no_txn && stmt_no_txn(st, server_version_num))
+		if (!first_no_txn && apply_stmt_no_txn(st, server_version_num))
 			first_no_txn = st;
 		if (!first_ctl && st->cls == MD_STMT_TXN_CONTROL)
 			first_ctl = st;
@@ -110,21 +112,21 @@ void md_failure_clear(struct md_failure *f)
 	memset(f, 0, sizeof *f);
 }
 
-static bool cancelled(const struct md_apply_hooks *hooks)
+bool apply_cancelled(const struct md_apply_hooks *hooks)
 {
 	return hooks && hooks->cancel && *hooks->cancel;
 }
 
-static void emit(const struct md_apply_hooks *hooks, const struct md_apply_event *ev)
+void apply_emit(const struct md_apply_hooks *hooks, const struct md_apply_event *ev)
 {
 	if (hooks && hooks->on_event)
 		hooks->on_event(hooks->ctx, ev);
 }
 
 /* Sleeps ms in slices so that a cancel request is noticed within 100 ms. */
-static void sleep_cancellable(int ms, const struct md_apply_hooks *hooks)
+void apply_sleep_cancellable(int ms, const struct md_apply_hooks *hooks)
 {
-	while (ms > 0 && !cancelled(hooks)) {
+	while (ms > 0 && !apply_cancelled(hooks)) {
 		int slice = ms > 100 ? 100 : ms;
 		struct timespec ts = {0, (long)slice * 1000000L};
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -133,7 +135,7 @@ static void sleep_cancellable(int ms, const struct md_apply_hooks *hooks)
 	}
 }
 
-static int backoff_ms(const struct md_apply_options *o, int attempt)
+int apply_backoff_ms(const struct md_apply_options *o, int attempt)
 {
 	long d = o->retry_backoff_ms > 0 ? o->retry_backoff_ms : 0;
 	for (int i = 1; i < attempt && d < BACKOFF_CAP_MS; i++)
@@ -145,7 +147,7 @@ static int backoff_ms(const struct md_apply_options *o, int attempt)
 	return (int)d;
 }
 
-static bool retryable(const char *sqlstate)
+bool apply_retryable(const char *sqlstate)
 {
 	return strcmp(sqlstate, "55P03") == 0 || strcmp(sqlstate, "40P01") == 0;
 }
@@ -242,8 +244,8 @@ static void position_of(const struct md_migration *m, size_t off, unsigned *line
 
 /* Fills the failure from a server error on statement stmt (or one of ours when stmt is
  * NOT_A_STATEMENT, named by what). */
-static void fill_failure(struct md_failure *f, const struct md_migration *m, const struct md_sqlscript *sc, size_t stmt,
-			 const char *what, PGconn *conn, const PGresult *res)
+void apply_fill_failure(struct md_failure *f, const struct md_migration *m, const struct md_sqlscript *sc, size_t stmt,
+			const char *what, PGconn *conn, const PGresult *res)
 {
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
@@ -328,8 +330,8 @@ static char *failure_logs(const struct md_failure *f)
 }
 
 /* After a failed CREATE INDEX CONCURRENTLY: is the index named in it left INVALID? */
-static void check_invalid_index(struct md_db *db, const struct md_migration *m, const struct md_sqlstmt *st,
-				struct md_failure *f)
+void apply_check_invalid_index(struct md_db *db, const struct md_migration *m, const struct md_sqlstmt *st,
+			       struct md_failure *f)
 {
 	struct md_sqllex lx;
 	struct md_sqltok t;
@@ -365,18 +367,8 @@ static void check_invalid_index(struct md_db *db, const struct md_migration *m, 
 
 /* ---- session settings ---- */
 
-/* search_path, lock_timeout and statement_timeout for every migration, and on PostgreSQL 14+
- * client_connection_check_interval: when migrated dies mid-statement the server notices within
- * a second, rolls the migration back and frees the lock, instead of finishing a long statement
- * for nobody. */
-struct settings {
-	char lock_timeout[24], statement_timeout[24];
-	const char *params[3];
-	bool check_client;
-};
-
-static void settings_init(struct settings *s, const struct md_db *db, const struct md_apply_options *o,
-			  bool no_lock_timeout)
+void apply_settings_init(struct apply_settings *s, const struct md_db *db, const struct md_apply_options *o,
+			 bool no_lock_timeout)
 {
 	snprintf(s->lock_timeout, sizeof s->lock_timeout, "%dms", no_lock_timeout ? 0 : o->lock_timeout_ms);
 	snprintf(s->statement_timeout, sizeof s->statement_timeout, "%dms", o->statement_timeout_ms);
@@ -392,7 +384,7 @@ static void settings_init(struct settings *s, const struct md_db *db, const stru
 	"pg_catalog.set_config('statement_timeout', $3, " local ")" extra
 #define CHECK_CLIENT(local) ", pg_catalog.set_config('client_connection_check_interval', '1s', " local ")"
 
-static const char *set_sql(const struct settings *s, bool local)
+const char *apply_set_sql(const struct apply_settings *s, bool local)
 {
 	if (local)
 		return s->check_client ? SET_CONFIG_SQL("true", CHECK_CLIENT("true")) : SET_CONFIG_SQL("true", "");
@@ -401,39 +393,28 @@ static const char *set_sql(const struct settings *s, bool local)
 
 /* Session state leaks between migrations on one connection (a file's `SET lock_timeout`
  * would apply to the next file); every non-transactional migration starts from a clean one. */
-static int session_reset(struct md_db *db, const struct settings *s, struct md_error *err)
+static int session_reset(struct md_db *db, const struct apply_settings *s, struct md_error *err)
 {
-	_cleanup_pgresult_ PGresult *res = NULL;
-	int r = md_db_exec(db, "RESET ALL", "resetting session settings", err);
-	if (r < 0)
-		return r;
-	return md_db_query(db, set_sql(s, false), 3, s->params, &res, "setting search_path and timeouts", err);
+	/* Both in one round trip: pipelined, one implicit transaction. */
+	const struct cmd cmds[2] = {{"RESET ALL", 0, NULL, NOT_A_STATEMENT},
+				    {apply_set_sql(s, false), 3, s->params, NOT_A_STATEMENT}};
+	struct batch_outcome out;
+	batch_run(db->conn, cmds, 2, &out);
+	if (out.failed == (size_t)-1)
+		return 0;
+	int r = md_db_error_from_result(db->conn, out.error, "resetting the session's settings", err);
+	PQclear(out.error);
+	return r;
 }
 
-static bool is_concurrently(const struct md_sqlstmt *st)
+bool apply_is_concurrently(const struct md_sqlstmt *st)
 {
 	return st->what && strstr(st->what, "CONCURRENTLY");
 }
 
 /* ---- the modes ---- */
 
-struct run {
-	struct md_db *db;
-	const struct md_migration *m;
-	const struct md_sqlscript *sc;
-	const struct md_apply_options *opts;
-	const struct md_apply_hooks *hooks;
-	const char *id;
-	char **texts; /* statement texts, NUL-terminated; owned */
-	struct md_failure *fail;
-	struct md_applied *ok;
-	size_t index, total;
-	enum md_apply_mode mode;
-	const char *reason;
-	bool down; /* running down.sql: no row of its own; the end marks the migration rolled back */
-};
-
-static void emit_retry(struct run *rn, int attempt, int wait, const char *state)
+void apply_emit_retry(struct apply_run *rn, int attempt, int wait, const char *state)
 {
 	char msg[256];
 	snprintf(msg, sizeof msg, "%s (SQLSTATE %s); retrying in %.1f s (attempt %d of %d)",
@@ -447,62 +428,62 @@ static void emit_retry(struct run *rn, int attempt, int wait, const char *state)
 				    .attempt = attempt + 2,
 				    .wait_ms = wait,
 				    .message = msg};
-	emit(rn->hooks, &ev);
+	apply_emit(rn->hooks, &ev);
 }
 
-static void rollback_quietly(struct md_db *db)
+void apply_rollback_quietly(struct md_db *db)
 {
 	struct md_error ignored;
 	if (PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE)
 		md_db_exec(db, "ROLLBACK", "rolling back", &ignored);
 }
 
-static int run_transaction(struct run *rn)
+int apply_run_transaction(struct apply_run *rn, int first_attempt)
 {
-	struct settings s;
+	struct apply_settings s;
 	_cleanup_free_ struct cmd *cmds = NULL;
 	_cleanup_free_ char *finish = md_history_sql(rn->db, rn->down ? MD_HSQL_ROLL_BACK_NAME : MD_HSQL_FINISH);
 	const char *id_param[1] = {rn->down ? rn->m->name : rn->id};
 	size_t n = rn->sc->n + 5, k = 0;
 
-	settings_init(&s, rn->db, rn->opts, false);
+	apply_settings_init(&s, rn->db, rn->opts, false);
 	cmds = calloc(n, sizeof *cmds);
 	if (!cmds || !finish)
 		return MD_E_NOMEM;
 	cmds[k++] = (struct cmd){"BEGIN", 0, NULL, NOT_A_STATEMENT};
 	cmds[k++] = (struct cmd){"RESET ALL", 0, NULL, NOT_A_STATEMENT};
-	cmds[k++] = (struct cmd){set_sql(&s, true), 3, s.params, NOT_A_STATEMENT};
+	cmds[k++] = (struct cmd){apply_set_sql(&s, true), 3, s.params, NOT_A_STATEMENT};
 	for (size_t i = 0; i < rn->sc->n; i++)
 		cmds[k++] = (struct cmd){rn->texts[i], 0, NULL, i};
 	cmds[k++] = (struct cmd){finish, 1, id_param, NOT_A_STATEMENT};
 	cmds[k++] = (struct cmd){"COMMIT", 0, NULL, NOT_A_STATEMENT};
 
-	for (int attempt = 0;; attempt++) {
+	for (int attempt = first_attempt;; attempt++) {
 		struct batch_outcome out;
 		batch_run(rn->db->conn, cmds, k, &out);
 		if (out.failed == (size_t)-1) {
 			rn->ok->retries = attempt;
 			return 0;
 		}
-		fill_failure(rn->fail, rn->m, rn->sc, cmds[out.failed].stmt, cmds[out.failed].sql, rn->db->conn,
-			     out.error);
+		apply_fill_failure(rn->fail, rn->m, rn->sc, cmds[out.failed].stmt, cmds[out.failed].sql, rn->db->conn,
+				   out.error);
 		PQclear(out.error);
 		rn->fail->nothing_remains = true;
 		if (out.connection_lost || PQstatus(rn->db->conn) != CONNECTION_OK) {
 			rn->fail->connection_lost = true;
 			return MD_E_CONNECT;
 		}
-		rollback_quietly(rn->db);
-		if (cancelled(rn->hooks)) {
+		apply_rollback_quietly(rn->db);
+		if (apply_cancelled(rn->hooks)) {
 			rn->fail->cancelled = true;
 			return MD_E_CANCELLED;
 		}
-		if (!retryable(rn->fail->sqlstate) || attempt >= rn->opts->lock_retries)
+		if (!apply_retryable(rn->fail->sqlstate) || attempt >= rn->opts->lock_retries)
 			return MD_E_MIGRATION;
-		int wait = backoff_ms(rn->opts, attempt + 1);
-		emit_retry(rn, attempt, wait, rn->fail->sqlstate);
-		sleep_cancellable(wait, rn->hooks);
-		if (cancelled(rn->hooks)) {
+		int wait = apply_backoff_ms(rn->opts, attempt + 1);
+		apply_emit_retry(rn, attempt, wait, rn->fail->sqlstate);
+		apply_sleep_cancellable(wait, rn->hooks);
+		if (apply_cancelled(rn->hooks)) {
 			rn->fail->cancelled = true;
 			return MD_E_CANCELLED;
 		}
@@ -510,7 +491,7 @@ static int run_transaction(struct run *rn)
 }
 
 /* The end of a migration run outside a transaction of ours: finished (up) or rolled back (down). */
-static int mark_done(struct run *rn, int steps, struct md_error *err)
+static int mark_done(struct apply_run *rn, int steps, struct md_error *err)
 {
 	if (!rn->down)
 		return md_history_mark_finished(rn->db, rn->id, steps, err);
@@ -520,9 +501,9 @@ static int mark_done(struct run *rn, int steps, struct md_error *err)
 
 /* The file ended inside a transaction it opened (BEGIN without COMMIT): Prisma would record it
  * finished and lose it when the connection closes. Roll it back and fail the migration. */
-static int fail_left_open(struct run *rn, size_t committed)
+static int fail_left_open(struct apply_run *rn, size_t committed)
 {
-	rollback_quietly(rn->db);
+	apply_rollback_quietly(rn->db);
 	rn->fail->present = true;
 	snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
 	snprintf(rn->fail->message, sizeof rn->fail->message,
@@ -545,14 +526,14 @@ static size_t committed_before(const struct md_sqlscript *sc, size_t failed_stmt
 	return last;
 }
 
-static int run_script(struct run *rn, struct md_error *err)
+static int run_script(struct apply_run *rn, struct md_error *err)
 {
-	struct settings s;
+	struct apply_settings s;
 	_cleanup_free_ struct cmd *cmds = NULL;
 	struct batch_outcome out;
 	int r;
 
-	settings_init(&s, rn->db, rn->opts, false);
+	apply_settings_init(&s, rn->db, rn->opts, false);
 	r = session_reset(rn->db, &s, err);
 	if (r < 0)
 		return r;
@@ -563,7 +544,7 @@ static int run_script(struct run *rn, struct md_error *err)
 		cmds[i] = (struct cmd){rn->texts[i], 0, NULL, i};
 	batch_run(rn->db->conn, cmds, rn->sc->n, &out);
 	if (out.failed != (size_t)-1) {
-		fill_failure(rn->fail, rn->m, rn->sc, out.failed, NULL, rn->db->conn, out.error);
+		apply_fill_failure(rn->fail, rn->m, rn->sc, out.failed, NULL, rn->db->conn, out.error);
 		PQclear(out.error);
 		rn->fail->steps_committed = committed_before(rn->sc, out.failed);
 		rn->fail->nothing_remains = rn->fail->steps_committed == 0;
@@ -571,8 +552,8 @@ static int run_script(struct run *rn, struct md_error *err)
 			rn->fail->connection_lost = true;
 			return MD_E_CONNECT;
 		}
-		rollback_quietly(rn->db);
-		rn->fail->cancelled = cancelled(rn->hooks);
+		apply_rollback_quietly(rn->db);
+		rn->fail->cancelled = apply_cancelled(rn->hooks);
 		return rn->fail->cancelled ? MD_E_CANCELLED : MD_E_MIGRATION;
 	}
 	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE)
@@ -582,7 +563,7 @@ static int run_script(struct run *rn, struct md_error *err)
 }
 
 /* One statement through the simple protocol (no pipeline: CONCURRENTLY refuses pipelines). */
-static int exec_simple(struct run *rn, size_t i, PGresult **ret_err)
+static int exec_simple(struct apply_run *rn, size_t i, PGresult **ret_err)
 {
 	PGresult *res = PQexec(rn->db->conn, rn->texts[i]);
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
@@ -602,23 +583,23 @@ static int set_lock_timeout(struct md_db *db, const char *value, struct md_error
 			   "setting lock_timeout", err);
 }
 
-static int run_stepwise(struct run *rn, struct md_error *err)
+int apply_run_stepwise(struct apply_run *rn, size_t from, int first_attempt, struct md_error *err)
 {
-	struct settings s;
-	size_t committed = 0;
+	struct apply_settings s;
+	size_t committed = from;
 	int r;
 
-	settings_init(&s, rn->db, rn->opts,
-		      rn->mode == MD_MODE_SINGLE && rn->sc->n == 1 && is_concurrently(&rn->sc->stmts[0]));
-	r = session_reset(rn->db, &s, err);
-	if (r < 0)
+	apply_settings_init(&s, rn->db, rn->opts,
+			    rn->mode == MD_MODE_SINGLE && rn->sc->n == 1 && apply_is_concurrently(&rn->sc->stmts[0]));
+	/* Resumed (after a pipelined attempt failed at statement from): the session is already set. */
+	if (from == 0 && first_attempt == 0 && (r = session_reset(rn->db, &s, err)) < 0)
 		return r;
-	for (size_t i = 0; i < rn->sc->n; i++) {
+	for (size_t i = from; i < rn->sc->n; i++) {
 		const struct md_sqlstmt *st = &rn->sc->stmts[i];
-		bool conc = rn->mode == MD_MODE_STEPWISE && is_concurrently(st);
+		bool conc = rn->mode == MD_MODE_STEPWISE && apply_is_concurrently(st);
 		PGresult *eres = NULL;
 
-		if (cancelled(rn->hooks)) {
+		if (apply_cancelled(rn->hooks)) {
 			rn->fail->present = true;
 			rn->fail->cancelled = true;
 			snprintf(rn->fail->migration, sizeof rn->fail->migration, "%s", rn->m->name);
@@ -626,37 +607,37 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 			rn->fail->n_stmts = rn->sc->n;
 			rn->fail->steps_committed = committed;
 			rn->fail->nothing_remains = committed == 0;
-			rollback_quietly(rn->db);
+			apply_rollback_quietly(rn->db);
 			return MD_E_CANCELLED;
 		}
 		/* CONCURRENTLY waits for older transactions without blocking anyone: a short
 		 * lock_timeout would only leave an INVALID index behind. */
 		if (conc && (r = set_lock_timeout(rn->db, "0", err)) < 0)
 			return r;
-		for (int attempt = 0;; attempt++) {
+		for (int attempt = i == from ? first_attempt : 0;; attempt++) {
 			if (exec_simple(rn, i, &eres) == 0)
 				break;
-			fill_failure(rn->fail, rn->m, rn->sc, i, NULL, rn->db->conn, eres);
+			apply_fill_failure(rn->fail, rn->m, rn->sc, i, NULL, rn->db->conn, eres);
 			PQclear(eres);
 			bool idle = PQstatus(rn->db->conn) == CONNECTION_OK &&
 				    PQtransactionStatus(rn->db->conn) == PQTRANS_IDLE;
-			if (!idle || !retryable(rn->fail->sqlstate) || attempt >= rn->opts->lock_retries ||
-			    cancelled(rn->hooks)) {
+			if (!idle || !apply_retryable(rn->fail->sqlstate) || attempt >= rn->opts->lock_retries ||
+			    apply_cancelled(rn->hooks)) {
 				rn->fail->steps_committed = committed;
 				rn->fail->nothing_remains = committed == 0;
 				if (PQstatus(rn->db->conn) != CONNECTION_OK) {
 					rn->fail->connection_lost = true;
 					return MD_E_CONNECT;
 				}
-				rollback_quietly(rn->db);
-				check_invalid_index(rn->db, rn->m, st, rn->fail);
-				rn->fail->cancelled = cancelled(rn->hooks);
+				apply_rollback_quietly(rn->db);
+				apply_check_invalid_index(rn->db, rn->m, st, rn->fail);
+				rn->fail->cancelled = apply_cancelled(rn->hooks);
 				return rn->fail->cancelled ? MD_E_CANCELLED : MD_E_MIGRATION;
 			}
-			int wait = backoff_ms(rn->opts, attempt + 1);
-			emit_retry(rn, attempt, wait, rn->fail->sqlstate);
+			int wait = apply_backoff_ms(rn->opts, attempt + 1);
+			apply_emit_retry(rn, attempt, wait, rn->fail->sqlstate);
 			md_failure_clear(rn->fail);
-			sleep_cancellable(wait, rn->hooks);
+			apply_sleep_cancellable(wait, rn->hooks);
 			rn->ok->retries++;
 		}
 		if (conc && (r = set_lock_timeout(rn->db, s.lock_timeout, err)) < 0)
@@ -674,14 +655,23 @@ static int run_stepwise(struct run *rn, struct md_error *err)
 					    .mode = rn->mode,
 					    .statement = i + 1,
 					    .statements = rn->sc->n};
-		emit(rn->hooks, &ev);
+		apply_emit(rn->hooks, &ev);
 	}
 	if (PQtransactionStatus(rn->db->conn) != PQTRANS_IDLE)
 		return fail_left_open(rn, committed);
 	return mark_done(rn, rn->mode == MD_MODE_STEPWISE ? (int)rn->sc->n : 1, err);
 }
 
-static char **statement_texts(const struct md_migration *m, const struct md_sqlscript *sc)
+void apply_free_texts(char **texts, size_t n)
+{
+	if (!texts)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(texts[i]);
+	free(texts);
+}
+
+char **apply_statement_texts(const struct md_migration *m, const struct md_sqlscript *sc)
 {
 	char **t = calloc(sc->n ? sc->n : 1, sizeof *t);
 	if (!t)
@@ -700,7 +690,7 @@ static char **statement_texts(const struct md_migration *m, const struct md_sqls
 
 /* Records a failure in the row: logs (and the steps that remain). A cancelled migration that
  * left nothing behind is recorded rolled back instead, so it does not block the next deploy. */
-static void record_failure(struct run *rn, struct md_error *err)
+void apply_record_failure(struct apply_run *rn, struct md_error *err)
 {
 	struct md_error e2;
 	int r;
@@ -722,6 +712,52 @@ static void record_failure(struct run *rn, struct md_error *err)
 	(void)err;
 }
 
+enum md_row_writer apply_writer(enum md_apply_mode mode)
+{
+	return mode == MD_MODE_TRANSACTION ? MD_WRITER_ATOMIC
+	       : mode == MD_MODE_SCRIPT    ? MD_WRITER_SCRIPT
+	       : mode == MD_MODE_SINGLE    ? MD_WRITER_SINGLE
+					   : MD_WRITER_STEPWISE;
+}
+
+int apply_conclude(struct apply_run *rn, int r, double duration_ms, struct md_apply_event *ev, struct md_error *err)
+{
+	const struct md_migration *m = rn->m;
+	struct md_failure *f = rn->fail;
+
+	if (r == MD_E_MIGRATION || r == MD_E_CANCELLED || (r == MD_E_CONNECT && f->present)) {
+		if (!rn->down) {
+			apply_record_failure(rn, err);
+			md_error_set(err, r, "migration %s failed: %s%s%s", m->name, f->sqlstate[0] ? f->sqlstate : "",
+				     f->sqlstate[0] ? " " : "", f->message);
+			md_error_prisma(err, "P3018");
+		} else {
+			f->mode = rn->mode;
+			md_error_set(err, r, "down.sql of %s failed: %s%s%s", m->name,
+				     f->sqlstate[0] ? f->sqlstate : "", f->sqlstate[0] ? " " : "", f->message);
+		}
+		snprintf(err->sqlstate, sizeof err->sqlstate, "%s", f->sqlstate);
+		ev->kind = MD_EV_MIGRATION_FAILED;
+		ev->duration_ms = duration_ms;
+		ev->message = f->message;
+		apply_emit(rn->hooks, ev);
+		return r;
+	}
+	if (r < 0)
+		return r;
+	rn->ok->name = strdup(m->name);
+	rn->ok->mode = rn->mode;
+	rn->ok->duration_ms = duration_ms;
+	rn->ok->statements = rn->sc->n;
+	if (!rn->ok->name)
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	ev->kind = MD_EV_MIGRATION_DONE;
+	ev->duration_ms = duration_ms;
+	ev->statement = rn->sc->n;
+	apply_emit(rn->hooks, ev);
+	return 0;
+}
+
 static int apply_one(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
 		     const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index,
 		     size_t total, bool down, struct md_applied *ret_ok, struct md_failure *ret_fail,
@@ -730,7 +766,7 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 	char reason[256], id[MD_HISTORY_ID_LEN + 1];
 	_cleanup_free_ char *insert = md_history_sql(db, MD_HSQL_INSERT_STARTED);
 	_cleanup_pgresult_ PGresult *res = NULL;
-	struct run rn = {0};
+	struct apply_run rn = {0};
 	double t0 = md_clock_mono_ms();
 	int r = 0;
 
@@ -748,7 +784,7 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 	rn.reason = reason;
 	rn.id = id;
 	rn.down = down;
-	rn.texts = statement_texts(m, script);
+	rn.texts = apply_statement_texts(m, script);
 	if (!rn.texts || !insert)
 		return md_error_set(err, MD_E_NOMEM, "out of memory preparing %s", m->name);
 
@@ -759,14 +795,11 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 				    .mode = rn.mode,
 				    .mode_reason = reason[0] ? reason : NULL,
 				    .statements = script->n};
-	emit(hooks, &ev);
+	apply_emit(hooks, &ev);
 
 	/* The id records how migrated runs it, so that whoever finds the row unfinished knows
 	 * whether anything of it can remain (unfinished.h). */
-	md_history_new_marked_id(id, rn.mode == MD_MODE_TRANSACTION ? MD_WRITER_ATOMIC
-				     : rn.mode == MD_MODE_SCRIPT    ? MD_WRITER_SCRIPT
-				     : rn.mode == MD_MODE_SINGLE    ? MD_WRITER_SINGLE
-								    : MD_WRITER_STEPWISE);
+	md_history_new_marked_id(id, apply_writer(rn.mode));
 	if (!down) {
 		const char *params[3] = {id, m->checksum, m->name};
 		r = md_db_query(db, insert, 3, params, &res, "recording the migration start in _prisma_migrations",
@@ -776,51 +809,16 @@ static int apply_one(struct md_db *db, const struct md_migration *m, const struc
 	}
 
 	switch (rn.mode) {
-	case MD_MODE_TRANSACTION: r = run_transaction(&rn); break;
+	case MD_MODE_TRANSACTION: r = apply_run_transaction(&rn, 0); break;
 	case MD_MODE_SCRIPT: r = run_script(&rn, err); break;
 	case MD_MODE_SINGLE:
-	case MD_MODE_STEPWISE: r = run_stepwise(&rn, err); break;
+	case MD_MODE_STEPWISE: r = apply_run_stepwise(&rn, 0, 0, err); break;
 	}
 	if (r == MD_E_NOMEM)
 		md_error_set(err, r, "out of memory applying %s", m->name);
-	if (r == MD_E_MIGRATION || r == MD_E_CANCELLED || (r == MD_E_CONNECT && ret_fail->present)) {
-		if (!down) {
-			record_failure(&rn, err);
-			md_error_set(err, r, "migration %s failed: %s%s%s", m->name,
-				     ret_fail->sqlstate[0] ? ret_fail->sqlstate : "", ret_fail->sqlstate[0] ? " " : "",
-				     ret_fail->message);
-			md_error_prisma(err, "P3018");
-		} else {
-			ret_fail->mode = rn.mode;
-			md_error_set(err, r, "down.sql of %s failed: %s%s%s", m->name,
-				     ret_fail->sqlstate[0] ? ret_fail->sqlstate : "", ret_fail->sqlstate[0] ? " " : "",
-				     ret_fail->message);
-		}
-		snprintf(err->sqlstate, sizeof err->sqlstate, "%s", ret_fail->sqlstate);
-		ev.kind = MD_EV_MIGRATION_FAILED;
-		ev.duration_ms = md_clock_mono_ms() - t0;
-		ev.message = ret_fail->message;
-		emit(hooks, &ev);
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	ret_ok->name = strdup(m->name);
-	ret_ok->mode = rn.mode;
-	ret_ok->duration_ms = md_clock_mono_ms() - t0;
-	ret_ok->statements = script->n;
-	if (!ret_ok->name) {
-		r = md_error_set(err, MD_E_NOMEM, "out of memory");
-		goto out;
-	}
-	ev.kind = MD_EV_MIGRATION_DONE;
-	ev.duration_ms = ret_ok->duration_ms;
-	ev.statement = script->n;
-	emit(hooks, &ev);
+	r = apply_conclude(&rn, r, md_clock_mono_ms() - t0, &ev, err);
 out:
-	for (size_t i = 0; i < script->n; i++)
-		free(rn.texts[i]);
-	free(rn.texts);
+	apply_free_texts(rn.texts, script->n);
 	return r;
 }
 

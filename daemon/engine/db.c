@@ -141,12 +141,16 @@ static int read_server_facts(struct md_db *db, struct md_error *err)
 	char *q;
 	int r;
 
+	const char *params[1] = {db->schema};
 	r = md_db_query(db,
 			"SELECT current_setting('server_version_num')::int, current_setting('server_version'), "
-			"pg_is_in_recovery(), pg_backend_pid()",
-			0, NULL, &res, "reading the server version", err);
+			"pg_is_in_recovery(), pg_backend_pid(), EXISTS (SELECT 1 FROM pg_catalog.pg_class c "
+			"JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND "
+			"c.relname = '_prisma_migrations' AND c.relkind IN ('r', 'p'))",
+			1, params, &res, "reading the server version", err);
 	if (r < 0)
 		return r;
+	db->history_at_open = PQgetvalue(res, 0, 4)[0] == 't';
 	db->server_version_num = atoi(PQgetvalue(res, 0, 0));
 	snprintf(db->server_version, sizeof db->server_version, "%s", PQgetvalue(res, 0, 1));
 	db->in_recovery = PQgetvalue(res, 0, 2)[0] == 't';
@@ -182,6 +186,7 @@ int md_db_open(const struct md_dburl *url, struct md_db **ret, struct md_error *
 
 	if (!db)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	db->history_at_open = -1;
 	db->schema = strdup(url->schema);
 	snprintf(db->display, sizeof db->display, "%s", url->display);
 	db->conn = PQconnectdbParams(url->keywords, url->values, 0);

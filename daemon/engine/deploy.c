@@ -241,9 +241,11 @@ static int analyse(struct md_db *db, const struct md_catalog *cat, bool locked, 
 	int r;
 
 	report_reset_lists(rep);
-	r = md_history_exists(db, &exists, err);
+	/* One round trip answers both whether the table exists and what it holds. */
+	r = load_plan(db, cat, &a->hist, &a->plan, err);
 	if (r < 0)
 		return r;
+	exists = a->hist->exists;
 	if (!exists) {
 		long tables;
 		char example[128];
@@ -267,11 +269,11 @@ static int analyse(struct md_db *db, const struct md_catalog *cat, bool locked, 
 				return r;
 			rep->created_history = true;
 			a->history_missing = false;
+			r = load_plan(db, cat, &a->hist, &a->plan, err);
+			if (r < 0)
+				return r;
 		}
 	}
-	r = load_plan(db, cat, &a->hist, &a->plan, err);
-	if (r < 0)
-		return r;
 	for (size_t i = 0; i < a->plan->n; i++) {
 		const struct md_plan_item *it = &a->plan->items[i];
 		if (it->state == MD_MIG_MODIFIED && push_name(&rep->modified, &rep->n_modified, it->name) < 0)
@@ -320,25 +322,56 @@ static int analyse(struct md_db *db, const struct md_catalog *cat, bool locked, 
 	return r;
 }
 
+/* The pending migrations in order: runs of pipelinable ones go pipeline_depth at a time
+ * through md_apply_migrations, the others (and all of them at depth 1) one at a time. */
 static int apply_all(struct md_db *db, const struct md_deploy_options *opts, const struct md_apply_hooks *hooks,
 		     struct analysis *a, struct md_deploy_report *rep, struct md_error *err)
 {
+	size_t depth = opts->apply.pipeline_depth > 1 ? (size_t)opts->apply.pipeline_depth : 1;
+	_cleanup_free_ struct md_apply_item *items = calloc(depth, sizeof *items);
 	size_t k = 0;
 	int r;
 
 	rep->applied = calloc(rep->n_pending ? rep->n_pending : 1, sizeof *rep->applied);
-	if (!rep->applied)
+	if (!rep->applied || !items)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
-	for (size_t i = 0; i < a->plan->n; i++) {
+	for (size_t i = 0; i < a->plan->n;) {
 		struct md_plan_item *it = &a->plan->items[i];
-		if (!md_plan_item_to_apply(it))
+		if (!md_plan_item_to_apply(it)) {
+			i++;
 			continue;
+		}
 		if (hooks && ((hooks->cancel && *hooks->cancel) || (hooks->stop && *hooks->stop)))
 			return md_error_set(err, MD_E_CANCELLED, "deploy stopped before %s; %zu of %zu applied",
 					    it->name, rep->n_applied, rep->n_pending);
+		size_t n = 0, next = i;
+		while (depth > 1 && n < depth && next < a->plan->n) {
+			struct md_plan_item *x = &a->plan->items[next];
+			if (!md_plan_item_to_apply(x)) {
+				next++;
+				continue;
+			}
+			if (!md_apply_pipelinable(&a->scripts[k + n], db->server_version_num))
+				break;
+			items[n] = (struct md_apply_item){x->mig, &a->scripts[k + n]};
+			n++;
+			next++;
+		}
+		if (n > 0) {
+			size_t done = 0;
+			r = md_apply_migrations(db, items, n, &opts->apply, hooks, k + 1, rep->n_pending,
+						&rep->applied[rep->n_applied], &done, &rep->failure, err);
+			rep->n_applied += done;
+			k += n;
+			i = next;
+			if (r < 0)
+				return r;
+			continue;
+		}
 		r = md_apply_migration(db, it->mig, &a->scripts[k], &opts->apply, hooks, k + 1, rep->n_pending,
 				       &rep->applied[rep->n_applied], &rep->failure, err);
 		k++;
+		i++;
 		if (r < 0)
 			return r;
 		rep->n_applied++;
@@ -364,6 +397,8 @@ int md_deploy(struct md_db *db, const struct md_catalog *cat, const struct md_de
 	}
 	/* Preflight: refuse early (P3005, P3009, broken files) without taking the lock. */
 	r = analyse(db, cat, false, hooks, rep, &a, err);
+	if (r == 0 && rep->n_pending > 0 && opts->before_lock)
+		r = opts->before_lock(opts->before_lock_ctx, db, rep, err);
 	if (r < 0)
 		goto out;
 	struct md_apply_event pre = {.kind = MD_EV_PREFLIGHT_DONE, .total = rep->n_pending};

@@ -38,15 +38,21 @@ static char *fmt_sql(const char *fmt, const char *table)
 }
 #pragma GCC diagnostic pop
 
+#define EXISTS_SQL                                                                             \
+	"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "   \
+	"ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = '_prisma_migrations' " \
+	"AND c.relkind IN ('r', 'p'))"
+
 int md_history_exists(struct md_db *db, bool *ret_exists, struct md_error *err)
 {
 	_cleanup_pgresult_ PGresult *res = NULL;
 	const char *params[1] = {db->schema};
-	int r = md_db_query(db,
-			    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
-			    "ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = '_prisma_migrations' "
-			    "AND c.relkind IN ('r', 'p'))",
-			    1, params, &res, "looking for _prisma_migrations", err);
+	if (db->history_at_open >= 0) {
+		*ret_exists = db->history_at_open == 1;
+		db->history_at_open = -1;
+		return 0;
+	}
+	int r = md_db_query(db, EXISTS_SQL, 1, params, &res, "looking for _prisma_migrations", err);
 	if (r < 0)
 		return r;
 	*ret_exists = PQgetvalue(res, 0, 0)[0] == 't';
@@ -133,26 +139,26 @@ int md_history_load(struct md_db *db, struct md_history **ret, struct md_error *
 	bool exists, unfinished = false;
 	int r;
 
-	r = md_history_exists(db, &exists, err);
-	if (r < 0)
-		return r;
 	h = calloc(1, sizeof *h);
-	if (!h)
-		return md_error_set(err, MD_E_NOMEM, "out of memory");
-	h->exists = exists;
-	if (!exists) {
-		*ret = h;
-		return 0;
-	}
 	/* Binary results: timestamps arrive as integers whatever the session's TimeZone and
 	 * DateStyle (which must stay as the migrations expect them), and the server skips
 	 * formatting 30,000 values for a 10,000-migration history. */
 	sql = fmt_sql("SELECT id, checksum, migration_name, logs, started_at, finished_at, rolled_back_at, "
 		      "applied_steps_count FROM %s ORDER BY started_at ASC",
 		      db->history_table);
-	if (!sql) {
+	if (!h || !sql) {
 		free(h);
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
+	}
+	r = md_history_exists(db, &exists, err);
+	if (r < 0) {
+		md_history_free(h);
+		return r;
+	}
+	h->exists = exists;
+	if (!exists) {
+		*ret = h;
+		return 0;
 	}
 	h->res = PQexecParams(db->conn, sql, 0, NULL, NULL, NULL, NULL, 1);
 	if (!h->res || PQresultStatus(h->res) != PGRES_TUPLES_OK) {
@@ -307,13 +313,16 @@ int md_history_mark_rolled_back(struct md_db *db, const char *id, const char *no
 	return r < 0 ? r : 0;
 }
 
+#define SET_STEPS_SQL    "UPDATE %s SET applied_steps_count = $1::int WHERE id = $2"
+#define FINISH_STEPS_SQL "UPDATE %s SET finished_at = clock_timestamp(), applied_steps_count = $1::int WHERE id = $2"
+#define RETURNING_MS     "RETURNING (extract(epoch FROM finished_at - started_at) * 1000)::float8"
+
 int md_history_set_steps(struct md_db *db, const char *id, int steps, struct md_error *err)
 {
 	char s[16];
 	const char *p[2] = {s, id};
 	snprintf(s, sizeof s, "%d", steps);
-	int r = exec_params(db, "UPDATE %s SET applied_steps_count = $1::int WHERE id = $2", 2, p,
-			    "recording progress in _prisma_migrations", err);
+	int r = exec_params(db, SET_STEPS_SQL, 2, p, "recording progress in _prisma_migrations", err);
 	return r < 0 ? r : 0;
 }
 
@@ -322,9 +331,7 @@ int md_history_mark_finished(struct md_db *db, const char *id, int steps, struct
 	char s[16];
 	const char *p[2] = {s, id};
 	snprintf(s, sizeof s, "%d", steps);
-	int r = exec_params(
-		db, "UPDATE %s SET finished_at = clock_timestamp(), applied_steps_count = $1::int WHERE id = $2", 2, p,
-		"recording the migration as finished", err);
+	int r = exec_params(db, FINISH_STEPS_SQL, 2, p, "recording the migration as finished", err);
 	return r < 0 ? r : 0;
 }
 
@@ -389,6 +396,12 @@ char *md_history_sql(const struct md_db *db, enum md_history_sql_kind kind)
 		return fmt_sql("UPDATE %s SET rolled_back_at = clock_timestamp() "
 			       "WHERE migration_name = $1 AND rolled_back_at IS NULL",
 			       db->history_table);
+	case MD_HSQL_FINISH_TIMED:
+		return fmt_sql("UPDATE %s SET finished_at = clock_timestamp(), "
+			       "applied_steps_count = applied_steps_count + 1 WHERE id = $1 " RETURNING_MS,
+			       db->history_table);
+	case MD_HSQL_SET_STEPS: return fmt_sql(SET_STEPS_SQL, db->history_table);
+	case MD_HSQL_FINISH_STEPS: return fmt_sql(FINISH_STEPS_SQL " " RETURNING_MS, db->history_table);
 	}
 	return NULL;
 }

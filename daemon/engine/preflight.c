@@ -1275,6 +1275,12 @@ json_t *md_preflight_off(const char *reason)
 	return json_pack("{s:s, s:s, s:[]}", "status", "skipped", "reason", reason, "findings");
 }
 
+json_t *md_preflight_nothing_pending(void)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:f, s:[]}", "status", "ok", "checks", (json_int_t)0, "failed",
+			 (json_int_t)0, "skipped", (json_int_t)0, "duration_ms", 0.0, "findings");
+}
+
 int md_preflight_pending(struct md_db *db, const char *replica_url, const struct md_catalog *cat,
 			 const struct md_apply_options *apply, const struct md_preflight_options *o, json_t **ret,
 			 struct md_error *err)
@@ -1294,8 +1300,7 @@ int md_preflight_pending(struct md_db *db, const char *replica_url, const struct
 	}
 	if (rep.n_pending == 0) {
 		md_deploy_report_free(&rep);
-		*ret = json_pack("{s:s, s:I, s:I, s:I, s:f, s:[]}", "status", "ok", "checks", (json_int_t)0, "failed",
-				 (json_int_t)0, "skipped", (json_int_t)0, "duration_ms", 0.0, "findings");
+		*ret = md_preflight_nothing_pending();
 		return *ret ? 0 : md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
 	r = md_preflight_report(db, replica_url, cat, &rep, o, ret, err);

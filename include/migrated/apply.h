@@ -28,9 +28,11 @@ struct md_apply_options {
 	int lock_retries;          /* further attempts after a lock timeout or deadlock */
 	int retry_backoff_ms;      /* first wait before a retry; doubles, plus jitter */
 	int advisory_lock_wait_ms; /* how long deploy waits for the migration lock */
+	int pipeline_depth;        /* migrations sent a round trip (md_apply_migrations); 1 = one at a time */
 };
 
-/* Defaults: lock_timeout 10 s, statement_timeout 0 (none), 3 retries from 1 s, lock wait 10 s. */
+/* Defaults: lock_timeout 10 s, statement_timeout 0 (none), 3 retries from 1 s, lock wait 10 s,
+ * pipeline depth 32. */
 void md_apply_options_default(struct md_apply_options *o);
 /* md_apply_options_from: the configured values (lock_timeout, statement_timeout, lock_retries,
  * lock_retry_backoff, advisory_lock_timeout). */
@@ -125,6 +127,29 @@ int md_apply_migration(struct md_db *db, const struct md_migration *m, const str
 int md_apply_down(struct md_db *db, const struct md_migration *m, const struct md_sqlscript *script,
 		  const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index, size_t total,
 		  struct md_applied *ret_ok, struct md_failure *ret_fail, struct md_error *err);
+
+/* One migration of a pipelined group: the migration and its split script (both borrowed). */
+struct md_apply_item {
+	const struct md_migration *m;
+	const struct md_sqlscript *script;
+};
+
+/* md_apply_pipelinable: whether md_apply_migrations can take this script: every mode but a
+ * file with its own transactions (SCRIPT), or statement by statement with BEGIN/COMMIT in it. */
+bool md_apply_pipelinable(const struct md_sqlscript *script, int server_version_num);
+
+/* md_apply_migrations: apply items[0..n) in order, each exactly as md_apply_migration would
+ * (same rows, modes, settings, retries, events, failure records), but sent together in libpq's
+ * pipeline mode so that the group costs about one round trip plus one per statement that
+ * refuses transaction blocks. Each item must be md_apply_pipelinable. index0 is the 1-based
+ * index of items[0] among total. Fills ret_ok[0..*ret_n_applied) (the caller frees their
+ * names); the migrations after a failure are never run. Returns 0 when all were applied, else
+ * as md_apply_migration for the one that failed (ret_fail, err), or MD_E_CANCELLED with no
+ * failure when stopped (cancel or hooks->stop) between two migrations. */
+int md_apply_migrations(struct md_db *db, const struct md_apply_item *items, size_t n,
+			const struct md_apply_options *opts, const struct md_apply_hooks *hooks, size_t index0,
+			size_t total, struct md_applied *ret_ok, size_t *ret_n_applied, struct md_failure *ret_fail,
+			struct md_error *err);
 
 void md_failure_clear(struct md_failure *f);
 

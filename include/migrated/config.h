@@ -32,6 +32,7 @@ struct md_config {
 	int lock_retries;          /* retries after a lock timeout; default 3 */
 	int lock_retry_backoff_ms; /* first backoff; default 1 s */
 	int advisory_lock_wait_ms; /* wait for the migration lock; default 10 s */
+	int pipeline_depth;        /* migrations sent per round trip; default 32; 0 or 1 = one at a time */
 	int connect_timeout_s;     /* connect_timeout when the URL has none; default 10 s */
 	int log_level;             /* default info */
 	/* The daemon (migrated serve). */

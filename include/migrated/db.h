@@ -21,7 +21,11 @@ struct md_db {
 	char server_version[64]; /* "15.18 (Debian 15.18-0+deb12u1)" */
 	bool in_recovery;        /* a read-only standby */
 	bool pooled;             /* a pooler answered the startup, not PostgreSQL (see md_db_require_session) */
-	char display[640];       /* user@host:port/dbname (no password) */
+	/* Whether <schema>._prisma_migrations existed when the connection opened (1, 0), asked with
+	 * the server facts to save a round trip; -1 once md_history_exists has used it, since only
+	 * the first answer may come from there (later ones, under the lock, must be fresh). */
+	int history_at_open;
+	char display[640]; /* user@host:port/dbname (no password) */
 };
 
 /* md_db_open: connect and read the server facts. On failure err->code is MD_E_CONNECT with

@@ -24,6 +24,12 @@ struct md_deploy_options {
 	 * pre-deploy backup. A negative return aborts the deploy with that error, nothing applied. */
 	int (*before_apply)(void *ctx, const struct md_deploy_report *rep, struct md_error *err);
 	void *before_apply_ctx;
+	/* Called once before the migration lock is taken, after the checks that need no lock,
+	 * when at least one migration is pending (also for a dry run): the CLI's data preflight,
+	 * on the plan deploy itself computed (no second read of the history). A negative return
+	 * ends the deploy with that error: nothing locked or applied. */
+	int (*before_lock)(void *ctx, struct md_db *db, const struct md_deploy_report *rep, struct md_error *err);
+	void *before_lock_ctx;
 };
 
 struct md_planned {

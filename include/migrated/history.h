@@ -57,7 +57,8 @@ struct md_history {
 	char *times;   /* owns the formatted timestamps */
 };
 
-/* md_history_exists: whether <schema>._prisma_migrations exists. */
+/* md_history_exists: whether <schema>._prisma_migrations exists (the first call on a connection
+ * answers from what md_db_open read; later calls ask). */
 int md_history_exists(struct md_db *db, bool *ret_exists, struct md_error *err);
 /* md_history_count_user_tables: ordinary tables in the schema other than PostGIS's, the test
  * Prisma uses for "schema not empty" (P3005). */
@@ -66,7 +67,8 @@ int md_history_count_user_tables(struct md_db *db, long *ret_count, char *ret_ex
 /* md_history_create: CREATE TABLE with Prisma's DDL (and the schema when missing). */
 int md_history_create(struct md_db *db, struct md_error *err);
 /* md_history_load: all rows (an empty history with exists=false when the table is absent).
- * Free with md_history_free. */
+ * The first call on a connection costs one round trip (md_history_exists answers from the
+ * connection's first query), later ones two. Free with md_history_free. */
 int md_history_load(struct md_db *db, struct md_history **ret, struct md_error *err);
 void md_history_free(struct md_history *h);
 
@@ -107,6 +109,11 @@ enum md_history_sql_kind {
 	MD_HSQL_INSERT_STARTED, /* $1 id, $2 checksum, $3 migration_name: a started row */
 	MD_HSQL_FINISH,         /* $1 id: finished_at = now, applied_steps_count + 1 */
 	MD_HSQL_ROLL_BACK_NAME, /* $1 migration_name: rolled_back_at = now on its rows not rolled back */
+	/* $1 id: as MD_HSQL_FINISH, returning the row's duration in ms (finished_at - started_at,
+	 * the server's clock: a pipelined batch has no client-side time per migration) */
+	MD_HSQL_FINISH_TIMED,
+	MD_HSQL_SET_STEPS,    /* $1 steps, $2 id: applied_steps_count = $1 */
+	MD_HSQL_FINISH_STEPS, /* $1 steps, $2 id: finished_at = now, applied_steps_count = $1; returns ms */
 };
 /* md_history_sql: the statement text (caller frees), or NULL when out of memory. */
 char *md_history_sql(const struct md_db *db, enum md_history_sql_kind kind);

@@ -43,6 +43,10 @@ int md_preflight_pending(struct md_db *db, const char *replica_url, const struct
 			 const struct md_apply_options *apply, const struct md_preflight_options *o, json_t **ret,
 			 struct md_error *err);
 
+/* md_preflight_nothing_pending: the document when no migration is pending ("ok", no checks);
+ * a new reference, NULL when out of memory. */
+json_t *md_preflight_nothing_pending(void);
+
 /* md_preflight_report: md_preflight_run for the pending list of rep (a dry run's), asked on
  * replica_url when given (a connection of its own, closed again), else on db. */
 int md_preflight_report(struct md_db *db, const char *replica_url, const struct md_catalog *cat,

@@ -49,6 +49,7 @@ int main(void)
 		{"versions", suite_versions},
 		{"preflight", suite_preflight},
 		{"notify", suite_notify},
+		{"pipeline", suite_pipeline},
 	};
 	/* MD_TEST_SUITES="deploy,crash": only those (one cluster for several suites; Check's own
 	 * CK_RUN_SUITE takes one name). */

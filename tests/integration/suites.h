@@ -28,5 +28,6 @@ Suite *suite_pgbouncer(void);
 Suite *suite_versions(void);
 Suite *suite_preflight(void);
 Suite *suite_notify(void);
+Suite *suite_pipeline(void);
 
 #endif

@@ -83,10 +83,11 @@ ITEST(sigkill_inside_a_transactional_migration_then_redeploy_applies_it_once)
 			   "NOT NULL",
 			   "true");
 	} else {
-		/* PostgreSQL 13 cannot notice a dead client mid-statement: the orphaned backend ran the
-		 * rest of the one-transaction file, finishing row included, and committed it. The
-		 * redeploy waited for the lock and found it applied: still exactly once. */
-		h_assert_not_contains(r.out, "Recovered");
+		/* PostgreSQL 13 cannot notice a dead client mid-statement. The orphaned backend either
+		 * ran the rest of the one-transaction file and committed it (the redeploy waited for
+		 * the lock and found it applied), or, when the dead client's socket was reset with
+		 * results unread (pipelined deploys ask for results as each migration starts), lost
+		 * the rest of its input and rolled back (the redeploy recovered it). Either way: once. */
 		h_assert_contains(r.out, "20240103000000_c");
 	}
 	h_result_free(&r);

@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* No inline script or style, no eval, nothing but this origin; never framed. */
-#define CONSOLE_CSP                                                                                         \
+#define CONSOLE_CSP                                                                                     \
 	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " \
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
@@ -71,6 +71,15 @@ struct MHD_Response *api_console_file(struct md_request *req, unsigned *ret_stat
 struct MHD_Response *api_whoami(struct md_request *req, unsigned *ret_status)
 {
 	bool read_auth;
+	/* A token presented but unknown is refused as on every other route: the console's sign-in
+	 * must tell a wrong token from none. */
+	if (req->role == MD_ROLE_NONE && api_header(req, MHD_HTTP_HEADER_AUTHORIZATION)) {
+		struct MHD_Response *r = api_error(MHD_HTTP_UNAUTHORIZED, "unauthorized",
+						   "the bearer token is not valid", NULL, ret_status);
+		if (r)
+			MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"migrated\"");
+		return r;
+	}
 	size_t tokens;
 	pthread_rwlock_rdlock(&req->api->tokens_lock);
 	read_auth = req->api->read_auth;

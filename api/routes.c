@@ -29,6 +29,7 @@ static const struct route routes[] = {
 	{"GET", "/", MD_ROLE_NONE, 0, api_console_root},
 	{"GET", "/ui/", MD_ROLE_NONE, 0, api_console_file},
 	{"GET", "/ui/{file}", MD_ROLE_NONE, 0, api_console_file},
+	{"GET", "/ui", MD_ROLE_NONE, 0, api_console_root},
 };
 
 size_t api_route_count(void)
@@ -47,7 +48,8 @@ size_t api_route_index(const struct route *r)
 }
 
 /* Matches url against pattern; {id} takes one non-empty segment of safe characters, {file} the
- * same and dots (never a slash, so never a way out of the embedded table). */
+ * same and dots but not a leading one (never a slash nor "..": never a way out of the embedded
+ * table). */
 static bool match(const char *pattern, const char *url, char *param, size_t paramsz)
 {
 	const char *p = pattern, *u = url;
@@ -55,7 +57,7 @@ static bool match(const char *pattern, const char *url, char *param, size_t para
 		bool file = strncmp(p, "{file}", 6) == 0;
 		if (file || strncmp(p, "{id}", 4) == 0) {
 			size_t n = strcspn(u, "/");
-			if (n == 0 || n >= paramsz)
+			if (n == 0 || n >= paramsz || (file && u[0] == '.'))
 				return false;
 			for (size_t i = 0; i < n; i++) {
 				char c = u[i];

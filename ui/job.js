@@ -77,7 +77,7 @@ export async function job(el, { signal, param }) {
     clear(head, h('p', { class: 'big' }, `${j.kind} `, h('span', { testid: 'job-state', class: `badge s-${j.state}` }, j.state),
       j.cancel_requested && !FINAL.has(j.state) ? ' (cancel requested)' : '', ' ', cancel),
     facts([['Requested by', j.requested_by || '—'], ['Created', fmtTime(j.created_at)], ['Started', fmtTime(j.started_at)],
-      ['Finished', fmtTime(j.finished_at)], ['Dry run', j.request && j.request.dry_run ? 'yes' : null].filter((x) => x[1] !== null)]),
+      ['Finished', fmtTime(j.finished_at)], j.request && j.request.dry_run ? ['Dry run', 'yes: nothing was changed'] : null]),
     j.error && (j.error.failure || j.error.sqlstate) ? stepError(j.error) : j.error ? errorBox({ code: j.error.code, message: j.error.message, detail: j.error }) : null);
     meter.setAttribute('data-done', String(p.done));
     meter.setAttribute('data-total', String(p.total));

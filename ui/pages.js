@@ -311,6 +311,17 @@ function lockText(l) {
     l.rewrite ? ', rewrite' : '', l.scan ? ', scan' : '', l.why ? `: ${l.why}` : '', l.blocks ? h('div', { class: 'muted' }, l.blocks) : null);
 }
 
+function planMigration(m) {
+  const stmts = (m.statements || []).map((s) => h('tr', null, h('td', null, s.line), h('td', null, h('pre', null, s.statement)),
+    h('td', null, (s.locks || []).length ? h('ul', null, s.locks.map(lockText)) : 'none')));
+  const lint = (m.lint || []).length
+    ? h('ul', { class: 'lint' }, m.lint.map((f) => h('li', null, badge(f.severity), ` line ${f.line}: ${f.rule}: ${f.message}`,
+      f.safe_pattern && h('div', { class: 'hint' }, `Safe pattern: ${f.safe_pattern}`))))
+    : h('p', { class: 'muted' }, 'No lint finding.');
+  return section(m.name, h('p', { class: 'muted' }, `mode: ${m.mode}${m.mode_reason ? ` (${m.mode_reason})` : ''}`),
+    table(['Line', 'Statement', 'Locks'], stmts), lint);
+}
+
 export async function plan(el) {
   const body = h('div', null, loading());
   clear(el, h('h1', null, 'Plan'), body);
@@ -322,11 +333,7 @@ export async function plan(el) {
         ' ', p.would_deploy && p.pending ? deployButton() : null),
       err ? errorBox(err) : null,
       section('Data preflight', preflightView(p.preflight)),
-      (p.migrations || []).map((m) => section(m.name, h('p', { class: 'muted' }, `mode: ${m.mode}${m.mode_reason ? ` (${m.mode_reason})` : ''}`),
-        table(['Line', 'Statement', 'Locks'], (m.statements || []).map((s) => h('tr', null, h('td', null, s.line),
-          h('td', null, h('pre', null, s.statement)), h('td', null, (s.locks || []).length ? h('ul', null, s.locks.map(lockText)) : 'none'))))),
-        (m.lint || []).length ? h('ul', { class: 'lint' }, m.lint.map((f) => h('li', null, badge(f.severity), ` line ${f.line}: ${f.rule}: ${f.message}`,
-          f.safe_pattern && h('div', { class: 'hint' }, `Safe pattern: ${f.safe_pattern}`)))) : h('p', { class: 'muted' }, 'No lint finding.'))),
+      (p.migrations || []).map(planMigration),
     ];
   });
 }

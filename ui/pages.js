@@ -394,7 +394,8 @@ function timeline(list) {
   const x = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - 10);
   const y = (d) => H - B - (d / dmax) * (H - B - T);
   const out = list.filter((j) => j.state === 'failed').length;
-  return svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'timeline', role: 'img',
+  // A group, not role=img: the bars are links to their jobs (an image may hold no link).
+  return svg('svg', { viewBox: `0 0 ${W} ${H}`, class: 'timeline', role: 'group',
     'aria-label': `Timeline of ${list.length} deploys, ${out} failed; bar height is the duration, up to ${fmtMs(dmax)}` },
   svg('line', { x1: L, y1: H - B, x2: W - 10, y2: H - B, class: 'axis' }),
   svg('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' }),
@@ -404,7 +405,7 @@ function timeline(list) {
   svg('text', { x: W - 10, y: H - 8, class: 'tick', 'text-anchor': 'end' }, new Date(t1).toLocaleString()),
   list.map((j) => {
     const cx = x(Date.parse(j.created_at)), top = Math.min(y(dur(j)), H - B - 3);
-    return svg('a', { href: `#/jobs/${encodeURIComponent(j.id)}` },
+    return svg('a', { href: `#/jobs/${encodeURIComponent(j.id)}`, 'aria-label': `deploy ${j.id.slice(0, 8)}, ${j.state}, ${fmtMs(dur(j))}` },
       svg('rect', { x: cx - 4, y: top, width: 8, height: H - B - top, class: `bar o-${OUTCOME[j.state] || 'degraded'}` },
         svg('title', null, `${j.id.slice(0, 8)} ${j.state}, ${fmtMs(dur(j))}, ${fmtTime(j.created_at)}`)));
   }));

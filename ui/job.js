@@ -85,7 +85,9 @@ export async function job(el, { signal, param }) {
     bar.value = p.done;
     const end = j.finished_at ? Date.parse(j.finished_at) : Date.now();
     const elapsed = j.started_at ? end - Date.parse(j.started_at) : null;
+    const failed = p.steps.find((s) => s.state === 'failed');
     meter.lastChild.textContent = ` ${p.done}/${p.total}` + (p.current ? ` — now ${p.current.name}` : '') +
+      (failed && FINAL.has(j.state) ? ` — stopped at ${failed.name}` : '') +
       (elapsed !== null ? ` — elapsed ${fmtMs(elapsed)}` : '') + (!FINAL.has(j.state) && p.eta !== null ? ` — about ${fmtMs(p.eta)} left` : '');
     if (!prog.firstChild) prog.append(meter);
     clear(stepsEl, p.steps.length ? h('ol', { class: 'steps' }, p.steps.map((s) => h('li', { testid: 'job-step', data: { state: s.state } },

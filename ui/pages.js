@@ -69,7 +69,9 @@ export function confirmAction({ title, body, okLabel = 'Confirm', load, typeToCo
       if (after) after(res);
     } catch (e) {
       errEl.hidden = false;
-      clear(errEl, errorBox(e, { testid: null, role: null }));
+      const running = e.detail && e.detail.job && e.detail.job.id; // 409: the job that runs now
+      clear(errEl, errorBox(e, { testid: null, role: null }),
+        running && h('a', { href: `#/jobs/${encodeURIComponent(running)}`, on: { click: () => dlg.close() } }, 'Open the job that runs now'));
       key = newKey(); // the request was refused: another click is another attempt
     } finally { busy = false; sync(); }
   };

@@ -351,6 +351,68 @@ test('reading_works_without_a_token_when_read_auth_is_off', async () => {
   await p.ctx.close();
 });
 
+// Clicks the visible button whose text starts with label inside root (a row, the page).
+async function clickButton(page, label, rootSel = '#page') {
+  const ok = await page.evaluate((label, rootSel) => {
+    const b = [...document.querySelectorAll(`${rootSel} button`)].find((e) => e.checkVisibility() && e.textContent.trim().startsWith(label));
+    if (b) b.click();
+    return !!b;
+  }, label, rootSel);
+  check(ok, `no visible "${label}" button in ${rootSel}`);
+}
+
+async function confirmAndFollow(page, mustSay) {
+  const ok = await until(async () => { const h = await page.$(sel('confirm-button')); return h && !(await h.evaluate((e) => e.disabled)) && h; }, 10000, 'an enabled confirm button');
+  const said = await page.evaluate(() => document.getElementById('confirm').innerText);
+  check(mustSay.test(said), `the confirmation does not restate what happens (${mustSay}): ${said.slice(0, 160)}`);
+  await ok.click();
+  await until(async () => /#\/jobs\/./.test(await page.evaluate(() => location.hash)), 10000, 'the job page');
+  return follow(page);
+}
+
+test('admin_actions_resolve_backup_restore_and_rollback_run_as_jobs_after_a_confirmation', async () => {
+  const p = await open(BAD);
+  await signIn(p, BAD, ADMIN);
+  // resolve the failed migration as rolled back
+  await go(p, '#/migrations', 'migration-row');
+  await clickButton(p, 'Mark rolled back', '[data-testid="migration-row"][data-name="20240102000000_markup"]');
+  let end = await confirmAndFollow(p, /_prisma_migrations/);
+  check(end.st === 'succeeded', `the resolve job ended ${end.st}`);
+  await go(p, '#/migrations', 'migration-row');
+  const st = (await rows(p)).find(([n]) => n === '20240102000000_markup')[1];
+  check(st !== 'failed', `the resolved migration is still ${st}`);
+  // take a backup, then restore it: the confirm button waits for the database's name
+  await go(p, '#/backups');
+  await clickButton(p, 'Take a backup');
+  end = await confirmAndFollow(p, /pg_dump/);
+  check(end.st === 'succeeded', `the backup job ended ${end.st}`);
+  await go(p, '#/backups');
+  await until(async () => /manual/.test(await p.evaluate(() => document.querySelector('#page').innerText)), 5000, 'the manual backup');
+  await clickButton(p, 'Restore');
+  await until(() => p.$('#confirm-typed'), 5000, 'the database name field');
+  check(await p.$eval(sel('confirm-button'), (e) => e.disabled), 'restore can be confirmed without typing the database name');
+  await p.type('#confirm-typed', 'console_ba');
+  check(await p.$eval(sel('confirm-button'), (e) => e.disabled), 'restore can be confirmed with a wrong name');
+  await p.type('#confirm-typed', 'd');
+  await axe(p, 'restore confirmation');
+  end = await confirmAndFollow(p, /every write since then is discarded/);
+  check(end.st === 'succeeded', `the restore job ended ${end.st}`);
+  await sane(p, 'admin actions (bad)');
+  await p.ctx.close();
+  // on the deployed daemon: roll back by down.sql to the second migration
+  const q = await open(OK);
+  await signIn(q, OK, ADMIN);
+  await go(q, '#/migrations', 'migration-row');
+  await clickButton(q, 'Roll back to here', '[data-testid="migration-row"][data-name="20240102000000_seed"]');
+  end = await confirmAndFollow(q, /20240103000000_more/);
+  check(end.st === 'succeeded', `the rollback job ended ${end.st}`);
+  await go(q, '#/migrations', 'migration-row');
+  const more = (await rows(q)).find(([n]) => n === '20240103000000_more')[1];
+  check(more !== 'applied', `20240103000000_more is still ${more} after the rollback`);
+  await sane(q, 'admin actions (ok)');
+  await q.ctx.close();
+});
+
 test('a_dropped_event_stream_resumes_with_last_event_id', async () => {
   const r = await fetch(`${RESUME}/v1/deploy`, { method: 'POST', headers: { Authorization: `Bearer ${ADMIN}`, 'Idempotency-Key': 'resume-1' } });
   const job = await r.json();

@@ -2,7 +2,7 @@
 # scripts/browser-test.sh - the web console's tests in a real browser (tests/browser/): installs
 # puppeteer-core and axe-core with `npm ci` from tests/browser/package-lock.json (once per lock),
 # starts a throwaway PostgreSQL (scripts/pg-scratch.sh: its own directory and a free loopback
-# port, run as the postgres OS user when we are root) and four `migrated serve` daemons on free
+# port, run as the postgres OS user when we are root) and five `migrated serve` daemons on free
 # loopback ports, runs tests/browser/console.test.mjs in Debian's chromium, and stops everything.
 # Screenshots (1280x800 and 390x844 of every page) go to build/browser-shots/.
 #   scripts/browser-test.sh      uses build/migrated (MIGRATED_BIN to override)
@@ -58,6 +58,7 @@ CREATE TABLE console_c (note text DEFAULT '$X');
 DO \$\$ BEGIN RAISE EXCEPTION '$X <script>alert(3)</script>' USING ERRCODE = 'division_by_zero', HINT = 'see $X'; END \$\$;"
 mig "$work/resume" 20240101000000_init "CREATE TABLE console_r (id bigint PRIMARY KEY);"
 mig "$work/resume" 20240102000000_slow "SELECT pg_sleep(2);"
+mig "$work/cancel" 20240101000000_wait "CREATE TABLE console_w (id int); SELECT pg_sleep(60);"
 
 admin=browser-admin-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')
 read=browser-read-$(od -An -tx8 -N8 /dev/urandom | tr -d ' ')
@@ -79,16 +80,18 @@ daemon() { # daemon NAME FOLDER DATABASE_URL [VAR=VALUE...]: sets base (not in a
   echo "daemon $name did not answer within 10 s: $(tail -n 3 "$work/daemon-$name.log")" >&2
   return 1
 }
-ok_url=$(db console_ok) && bad_url=$(db console_bad) && resume_url=$(db console_resume) || fail "could not create the databases"
+ok_url=$(db console_ok) && bad_url=$(db console_bad) && resume_url=$(db console_resume) && cancel_url=$(db console_cancel) ||
+  fail "could not create the databases"
 # The daemons run away from the source tree: the console must come from the binary.
 cd "$work" || fail "no $work"
 daemon ok "$work/ok" "$ok_url" && ok=$base || fail "daemon ok did not start"
 daemon bad "$work/bad" "$bad_url" && bad=$base || fail "daemon bad did not start"
 daemon open "$work/ok" "$ok_url" MIGRATED_READ_AUTH=false && open=$base || fail "daemon open did not start"
 daemon resume "$work/resume" "$resume_url" && resume=$base || fail "daemon resume did not start"
+daemon cancel "$work/cancel" "$cancel_url" && cancel=$base || fail "daemon cancel did not start"
 
 rm -rf "$shots"; mkdir -p "$shots"
-CONSOLE_OK=$ok CONSOLE_BAD=$bad CONSOLE_OPEN=$open CONSOLE_RESUME=$resume CONSOLE_ADMIN=$admin CONSOLE_READ=$read \
+CONSOLE_OK=$ok CONSOLE_BAD=$bad CONSOLE_OPEN=$open CONSOLE_RESUME=$resume CONSOLE_CANCEL=$cancel CONSOLE_ADMIN=$admin CONSOLE_READ=$read \
   UI_DIR=$top/ui SHOTS_DIR=$shots AXE_JS=$mods/axe-core/axe.min.js CHROMIUM=$chromium \
   timeout -k 10 300 node "$top/tests/browser/console.test.mjs" 2>"$work/node.log" | tee "$work/out.log"
 rc=${PIPESTATUS[0]}

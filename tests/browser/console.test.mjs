@@ -4,14 +4,14 @@
 // "browser: N passed, N failed". Env (set by the harness): CONSOLE_OK (a daemon whose three
 // migrations succeed, the second slowly), CONSOLE_BAD (one whose last migration fails with 22012
 // and markup in its SQL, error and hint), CONSOLE_OPEN (read_auth = false), CONSOLE_RESUME (for
-// the reconnect test), CONSOLE_ADMIN / CONSOLE_READ (tokens named ops and mon), UI_DIR, SHOTS_DIR,
+// the reconnect test), CONSOLE_CANCEL (one migration that sleeps a minute), CONSOLE_ADMIN / CONSOLE_READ (tokens named ops and mon), UI_DIR, SHOTS_DIR,
 // AXE_JS (axe.min.js), CHROMIUM.
 import fs from 'node:fs';
 import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 
 const env = process.env;
-const OK = env.CONSOLE_OK, BAD = env.CONSOLE_BAD, OPEN = env.CONSOLE_OPEN, RESUME = env.CONSOLE_RESUME;
+const OK = env.CONSOLE_OK, BAD = env.CONSOLE_BAD, OPEN = env.CONSOLE_OPEN, RESUME = env.CONSOLE_RESUME, CANCEL = env.CONSOLE_CANCEL;
 const ADMIN = env.CONSOLE_ADMIN, READ = env.CONSOLE_READ;
 const MARKUP = '<img src=x onerror=alert(1)>';
 const AXE = fs.readFileSync(env.AXE_JS, 'utf8');
@@ -411,6 +411,38 @@ test('admin_actions_resolve_backup_restore_and_rollback_run_as_jobs_after_a_conf
   check(more !== 'applied', `20240103000000_more is still ${more} after the rollback`);
   await sane(q, 'admin actions (ok)');
   await q.ctx.close();
+});
+
+test('a_dry_run_changes_nothing_and_a_running_deploy_is_cancelled_from_its_page', async () => {
+  const p = await open(CANCEL);
+  await signIn(p, CANCEL, ADMIN);
+  await go(p, '#/overview', 'deploy-button');
+  await p.click(sel('deploy-button'));
+  await until(async () => { const h = await p.$(sel('confirm-button')); return h && !(await h.evaluate((e) => e.disabled)); }, 10000, 'confirm');
+  await p.click('#deploy-dry');
+  check(/^Dry run$/.test(await p.$eval(sel('confirm-button'), (e) => e.textContent.trim())), 'the confirm button does not say Dry run');
+  await p.click(sel('confirm-button'));
+  let end = await follow(p);
+  check(end.st === 'succeeded', `the dry run ended ${end.st}`);
+  const status = await apiGet(CANCEL, '/v1/status');
+  check(status.migrations.every((m) => m.state === 'pending'), 'the dry run applied something');
+  // a real deploy, cancelled from its page while its migration sleeps
+  await go(p, '#/overview', 'deploy-button');
+  await p.click(sel('deploy-button'));
+  const ok = await until(async () => { const h = await p.$(sel('confirm-button')); return h && !(await h.evaluate((e) => e.disabled)) && h; }, 10000, 'confirm');
+  await ok.click();
+  await until(async () => (await textOf(p, 'job-state'))[0] === 'running' &&
+    /now 20240101000000_wait/.test(await p.$eval(sel('job-progress'), (e) => e.textContent)), 15000, 'the migration running');
+  await clickButton(p, 'Cancel job');
+  const c = await until(async () => { const h = await p.$(sel('confirm-button')); return h && !(await h.evaluate((e) => e.disabled)) && h; }, 5000, 'confirm');
+  check(/cancelled on the server/.test(await p.evaluate(() => document.getElementById('confirm').innerText)), 'the cancel confirmation does not say what happens');
+  await c.click();
+  end = await follow(p, 20000);
+  check(end.st === 'cancelled', `the cancelled deploy ended ${end.st}`);
+  const after = await apiGet(CANCEL, '/v1/status');
+  check(!after.migrations.some((m) => m.state === 'applied'), 'the cancelled migration is applied');
+  await sane(p, 'dry run and cancel');
+  await p.ctx.close();
 });
 
 test('a_dropped_event_stream_resumes_with_last_event_id', async () => {

@@ -308,7 +308,8 @@ function preflightView(pf) {
 }
 
 function lockText(l) {
-  const size = l.exists === false ? 'created by this deploy' : fmtBytes(l.size_bytes);
+  const rows = typeof l.rows_estimate === 'number' ? `, ~${l.rows_estimate.toLocaleString()} rows` : '';
+  const size = l.exists === false ? 'created by this deploy' : `${fmtBytes(l.size_bytes)}${rows}`;
   return h('li', null, h('strong', null, l.mode), ` on ${l.relation || '?'} (${size})`,
     l.rewrite ? ', rewrite' : '', l.scan ? ', scan' : '', l.why ? `: ${l.why}` : '', l.blocks ? h('div', { class: 'muted' }, l.blocks) : null);
 }

@@ -215,5 +215,21 @@ struct MHD_Response *api_backups_list(struct md_request *req, unsigned *ret_stat
 struct MHD_Response *api_backups_post(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_notifications_list(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_notifications_test(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_console_root(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_console_file(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_whoami(struct md_request *req, unsigned *ret_status);
+
+/* The console's files (console_files.c, generated from ui/ by scripts/embed-ui.py). */
+struct api_console_file {
+	const char *name; /* "app.js" */
+	const char *type; /* Content-Type */
+	const char *etag; /* "\"sha256 prefix\"" */
+	const unsigned char *data;
+	size_t len;
+};
+/* api_console_files: the table and its length (static storage). api_console_find: by name, NULL
+ * when the console has no such file. */
+const struct api_console_file *api_console_files(size_t *ret_n);
+const struct api_console_file *api_console_find(const char *name);
 
 #endif

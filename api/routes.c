@@ -25,6 +25,11 @@ static const struct route routes[] = {
 	{"GET", "/v1/notifications", MD_ROLE_READ, 0, api_notifications_list},
 	{"POST", "/v1/notifications/test", MD_ROLE_ADMIN, 0, api_notifications_test},
 	{"GET", "/metrics", MD_ROLE_READ, ROUTE_METRICS, api_metrics},
+	{"GET", "/v1/whoami", MD_ROLE_NONE, 0, api_whoami},
+	{"GET", "/", MD_ROLE_NONE, 0, api_console_root},
+	{"GET", "/ui/", MD_ROLE_NONE, 0, api_console_file},
+	{"GET", "/ui/{file}", MD_ROLE_NONE, 0, api_console_file},
+	{"GET", "/ui", MD_ROLE_NONE, 0, api_console_root},
 };
 
 size_t api_route_count(void)
@@ -42,25 +47,28 @@ size_t api_route_index(const struct route *r)
 	return r && r >= routes && r < routes + MD_ARRAY_SIZE(routes) ? (size_t)(r - routes) : MD_ARRAY_SIZE(routes);
 }
 
-/* Matches url against pattern; {id} takes one non-empty segment of safe characters. */
+/* Matches url against pattern; {id} takes one non-empty segment of safe characters, {file} the
+ * same and dots but not a leading one (never a slash nor "..": never a way out of the embedded
+ * table). */
 static bool match(const char *pattern, const char *url, char *param, size_t paramsz)
 {
 	const char *p = pattern, *u = url;
 	while (*p) {
-		if (strncmp(p, "{id}", 4) == 0) {
+		bool file = strncmp(p, "{file}", 6) == 0;
+		if (file || strncmp(p, "{id}", 4) == 0) {
 			size_t n = strcspn(u, "/");
-			if (n == 0 || n >= paramsz)
+			if (n == 0 || n >= paramsz || (file && u[0] == '.'))
 				return false;
 			for (size_t i = 0; i < n; i++) {
 				char c = u[i];
 				if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-				      c == '-' || c == '_'))
+				      c == '-' || c == '_' || (file && c == '.')))
 					return false;
 			}
 			memcpy(param, u, n);
 			param[n] = '\0';
 			u += n;
-			p += 4;
+			p += file ? 6 : 4;
 		} else if (*p++ != *u++) {
 			return false;
 		}

@@ -8,12 +8,14 @@ set -euo pipefail
 build_pkgs=(build-essential autoconf automake autoconf-archive pkg-config
             libpq-dev libmicrohttpd-dev libjansson-dev libsystemd-dev libicu-dev nettle-dev uuid-dev check libcurl4-openssl-dev
             scdoc           # the man pages (man/*.scd)
+            python3         # scripts/embed-ui.py: the web console embedded in the binary
             debhelper)      # scripts/deb.sh: the Debian package (pulls dpkg-dev)
 run_pkgs=(postgresql-15 postgresql-client-15)
 test_pkgs=(valgrind nodejs npm curl bc wrk hyperfine python3 python3-yaml clang-format git clang libclang-rt-14-dev
            prometheus systemd  # promtool checks /metrics; systemd-analyze, -socket-activate, -sysusers for the unit tests
            pgbouncer openssl   # the tls and pgbouncer suites: a real transaction pooler, a throwaway CA
-           lintian man-db)     # the package is lintian-clean; the man pages render without warnings
+           lintian man-db      # the package is lintian-clean; the man pages render without warnings
+           chromium)           # the web console's browser tests (scripts/browser-test.sh; puppeteer-core from npm drives it)
 
 want=("${build_pkgs[@]}" "${run_pkgs[@]}")
 [ "${1:-}" = --runtime ] || want+=("${test_pkgs[@]}")

@@ -8,6 +8,7 @@
 #   4. the libFuzzer targets (request bodies and heads, journal lines, SQL splitter, lint), briefly;
 #   5. the Debian package under a real systemd in a systemd-nspawn container (as root);
 #   6. make distcheck (the release tarball builds and passes its unit and core integration tests);
+#   the web console in a real browser (scripts/browser-test.sh: chromium, puppeteer-core, axe-core);
 #   and checks the C formatting against .clang-format, the layering (scripts/check-layers.py),
 #   the man pages against the code (tests/contract/manpages.py), and builds the Debian package
 #   (scripts/deb.sh --lintian: no lintian error or warning; about a minute).
@@ -72,6 +73,12 @@ else
 fi
 
 run_check plain "$build"
+
+# The web console in Debian's chromium against real daemons (scripts/browser-test.sh).
+echo "== browser: the web console in chromium (puppeteer-core, axe-core) =="
+if "$top/scripts/browser-test.sh" >"$logs/browser.log" 2>&1; then :; else status=1; grep -vE '^PASS ' "$logs/browser.log" | tail -n 40; fi
+grep -E '^browser: [0-9]+ passed' "$logs/browser.log" | sed 's/^/  /' | tee -a "$logs/summary" ||
+  { status=1; echo "  browser: 0 passed, 1 failed" | tee -a "$logs/summary"; }
 
 if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
   asan=$("$top/scripts/build.sh" --sanitizers) || { echo "sanitizer build failed"; status=1; }

@@ -46,6 +46,8 @@ struct cli {
 	bool confirm;            /* rollback --restore ID --confirm */
 	bool rules;              /* lint --rules */
 	bool override_preflight; /* deploy --override-preflight */
+	bool no_progress;        /* deploy --no-progress: plain lines even on a terminal */
+	struct cli_progress *progress;
 	struct md_config *cfg;
 };
 
@@ -78,6 +80,7 @@ static const char usage_text[] =
 	"  --all                      status: list applied migrations too\n"
 	"  --dry-run                  deploy: check and show what would run, change nothing\n"
 	"  --override-preflight       deploy: go on although the data preflight finds rows that fail\n"
+	"  --no-progress              deploy: no live progress line on a terminal, only a line per migration\n"
 	"  --lock-timeout DURATION    lock_timeout for each migration (default 10s; 0 = none)\n"
 	"  --statement-timeout DURATION  statement_timeout (default 0 = none)\n"
 	"  --lock-retries N           retries after a lock timeout or deadlock (default 3)\n"
@@ -117,6 +120,7 @@ enum {
 	OPT_CONFIRM,
 	OPT_RULES,
 	OPT_OVERRIDE_PREFLIGHT,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option long_options[] = {
@@ -141,6 +145,7 @@ static const struct option long_options[] = {
 	{"confirm", no_argument, NULL, OPT_CONFIRM},
 	{"rules", no_argument, NULL, OPT_RULES},
 	{"override-preflight", no_argument, NULL, OPT_OVERRIDE_PREFLIGHT},
+	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -285,7 +290,15 @@ static void on_deploy_event(void *ctx, const struct md_apply_event *ev)
 {
 	const struct cli *c = ctx;
 	if (!c->json)
-		md_report_deploy_event_text(stdout, ev);
+		cli_progress_event(c->progress, ev);
+}
+
+/* The live line only for a person at a terminal: not for --json, a pipe, a log or TERM=dumb. */
+static bool progress_live(const struct cli *c)
+{
+	const char *term = getenv("TERM");
+	return !c->json && !c->no_progress && !c->dry_run && isatty(STDOUT_FILENO) && term && *term &&
+	       strcmp(term, "dumb") != 0;
 }
 
 /* The data preflight before the lock and the backup: with preflight_gate = block a failing
@@ -398,7 +411,11 @@ static int cmd_deploy(struct cli *c)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	if (!c->json)
+		c->progress = cli_progress_new(stdout, progress_live(c), db);
 	r = md_deploy(db, cat, &opts, &hooks, &rep, &err);
+	cli_progress_free(c->progress);
+	c->progress = NULL;
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	pf = gate.pf;
@@ -550,6 +567,7 @@ static int parse(struct cli *c, int argc, char **argv)
 		case OPT_CONFIRM: c->confirm = true; break;
 		case OPT_RULES: c->rules = true; break;
 		case OPT_OVERRIDE_PREFLIGHT: c->override_preflight = true; break;
+		case OPT_NO_PROGRESS: c->no_progress = true; break;
 		case 'h': fputs(usage_text, stdout); return 1;
 		case 'V': printf("migrated %s\n", PACKAGE_VERSION); return 1;
 		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
@@ -603,6 +621,8 @@ int md_cli_main(int argc, char **argv, md_cli_serve_fn serve)
 		return usage_error("%s", "--applied and --rolled-back go with resolve");
 	if (c.override_preflight && strcmp(c.command, "deploy") != 0)
 		return usage_error("%s", "--override-preflight goes with deploy");
+	if (c.no_progress && strcmp(c.command, "deploy") != 0)
+		return usage_error("%s", "--no-progress goes with deploy");
 	if (c.rules && strcmp(c.command, "lint") != 0)
 		return usage_error("%s", "--rules goes with lint");
 	if (c.list && strcmp(c.command, "backup") != 0)

@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 struct md_config;
 struct md_db;
@@ -25,6 +26,18 @@ int cli_rollback(const struct md_config *cfg, bool json, const char *to, const c
 int cli_lint(const struct md_config *cfg, bool json, bool list_rules);
 int cli_plan(const struct md_config *cfg, bool json);
 int cli_drift(const struct md_config *cfg, bool json);
+
+/* The deploy's progress on the terminal (cli_progress.c). cli_progress_new: with live (stdout
+ * is a terminal, no --json, no --no-progress) a line redrawn every 200 ms by a thread of its own,
+ * its estimate seeded by the mean duration of the migrations db's history records; otherwise
+ * the plain lines of md_report_deploy_event_text. NULL when out of memory (then events print
+ * plain lines on stdout). cli_progress_event: one event of md_deploy (its hooks' thread);
+ * cli_progress_free: stops the thread and erases the live line; accepts NULL. */
+struct cli_progress;
+struct md_apply_event;
+struct cli_progress *cli_progress_new(FILE *out, bool live, struct md_db *db);
+void cli_progress_event(struct cli_progress *p, const struct md_apply_event *ev);
+void cli_progress_free(struct cli_progress *p);
 
 /* token add|list|remove (cli_token.c): sub is one of those, args its positional arguments. */
 int cli_token(const struct md_config *cfg, bool json, const char *sub, char *const args[], size_t nargs);

@@ -107,6 +107,7 @@ static const struct key keys[] = {
 	K("notify_max_age", "MIGRATED_NOTIFY_MAX_AGE", KEY_AGE, notify_max_age_s),
 	K("notify_retry_backoff", "MIGRATED_NOTIFY_RETRY_BACKOFF", KEY_DURATION, notify_retry_backoff_ms),
 	K("notify_ca", "MIGRATED_NOTIFY_CA", KEY_STRING, notify_ca),
+	K("public_url", "MIGRATED_PUBLIC_URL", KEY_STRING, public_url),
 };
 #undef K
 
@@ -628,6 +629,7 @@ void md_config_free(struct md_config *cfg)
 	strlist_clear(&cfg->notify_secrets);
 	strlist_clear(&cfg->notify_events);
 	free(cfg->notify_ca);
+	free(cfg->public_url);
 	free(cfg);
 }
 

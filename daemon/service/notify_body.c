@@ -1,9 +1,11 @@
 /* notify_body.c - what an endpoint receives for an event: the Standard Webhooks body
  * {"type", "timestamp", "data"}, or a Slack incoming-webhook message (a text fallback and
- * blocks: what happened, to which database, by whom, how long, the error and its hint). Pure:
+ * blocks: what happened, to which database, by whom, how long, the error and its hint, and a
+ * link to the job on the web console when public_url is set). Pure:
  * no I/O. Not here: signing (notify_send.c). */
 #include "notify_internal.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +49,13 @@ static void headline(const char *type, json_t *data, char *out, size_t sz)
 		snprintf(out, sz, "%s%s%s", type, state ? ": " : "", state ? state : "");
 }
 
+/* A job id (a UUID) that can go into a URL and a Slack <url|text> link as it is. */
+static bool link_safe(const char *s)
+{
+	size_t n = strspn(s, "0123456789abcdefABCDEF-");
+	return n > 0 && n < 80 && s[n] == '\0';
+}
+
 static json_t *mrkdwn(const char *text)
 {
 	return json_pack("{s:s, s:s%}", "type", "mrkdwn", "text", text,
@@ -74,7 +83,12 @@ static char *slack_body(const struct notify_conf *c, const char *type, const cha
 		snprintf(buf, sizeof buf, "*Duration*\n%.1f s", secs);
 		json_array_append_new(fields, mrkdwn(buf));
 	}
-	if (str(data, "id")) {
+	if (str(data, "id") && c->public_url[0] && strncmp(type, "job.", 4) == 0 && link_safe(str(data, "id"))) {
+		/* the console's job page (its route in ui/app.js) */
+		snprintf(buf, sizeof buf, "*Job*\n<%s/ui/#/jobs/%s|`%s`> (open in the console)", c->public_url,
+			 str(data, "id"), str(data, "id"));
+		json_array_append_new(fields, mrkdwn(buf));
+	} else if (str(data, "id")) {
 		snprintf(buf, sizeof buf, "*Job*\n`%s`", str(data, "id"));
 		json_array_append_new(fields, mrkdwn(buf));
 	}

@@ -188,6 +188,22 @@ static void database_of(const struct md_config *cfg, struct notify_conf *c)
 	md_dburl_free(u);
 }
 
+/* public_url: where the console is reached, for the links of Slack messages. */
+static int public_url(struct notify_conf *c, const char *url, struct md_error *err)
+{
+	size_t n = strlen(url);
+	if ((strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) || n >= sizeof c->public_url ||
+	    strpbrk(url, " \t\r\n<>|\""))
+		return md_error_set(err, MD_E_CONFIG,
+				    "public_url must be an http:// or https:// URL under %zu characters, without "
+				    "spaces, quotes or <>| (it is put into links)",
+				    sizeof c->public_url);
+	while (n > 0 && url[n - 1] == '/')
+		n--;
+	snprintf(c->public_url, sizeof c->public_url, "%.*s", (int)n, url);
+	return 0;
+}
+
 int notify_conf_load(const struct md_config *cfg, struct notify_conf *ret, struct md_error *err)
 {
 	struct notify_conf c = {0};
@@ -210,6 +226,8 @@ int notify_conf_load(const struct md_config *cfg, struct notify_conf *ret, struc
 		r = credential_secret(&c.endpoints[i], err);
 	if (r == 0 && cfg->notify_ca && *cfg->notify_ca && !(c.ca = strdup(cfg->notify_ca)))
 		r = md_error_set(err, MD_E_NOMEM, "out of memory");
+	if (r == 0 && cfg->public_url && *cfg->public_url)
+		r = public_url(&c, cfg->public_url, err);
 	if (r < 0) {
 		notify_conf_clear(&c);
 		return r;

@@ -46,12 +46,14 @@ struct notify_conf {
 	char *ca;       /* owned, may be NULL */
 	char host[256]; /* the daemon's host name */
 	char db_host[256], db_name[128];
+	char public_url[512]; /* public_url without a trailing slash; "" when unset */
 };
 
 /* notify_conf_load: the notify_* lines of cfg into *ret (cleared first). MD_E_CONFIG names the
  * bad line (never its secret): a URL or command without a name, an unknown format, a secret
  * that is not whsec_BASE64, a setting for a name with no URL or command. A secret may also
- * come from the systemd credential notify-NAME. */
+ * come from the systemd credential notify-NAME. public_url must be an http(s) URL with no space,
+ * '<', '>' or '|' (it goes into Slack links). */
 int notify_conf_load(const struct md_config *cfg, struct notify_conf *ret, struct md_error *err);
 void notify_conf_clear(struct notify_conf *c);
 const struct notify_endpoint *notify_conf_find(const struct notify_conf *c, const char *name);

@@ -91,6 +91,9 @@ struct md_config {
 	long notify_max_age_s;             /* give a delivery up after; default 24 h */
 	int notify_retry_backoff_ms;       /* first retry after; doubles with jitter up to 5 min; default 1 s */
 	char *notify_ca;                   /* CA bundle for https endpoints; default: the system's */
+	/* Where people reach this daemon's web console ("https://ops.example.com/migrated"), for
+	 * links in notifications; NULL: no links (the daemon listens on loopback by default). */
+	char *public_url;
 };
 
 enum md_lint_gate {

@@ -946,6 +946,13 @@ static size_t on_header(char *ptr, size_t size, size_t n, void *ud)
 	copy_header(res->location, sizeof res->location, ptr, len, "Location:");
 	copy_header(res->allow, sizeof res->allow, ptr, len, "Allow:");
 	copy_header(res->content_type, sizeof res->content_type, ptr, len, "Content-Type:");
+	size_t had = res->headers ? strlen(res->headers) : 0;
+	char *all = realloc(res->headers, had + len + 1);
+	if (!all)
+		return 0;
+	memcpy(all + had, ptr, len);
+	all[had + len] = '\0';
+	res->headers = all;
 	return len;
 }
 
@@ -998,6 +1005,7 @@ void h_request(struct h_http *res, const struct h_daemon *d, const char *method,
 void h_http_free(struct h_http *res)
 {
 	free(res->body);
+	free(res->headers);
 	json_decref(res->json);
 	memset(res, 0, sizeof *res);
 }

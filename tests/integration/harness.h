@@ -173,7 +173,8 @@ struct h_http {
 	char location[256];
 	char allow[128];
 	char content_type[128];
-	json_t *json; /* parsed body, or NULL */
+	json_t *json;  /* parsed body, or NULL */
+	char *headers; /* every header line of the answer, as received (malloc'd) */
 };
 /* h_request: method on base+path with a bearer token (NULL: none), a body (NULL: none) sent
  * as content_type, and one extra header line (NULL: none). */

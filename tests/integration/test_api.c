@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static void assert_error(struct h_http *r, long status, const char *code, const char *phrase)
 {
@@ -543,6 +544,110 @@ ITEST(reads_can_be_opened_by_configuration_but_not_writes)
 	h_daemon_stop(&d);
 }
 
+/* The value of header name (with its colon) in r's header lines, in buf; "" when absent. */
+static const char *header_of(const struct h_http *r, const char *name, char *buf, size_t bufsz)
+{
+	const char *p = r->headers ? r->headers : "";
+	size_t n = strlen(name);
+	buf[0] = '\0';
+	for (; *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] ? 1 : 0))
+		if (strncasecmp(p, name, n) == 0) {
+			const char *v = p + n + strspn(p + n, " ");
+			snprintf(buf, bufsz, "%.*s", (int)strcspn(v, "\r\n"), v);
+			break;
+		}
+	return buf;
+}
+
+ITEST(console_is_served_from_the_binary_with_strict_headers_etag_and_404s)
+{
+	struct h_daemon d = {0};
+	struct h_http r;
+	char v[512], etag[128], inm[160];
+	const char *db = h_fresh_db(), *dir = h_migrations_dir();
+	simple_migrations(dir);
+	h_daemon_start(&d, db, dir, NULL);
+
+	h_request(&r, &d, "GET", "/", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 302);
+	ck_assert_str_eq(r.location, "/ui/");
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/ui", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 302);
+	ck_assert_str_eq(r.location, "/ui/");
+	h_http_free(&r);
+
+	h_request(&r, &d, "GET", "/ui/", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	h_assert_contains(r.content_type, "text/html");
+	h_assert_contains(r.body, "data-testid=\"token-input\"");
+	h_assert_contains(header_of(&r, "Content-Security-Policy:", v, sizeof v), "script-src 'self'");
+	const char *csp = v;
+	h_assert_contains(csp, "connect-src 'self'");
+	h_assert_contains(csp, "frame-ancestors 'none'");
+	h_assert_not_contains(csp, "unsafe");
+	ck_assert_str_eq(header_of(&r, "X-Content-Type-Options:", v, sizeof v), "nosniff");
+	ck_assert_str_eq(header_of(&r, "Referrer-Policy:", v, sizeof v), "no-referrer");
+	ck_assert_str_eq(header_of(&r, "Cache-Control:", v, sizeof v), "no-cache");
+	header_of(&r, "ETag:", etag, sizeof etag);
+	ck_assert_msg(etag[0] == '"' && strlen(etag) > 2, "no ETag: %s", r.headers);
+	h_http_free(&r);
+
+	snprintf(inm, sizeof inm, "If-None-Match: %s", etag);
+	h_request(&r, &d, "GET", "/ui/index.html", NULL, NULL, NULL, inm);
+	ck_assert_int_eq(r.status, 304);
+	ck_assert_str_eq(r.body, "");
+	ck_assert_str_eq(header_of(&r, "ETag:", v, sizeof v), etag);
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/ui/", NULL, NULL, NULL, "If-None-Match: \"stale\"");
+	ck_assert_int_eq(r.status, 200);
+	h_http_free(&r);
+
+	h_request(&r, &d, "GET", "/ui/app.js", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	h_assert_contains(r.content_type, "text/javascript");
+	h_assert_not_contains(r.body, "innerHTML");
+	h_http_free(&r);
+	h_request(&r, &d, "HEAD", "/ui/app.css", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	h_assert_contains(r.content_type, "text/css");
+	h_http_free(&r);
+
+	/* Nothing outside the embedded table: unknown names, dot files, traversal, other methods. */
+	h_request(&r, &d, "GET", "/ui/nothing.js", NULL, NULL, NULL, NULL);
+	assert_error(&r, 404, "not_found", "no such file");
+	h_assert_contains(header_of(&r, "Content-Security-Policy:", v, sizeof v), "default-src 'none'");
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/ui/.htaccess", NULL, NULL, NULL, NULL);
+	assert_error(&r, 404, "not_found", NULL);
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/ui/../v1/status", NULL, NULL, NULL, NULL);
+	ck_assert_msg(r.status == 404 || r.status == 401, "traversal answered %ld", r.status);
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/ui/a/b.js", NULL, NULL, NULL, NULL);
+	assert_error(&r, 404, "not_found", NULL);
+	h_http_free(&r);
+	h_request(&r, &d, "POST", "/ui/", NULL, NULL, NULL, NULL);
+	assert_error(&r, 405, "method_not_allowed", NULL);
+	h_http_free(&r);
+
+	/* whoami: the token's name and role; none without one; 401 for a wrong one. */
+	h_request(&r, &d, "GET", "/v1/whoami", H_TOKEN_DEPLOY, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(h_jstr(r.json, "role"), "deploy");
+	ck_assert_ptr_nonnull(h_jstr(r.json, "name"));
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/v1/whoami", NULL, NULL, NULL, NULL);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_str_eq(h_jstr(r.json, "role"), "none");
+	ck_assert(json_is_false(json_object_get(r.json, "read_open")));
+	h_http_free(&r);
+	h_request(&r, &d, "GET", "/v1/whoami", "not-a-token", NULL, NULL, NULL);
+	assert_error(&r, 401, "unauthorized", "not valid");
+	h_http_free(&r);
+	h_daemon_stop(&d);
+}
+
 Suite *suite_api(void)
 {
 	Suite *s = suite_create("api");
@@ -560,6 +665,7 @@ Suite *suite_api(void)
 	tcase_add_test(tc, journal_commands_check_and_repair_the_state_directory);
 	tcase_add_test(tc, a_torn_last_journal_line_is_cut_at_start);
 	tcase_add_test(tc, reads_can_be_opened_by_configuration_but_not_writes);
+	tcase_add_test(tc, console_is_served_from_the_binary_with_strict_headers_etag_and_404s);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -182,6 +182,58 @@ ITEST(token_commands_write_a_0600_file_refuse_duplicates_and_never_list_a_secret
 	unlink(tf);
 }
 
+/* `migrated deploy` under script(1), which gives it a terminal: the output as the terminal saw it. */
+static void deploy_on_a_tty(struct h_result *r, const char *db, const char *dir, const char *extra)
+{
+	char cmd[2048], url[700], out[700];
+	snprintf(url, sizeof url, "DATABASE_URL=%s", h_url(db));
+	snprintf(out, sizeof out, "%s/typescript", h_tmpdir());
+	snprintf(cmd, sizeof cmd, "%s deploy --migrations %s %s", h_migrated_bin(), dir, extra);
+	char *argv[] = {"/usr/bin/script", "-qfec", cmd, out, NULL};
+	char *envp[] = {url, "TERM=xterm", NULL};
+	h_run_argv(r, argv, envp, 60);
+}
+
+ITEST(deploy_shows_a_live_progress_line_on_a_terminal_and_plain_lines_elsewhere)
+{
+	struct h_result r;
+	const char *dir = h_migrations_dir(), *db = h_fresh_db(); /* static until the next call */
+	h_mig(dir, "20240101000000_a", "CREATE TABLE a (id int);");
+	h_mig(dir, "20240102000000_slow", "SELECT pg_sleep(0.7);");
+	h_mig(dir, "20240103000000_c", "CREATE TABLE c (id int);");
+
+	/* On a terminal: the line is redrawn in place (CR, erase line) with n/N, the migration,
+	 * the time taken and an estimate; each finished migration keeps its plain line. */
+	deploy_on_a_tty(&r, db, dir, "");
+	ck_assert_msg(r.rc == 0, "deploy on a tty: %d\n%s%s", r.rc, r.out, r.err);
+	h_assert_contains(r.out, "\r\033[K[2/3] 20240102000000_slow  ");
+	h_assert_contains(r.out, "in all, about ");
+	h_assert_contains(r.out, "  [2/3] 20240102000000_slow  applied in ");
+	h_assert_contains(r.out, "All 3 pending migrations applied");
+	h_result_free(&r);
+	h_assert_q(db, "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL", "3");
+
+	/* --no-progress on a terminal, and a pipe: the plain lines only, no control characters. */
+	deploy_on_a_tty(&r, h_fresh_db(), dir, "--no-progress");
+	ck_assert_int_eq(r.rc, 0);
+	h_assert_not_contains(r.out, "\033[K");
+	h_assert_contains(r.out, "  [2/3] 20240102000000_slow  applied in ");
+	h_result_free(&r);
+	char url[700];
+	snprintf(url, sizeof url, "DATABASE_URL=%s", h_url(h_fresh_db()));
+	h_migrated(&r, url, "deploy", "--migrations", dir, NULL);
+	ck_assert_int_eq(r.rc, 0);
+	h_assert_not_contains(r.out, "\033[K");
+	h_assert_not_contains(r.out, "\r");
+	h_assert_contains(r.out, "  [1/3] 20240101000000_a  applied in ");
+	h_result_free(&r);
+
+	h_migrated(&r, "status", "--no-progress", NULL);
+	ck_assert_int_eq(r.rc, 2);
+	h_assert_contains(r.err, "--no-progress goes with deploy");
+	h_result_free(&r);
+}
+
 Suite *suite_cli(void)
 {
 	Suite *s = suite_create("cli");
@@ -195,6 +247,7 @@ Suite *suite_cli(void)
 	tcase_add_test(tc, config_file_errors_name_file_and_line);
 	tcase_add_test(tc, json_errors_use_the_one_error_shape);
 	tcase_add_test(tc, token_commands_write_a_0600_file_refuse_duplicates_and_never_list_a_secret);
+	tcase_add_test(tc, deploy_shows_a_live_progress_line_on_a_terminal_and_plain_lines_elsewhere);
 	suite_add_tcase(s, tc);
 	return s;
 }

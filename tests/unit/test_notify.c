@@ -136,9 +136,48 @@ START_TEST(bodies_are_standard_webhooks_or_slack_messages)
 	ck_assert_ptr_nonnull(strstr(sl, "22012"));
 	ck_assert_ptr_nonnull(strstr(sl, "fix it"));
 	ck_assert_ptr_nonnull(strstr(sl, "app on pg"));
+	ck_assert_ptr_null(strstr(sl, "/ui/#/jobs/")); /* no public_url: no link */
 	json_decref(b);
 	free(sl);
 	json_decref(data);
+}
+END_TEST
+
+START_TEST(slack_links_the_job_on_the_console_when_public_url_is_set)
+{
+	struct md_config *cfg = NULL;
+	struct notify_conf c = {0};
+	struct md_error err = {0};
+	ck_assert_int_eq(load("notify_url = team https://hooks.example.com/x\nnotify_format = team slack\n"
+			      "public_url = https://ops.example.com/migrated/\n",
+			      &cfg, &c, &err),
+			 0);
+	ck_assert_str_eq(c.public_url, "https://ops.example.com/migrated");
+	json_t *data = json_pack("{s:s, s:s, s:s}", "id", "3f2a9c1e-0000-4000-8000-000000000001", "kind", "deploy",
+				 "state", "failed");
+	char *sl = notify_body(&c, &c.endpoints[0], "job.failed", "2024-01-01T00:00:02.500Z", data);
+	json_t *b = json_loads(sl, 0, NULL);
+	ck_assert_ptr_nonnull(b);
+	json_decref(b);
+	ck_assert_ptr_nonnull(strstr(sl, "<https://ops.example.com/migrated/ui/#/jobs/"
+					 "3f2a9c1e-0000-4000-8000-000000000001|"));
+	free(sl);
+	/* an id that could break out of the link is not linked */
+	json_object_set_new(data, "id", json_string("x|<y>"));
+	sl = notify_body(&c, &c.endpoints[0], "job.failed", "2024-01-01T00:00:02.500Z", data);
+	ck_assert_ptr_null(strstr(sl, "/ui/#/jobs/"));
+	free(sl);
+	json_decref(data);
+	notify_conf_clear(&c);
+	md_config_free(cfg);
+	cfg = NULL;
+	ck_assert_int_eq(load("public_url = ftp://x\n", &cfg, &c, &err), MD_E_CONFIG);
+	ck_assert_ptr_nonnull(strstr(err.message, "public_url"));
+	md_config_free(cfg);
+	cfg = NULL;
+	memset(&err, 0, sizeof err);
+	ck_assert_int_eq(load("public_url = https://x/a|b\n", &cfg, &c, &err), MD_E_CONFIG);
+	md_config_free(cfg);
 }
 END_TEST
 
@@ -150,6 +189,7 @@ Suite *suite_notify(void)
 	tcase_add_test(tc, config_lines_make_endpoints_and_register_the_secret);
 	tcase_add_test(tc, bad_lines_are_refused_without_quoting_the_secret);
 	tcase_add_test(tc, bodies_are_standard_webhooks_or_slack_messages);
+	tcase_add_test(tc, slack_links_the_job_on_the_console_when_public_url_is_set);
 	suite_add_tcase(s, tc);
 	return s;
 }

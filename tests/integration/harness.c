@@ -1156,6 +1156,15 @@ int h_daemon_stop(struct h_daemon *d)
 	kill(d->pid, SIGTERM);
 	rc = h_wait(d->pid, 60);
 	d->pid = 0;
+	if (rc != 0) {
+		/* A sanitizer's report or the reason for the exit is in the daemon's log: show its end. */
+		size_t len = 0;
+		char *log = h_read(d->log_path, &len);
+		size_t from = log && len > 16384 ? len - 16384 : 0;
+		fprintf(stderr, "\n===== daemon exited %d; the end of %s =====\n%s\n=====\n", rc, d->log_path,
+			log ? log + from : "(unreadable)");
+		free(log);
+	}
 	return rc;
 }
 

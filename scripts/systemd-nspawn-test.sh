@@ -94,6 +94,8 @@ check "without a database URL the daemon starts and names /etc/migrated/database
   bash -c 'grep -q "no DATABASE_URL" <<<"$1" && grep -q "/etc/migrated/database-url" <<<"$1"' _ "$st" ||
   sed 's/^/    /' <<<"$st"
 ct systemctl stop migrated.service
+# Fixed ports on purpose: --private-network gives the container a loopback of its own, and what is
+# checked is the package as installed, with its default listen address 127.0.0.1:8080.
 insh "umask 077; echo 'postgresql://app:secret@127.0.0.1:5432/app' >/etc/migrated/database-url"
 admin=$(insh 'migrated token add ops admin' | tail -n 1)
 check "token add prints a 64-digit secret" test "${#admin}" = 64

@@ -19,10 +19,10 @@ struct md_target_label {
 };
 
 struct md_target {
-	char *name;           /* owned */
-	char *url;            /* owned: DATABASE_URL of the target (a secret) */
-	char *direct_url;     /* owned or NULL: direct=URL, migrations and locks go there */
-	char *migrations_dir; /* owned or NULL: migrations=DIR, else the daemon's folder */
+	char *name;                     /* owned */
+	char *url;                      /* owned: DATABASE_URL of the target (a secret) */
+	char *direct_url;               /* owned or NULL: direct=URL, migrations and locks go there */
+	char *migrations_dir;           /* owned or NULL: migrations=DIR, else the daemon's folder */
 	struct md_target_label *labels; /* owned, n_labels of them, in file order */
 	size_t n_labels;
 };
@@ -39,7 +39,7 @@ struct md_targets {
  * caller's (md_targets_free); an empty file gives an empty list. */
 int md_targets_parse(const char *text, const char *origin, struct md_targets **ret, struct md_error *err);
 /* md_targets_load: read and parse path. Refuses (MD_E_CONFIG) a file group or others can
- * read (the URLs hold passwords: chmod 600, as for the token file), not a regular file, or
+ * read or write (the URLs hold passwords: the message and hint say chmod 600), not a regular file, or
  * larger than 16 MiB; MD_E_IO when it cannot be read. */
 int md_targets_load(const char *path, struct md_targets **ret, struct md_error *err);
 void md_targets_free(struct md_targets *t);

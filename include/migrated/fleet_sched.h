@@ -17,16 +17,16 @@ struct md_fleet_sched;
 struct md_fleet_policy {
 	size_t canary;       /* the first `canary` targets run without the rest (up to parallel
 			      * of them at once), and all must succeed before any other starts */
-	size_t parallel;      /* 1..MD_FLEET_PARALLEL_MAX */
-	bool stop_on_error;   /* on_error=stop */
-	size_t max_failures;  /* with continue: stop starting once this many failed (0: no limit) */
+	size_t parallel;     /* 1..MD_FLEET_PARALLEL_MAX */
+	bool stop_on_error;  /* on_error=stop */
+	size_t max_failures; /* with continue: stop starting once this many failed (0: no limit) */
 };
 
 enum md_fleet_slot {
 	MD_FLEET_WAITING,   /* not started yet */
-	MD_FLEET_RUNNING,
-	MD_FLEET_SUCCEEDED,
-	MD_FLEET_FAILED,
+	MD_FLEET_RUNNING,   /* started, not ended yet */
+	MD_FLEET_SUCCEEDED, /* ended well */
+	MD_FLEET_FAILED,    /* ended with an error */
 	MD_FLEET_SKIPPED,   /* never started: a policy stopped the fleet (canary failed, stop,
 			     * max_failures, cancel) */
 };

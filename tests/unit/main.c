@@ -5,10 +5,11 @@
 
 int main(void)
 {
-	Suite *(*const suites[])(void) = {suite_sqlsplit, suite_checksum,   suite_collate, suite_catalog, suite_plan,
-					  suite_config,   suite_dburl,      suite_redact,  suite_journal, suite_backup,
-					  suite_lint,     suite_unfinished, suite_replay,  suite_tokens,  suite_render,
-					  suite_ddl,      suite_notify};
+	Suite *(*const suites[])(void) = {suite_sqlsplit, suite_checksum, suite_collate,    suite_catalog,
+					  suite_plan,     suite_config,   suite_dburl,      suite_redact,
+					  suite_journal,  suite_backup,   suite_lint,       suite_unfinished,
+					  suite_replay,   suite_tokens,   suite_render,     suite_ddl,
+					  suite_notify,   suite_targets,  suite_fleet_sched};
 	SRunner *sr = srunner_create(NULL);
 	int run, failed;
 

@@ -21,5 +21,7 @@ Suite *suite_tokens(void);
 Suite *suite_render(void);
 Suite *suite_ddl(void);
 Suite *suite_notify(void);
+Suite *suite_targets(void);
+Suite *suite_fleet_sched(void);
 
 #endif

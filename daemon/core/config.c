@@ -50,6 +50,8 @@ static const struct key keys[] = {
 	K("state_dir", "MIGRATED_STATE_DIR", KEY_STRING, state_dir),
 	K("listen", "MIGRATED_LISTEN", KEY_STRING, listen),
 	K("token_file", "MIGRATED_TOKEN_FILE", KEY_STRING, token_file),
+	K("targets_file", "MIGRATED_TARGETS_FILE", KEY_STRING, targets_file),
+	K("fleet_max_connections", "MIGRATED_FLEET_MAX_CONNECTIONS", KEY_COUNT, fleet_max_connections),
 	K("lock_timeout", "MIGRATED_LOCK_TIMEOUT", KEY_DURATION, lock_timeout_ms),
 	K("statement_timeout", "MIGRATED_STATEMENT_TIMEOUT", KEY_DURATION, statement_timeout_ms),
 	K("lock_retries", "MIGRATED_LOCK_RETRIES", KEY_COUNT, lock_retries),
@@ -533,6 +535,7 @@ static int set_defaults(struct md_config *cfg)
 	cfg->shutdown_timeout_ms = 30000;
 	cfg->journal_max_bytes = 16L * 1024 * 1024;
 	cfg->journal_keep_jobs = 200;
+	cfg->fleet_max_connections = 64;
 	cfg->pool_size = 4;
 	cfg->pool_acquire_timeout_ms = 5000;
 	cfg->pool_idle_timeout_ms = 5 * 60000;
@@ -616,6 +619,7 @@ void md_config_free(struct md_config *cfg)
 	free(cfg->state_dir);
 	free(cfg->listen);
 	free(cfg->token_file);
+	free(cfg->targets_file);
 	free(cfg->backup_dir);
 	free(cfg->pg_dump_path);
 	free(cfg->pg_restore_path);

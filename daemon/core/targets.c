@@ -256,11 +256,12 @@ int md_targets_load(const char *path, struct md_targets **ret, struct md_error *
 	}
 	if (st.st_mode & 0077) {
 		close(fd);
+		md_error_set(err, MD_E_CONFIG,
+			     "the targets file %s may be read or changed by group or others (mode %04o), and its URLs "
+			     "hold passwords: chmod 600 it",
+			     path, (unsigned)(st.st_mode & 07777));
 		md_error_hint(err, "chmod 600 %s", path);
-		return md_error_set(err, MD_E_CONFIG,
-				    "the targets file %s may be read or changed by group or others (mode %04o), and "
-				    "its URLs hold passwords: chmod 600 it",
-				    path, (unsigned)(st.st_mode & 07777));
+		return MD_E_CONFIG;
 	}
 	if (!(text = malloc((size_t)st.st_size + 1))) {
 		close(fd);

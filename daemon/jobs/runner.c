@@ -248,6 +248,40 @@ static int reindex(void *ctx, json_t *rec, uint64_t offset, struct md_error *err
 	return 0;
 }
 
+/* Whether job is among the newest `keep` jobs of the daemon's own, counting a fleet job's
+ * target jobs with their fleet job (a fleet of 500 targets must not push itself out). Fills
+ * k with the ids kept. Caller holds jobs->lock. */
+static bool *choose_kept(struct md_jobs *jobs, size_t keep, struct keep_set *k)
+{
+	bool *kept = calloc(jobs->n ? jobs->n : 1, sizeof *kept);
+	k->ids = calloc(jobs->n ? jobs->n : 1, sizeof *k->ids);
+	k->n = 0;
+	if (!kept || !k->ids) {
+		free(kept);
+		free(k->ids);
+		k->ids = NULL;
+		return NULL;
+	}
+	size_t tops = 0;
+	for (size_t i = jobs->n; i-- > 0 && tops < keep;)
+		if (!jobs->list[i]->parent) {
+			kept[i] = true;
+			tops++;
+		}
+	for (size_t i = 0; i < jobs->n; i++) {
+		const struct job *j = jobs->list[i];
+		if (j->parent && !kept[i])
+			for (size_t p = i; p-- > 0;)
+				if (strcmp(jobs->list[p]->id, j->parent) == 0) {
+					kept[i] = kept[p];
+					break;
+				}
+		if (kept[i])
+			snprintf(k->ids[k->n++], JOB_ID_LEN + 1, "%s", j->id);
+	}
+	return kept;
+}
+
 static void maybe_compact(struct md_jobs *jobs)
 {
 	struct keep_set k = {0};
@@ -257,32 +291,35 @@ static void maybe_compact(struct md_jobs *jobs)
 		return;
 	pthread_mutex_lock(&jobs->wlock);
 	pthread_mutex_lock(&jobs->lock);
-	size_t keep = (size_t)jobs->journal_keep_jobs < jobs->n ? (size_t)jobs->journal_keep_jobs : jobs->n;
-	k.ids = calloc(keep ? keep : 1, sizeof *k.ids);
-	for (size_t i = 0; k.ids && i < keep; i++)
-		snprintf(k.ids[k.n++], JOB_ID_LEN + 1, "%s", jobs->list[jobs->n - keep + i]->id);
+	bool *kept = choose_kept(jobs, (size_t)jobs->journal_keep_jobs, &k);
 	pthread_mutex_unlock(&jobs->lock);
 	uint64_t before = md_journal_size(jobs->journal);
-	if (k.ids && md_journal_compact(jobs->journal, keep_newest, &k, &err) == 0) {
+	if (kept && md_journal_compact(jobs->journal, keep_newest, &k, &err) == 0) {
 		pthread_mutex_lock(&jobs->lock);
-		size_t drop = jobs->n - keep;
-		for (size_t i = 0; i < drop; i++) {
+		size_t w = 0;
+		for (size_t i = 0; i < jobs->n; i++) {
 			struct job *old = jobs->list[i];
+			if (kept[i]) {
+				jobs->list[w++] = old;
+				continue;
+			}
 			for (size_t r = 0; r < jobs->n_reconcile; r++)
 				if (jobs->reconcile[r] == old)
 					jobs->reconcile[r] = jobs->reconcile[--jobs->n_reconcile];
 			jobs_job_free(old);
 		}
-		memmove(jobs->list, jobs->list + drop, keep * sizeof *jobs->list);
-		jobs->n = keep;
+		jobs->n = w;
 		md_journal_read_range(jobs->journal, 0, md_journal_size(jobs->journal), reindex, jobs, &err);
 		pthread_mutex_unlock(&jobs->lock);
-		md_log(MD_LOG_INFO, "journal compacted: %llu -> %llu bytes, %zu jobs kept (journal_keep_jobs)",
-		       (unsigned long long)before, (unsigned long long)md_journal_size(jobs->journal), keep);
-	} else if (k.ids) {
+		md_log(MD_LOG_INFO,
+		       "journal compacted: %llu -> %llu bytes, %zu jobs kept (journal_keep_jobs, with their fleet's "
+		       "target jobs)",
+		       (unsigned long long)before, (unsigned long long)md_journal_size(jobs->journal), k.n);
+	} else if (kept) {
 		md_log(MD_LOG_ERROR, "journal compaction failed: %s", err.message);
 	}
 	pthread_mutex_unlock(&jobs->wlock);
+	free(kept);
 	free(k.ids);
 }
 

@@ -69,6 +69,22 @@ static void on_fleet_signal(int sig)
 	signal(sig, SIG_DFL); /* a second signal ends the process */
 }
 
+/* Every postgres:// or postgresql:// URL in s (a message of libpq may quote one, its password
+ * already masked) replaced in place by "(URL)": no output of a fleet shows a URL. */
+static void scrub_urls(char *s)
+{
+	char *p;
+	while ((p = strstr(s, "postgres://")) || (p = strstr(s, "postgresql://"))) {
+		char *end = p + strcspn(p, " \t\n\"'");
+		static const char mark[] = "(URL)";
+		size_t len = (size_t)(end - p);
+		if (len < sizeof mark - 1)
+			break; /* cannot happen: a scheme alone is longer */
+		memcpy(p, mark, sizeof mark - 1);
+		memmove(p + sizeof mark - 1, end, strlen(end) + 1);
+	}
+}
+
 /* One whole line for a person: redacted, written by one call, so the lines of targets running
  * at once never mix mid-line. Nothing with --json (stdout holds the one document then). */
 static void say(const struct fleet *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -82,6 +98,7 @@ static void say(const struct fleet *f, const char *fmt, ...)
 	vsnprintf(line, sizeof line, fmt, ap);
 	va_end(ap);
 	md_redact(line, clean, sizeof clean);
+	scrub_urls(clean);
 	flockfile(stdout);
 	fputs(clean, stdout);
 	fputc('\n', stdout);
@@ -205,6 +222,7 @@ static void *item_run(void *arg)
 	if (f->o->deploy) {
 		say(f, "%s: deploying", it->t->name);
 		item_deploy(it);
+		scrub_urls(it->err.message);
 		if (it->rc == 0)
 			say(f, "%s: succeeded, %zu migration%s applied", it->t->name, it->applied,
 			    it->applied == 1 ? "" : "s");
@@ -216,6 +234,8 @@ static void *item_run(void *arg)
 	} else {
 		item_status(it);
 	}
+	scrub_urls(it->err.message);
+	scrub_urls(it->err.hint);
 	pthread_mutex_lock(&f->lock);
 	it->ended = true;
 	pthread_cond_signal(&f->cond);

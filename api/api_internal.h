@@ -5,6 +5,7 @@
 
 #include "migrated/api.h"
 #include "migrated/error.h"
+#include "migrated/fleet.h"
 #include "migrated/jobs.h"
 #include "migrated/probe.h"
 #include "migrated/tokens.h"
@@ -37,7 +38,7 @@ struct route {
 };
 
 /* HTTP answers counted per route (plus one slot for unmatched URLs) and status. */
-#define API_MAX_ROUTES 32
+#define API_MAX_ROUTES 48
 #define API_N_CODES    14 /* see api_code_slot() */
 
 struct md_api {
@@ -89,7 +90,20 @@ struct md_request {
 	bool suspended;
 	struct MHD_Response *pending; /* set by a task, queued when resumed */
 	unsigned pending_status;
+	/* The target of a per-target route (/v1/targets/{name}/...), borrowed until the request
+	 * ends; unbound, the request is about the default target (DATABASE_URL). */
+	bool bound;
+	struct md_fleet_target target;
 };
+
+/* What a request is about (targets.c): the default target's pool, snapshot, folder and
+ * backups, or those of the target bound by a per-target route. api_req_target: the bound
+ * target's name, NULL for the default. api_req_backup_dir: malloc'd, NULL without memory. */
+struct md_pool *api_req_pool(struct md_request *req);
+struct md_snapshot *api_req_snapshot(struct md_request *req);
+const char *api_req_dir(struct md_request *req);
+const char *api_req_target(struct md_request *req);
+char *api_req_backup_dir(struct md_request *req);
 
 /* Route table (routes.c). api_route_index: a route's position, api_route_count() for NULL. */
 size_t api_route_count(void);
@@ -218,6 +232,15 @@ struct MHD_Response *api_notifications_test(struct md_request *req, unsigned *re
 struct MHD_Response *api_console_root(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_console_file(struct md_request *req, unsigned *ret_status);
 struct MHD_Response *api_whoami(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_targets_list(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_target_status(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_target_plan(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_target_drift(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_target_backups(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_target_deploy(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_target_resolve(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_target_rollback(struct md_request *req, unsigned *ret_status);
+struct MHD_Response *api_fleet_deploy(struct md_request *req, unsigned *ret_status);
 
 /* The console's files (console_files.c, generated from ui/ by scripts/embed-ui.py). */
 struct api_console_file {

@@ -16,7 +16,7 @@ static void list_task(struct md_request *req)
 	size_t n = 0, unreadable = 0;
 	unsigned status = MHD_HTTP_OK;
 	struct MHD_Response *r;
-	char *dir = md_settings_backup_dir(req->api->deps.settings);
+	char *dir = api_req_backup_dir(req);
 
 	if (!dir)
 		r = api_error(503, "unavailable", "out of memory", NULL, &status);

@@ -39,6 +39,8 @@ struct MHD_Response *api_submit(struct md_request *req, enum md_job_kind kind, j
 	bool created;
 	int r;
 
+	if (api_req_target(req))
+		json_object_set_new(request, "target", json_string(api_req_target(req)));
 	r = md_jobs_submit(req->api->deps.jobs, kind, request, key, req->actor[0] ? req->actor : NULL, &job, &created,
 			   &err);
 	if (r == MD_E_BUSY) {
@@ -111,17 +113,21 @@ static struct MHD_Response *preflight_gate(struct md_request *req, unsigned *sta
 	int gate;
 
 	md_settings_preflight(api->deps.settings, &o, &gate, &url);
+	if (api_req_target(req)) { /* a preflight replica belongs to the default target */
+		free(url);
+		url = NULL;
+	}
 	if (gate != MD_LINT_GATE_BLOCK) {
 		free(url);
 		return NULL;
 	}
 	md_apply_options_default(&apply);
-	int rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
+	int rc = md_catalog_load(api_req_dir(req), 0, &cat, &err);
 	if (rc == 0)
-		rc = md_pool_acquire(api->deps.pool, -1, 0, &db, &err);
+		rc = md_pool_acquire(api_req_pool(req), -1, 0, &db, &err);
 	if (rc == 0)
 		rc = md_preflight_pending(db, url, cat, &apply, &o, &pf, &err);
-	md_pool_release(api->deps.pool, db);
+	md_pool_release(api_req_pool(req), db);
 	md_catalog_free(cat);
 	free(url);
 	md_job_metrics_preflight(pf);
@@ -159,7 +165,7 @@ static void deploy_task(struct md_request *req)
 	unsigned status;
 	struct MHD_Response *r;
 	bool dry_run = json_is_true(json_object_get(req->json, "dry_run"));
-	struct md_snapshot_view *v = md_snapshot_refresh(req->api->deps.snapshot,
+	struct md_snapshot_view *v = md_snapshot_refresh(api_req_snapshot(req),
 							 __atomic_load_n(&req->api->status_cache_ms, __ATOMIC_RELAXED));
 
 	if (!v)

@@ -17,7 +17,7 @@ static void drift_task(struct md_request *req)
 
 	const char *shadow = api_query(req, "shadow");
 	bool with_shadow = !shadow || !(strcmp(shadow, "0") == 0 || strcmp(shadow, "false") == 0);
-	int rc = md_jobs_drift(req->api->deps.jobs, with_shadow, &rep, &err);
+	int rc = md_jobs_drift_target(req->api->deps.jobs, api_req_target(req), with_shadow, &rep, &err);
 	if (rc == MD_E_CONFIG)
 		/* No shadow to be had here: a conflict with the configuration, not a server fault. */
 		r = api_error(MHD_HTTP_CONFLICT, "shadow_unavailable", err.message,

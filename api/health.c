@@ -183,10 +183,32 @@ static void live_task(struct md_request *req)
 	api_resume(req, r, status);
 }
 
+/* ?target=NAME: that target's health from the fleet probe (503 when it is down, or for
+ * /readyz when it is not ready); "default" is the daemon's own answer. NULL: no such query. */
+static struct MHD_Response *target_health(struct md_request *req, bool readiness, unsigned *ret_status)
+{
+	struct md_error err = {0};
+	const char *name = api_query(req, "target");
+	if (!name || strcmp(name, "default") == 0)
+		return NULL;
+	json_t *h = md_fleet_target_health(req->api->deps.fleet, name, &err);
+	if (!h) {
+		md_error_hint(&err, "GET /v1/targets lists the targets");
+		return api_error_from(&err, ret_status);
+	}
+	bool bad = readiness ? !json_is_true(json_object_get(h, "ready"))
+			     : strcmp(json_string_value(json_object_get(h, "status")), "down") == 0 ||
+				       strcmp(json_string_value(json_object_get(h, "status")), "unknown") == 0;
+	*ret_status = bad ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+	return api_json(req, h);
+}
+
 struct MHD_Response *api_health(struct md_request *req, unsigned *ret_status)
 {
 	const char *live = api_query(req, "live");
-	(void)ret_status;
+	struct MHD_Response *t = target_health(req, false, ret_status);
+	if (t)
+		return t;
 	if (live && strcmp(live, "0") != 0 && strcmp(live, "false") != 0 && req->api->deps.probe) {
 		/* A probe now, shared with concurrent ?live callers (at most ten a second). */
 		struct MHD_Response *r;
@@ -198,7 +220,9 @@ struct MHD_Response *api_health(struct md_request *req, unsigned *ret_status)
 
 struct MHD_Response *api_readyz(struct md_request *req, unsigned *ret_status)
 {
-	(void)ret_status;
+	struct MHD_Response *t = target_health(req, true, ret_status);
+	if (t)
+		return t;
 	return queue_shared(req, &req->api->ready, &req->api->ready_status);
 }
 

@@ -25,9 +25,9 @@ int api_lint_folder(struct md_request *req, bool pending_only, struct md_lint_re
 	struct md_plan *plan = NULL;
 
 	md_settings_lint(api->deps.settings, &o, ret_gate);
-	int r = md_catalog_load(api->migrations_dir, 0, &cat, err);
+	int r = md_catalog_load(api_req_dir(req), 0, &cat, err);
 	if (r == 0 && pending_only) {
-		r = md_pool_acquire(api->deps.pool, -1, 0, &db, err);
+		r = md_pool_acquire(api_req_pool(req), -1, 0, &db, err);
 		if (r == 0) {
 			o.server_version_num = db->server_version_num;
 			r = md_history_load(db, &hist, err);
@@ -45,7 +45,7 @@ int api_lint_folder(struct md_request *req, bool pending_only, struct md_lint_re
 	}
 	md_plan_free(plan);
 	md_history_free(hist);
-	md_pool_release(api->deps.pool, db);
+	md_pool_release(api_req_pool(req), db);
 	md_catalog_free(cat);
 	return r;
 }

@@ -134,6 +134,7 @@ static struct MHD_Response *render(struct md_api *api)
 	md_notify_metrics_write(api->deps.notify, out);
 	if (api->deps.pool)
 		write_pool(out, api->deps.pool);
+	md_fleet_metrics_write(api->deps.fleet, out);
 	write_http(out, api);
 	if (fclose(out) != 0 || !buf) {
 		free(buf);

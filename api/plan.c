@@ -30,6 +30,10 @@ static json_t *api_plan_preflight(struct md_request *req, struct md_db *db, cons
 	int gate;
 
 	md_settings_preflight(req->api->deps.settings, &o, &gate, &url);
+	if (api_req_target(req)) { /* a preflight replica belongs to the default target */
+		free(url);
+		url = NULL;
+	}
 	if (gate == MD_LINT_GATE_OFF) {
 		free(url);
 		return md_preflight_off("not asked: preflight_gate = off");
@@ -59,9 +63,9 @@ static void plan_task(struct md_request *req)
 
 	md_apply_options_default(&apply);
 	md_settings_lint(api->deps.settings, &lo, &gate);
-	int rc = md_catalog_load(api->migrations_dir, 0, &cat, &err);
+	int rc = md_catalog_load(api_req_dir(req), 0, &cat, &err);
 	if (rc == 0)
-		rc = md_pool_acquire(api->deps.pool, -1, 0, &db, &err);
+		rc = md_pool_acquire(api_req_pool(req), -1, 0, &db, &err);
 	if (rc == 0)
 		rc = md_plan_preview(db, cat, &apply, &lo, &rep, &live, &err);
 	if (rc == 0 || md_plan_refusal(rc)) {
@@ -73,7 +77,7 @@ static void plan_task(struct md_request *req)
 		r = api_error_from(&err, &status);
 	}
 	md_deploy_report_free(&rep);
-	md_pool_release(api->deps.pool, db);
+	md_pool_release(api_req_pool(req), db);
 	md_catalog_free(cat);
 	api_resume(req, r, status);
 }

@@ -23,7 +23,6 @@
 /* The down rollback's range on the database now: 422 when a down.sql is missing. */
 static struct MHD_Response *check_down(struct md_request *req, const char *to, unsigned *status)
 {
-	struct md_api *api = req->api;
 	struct md_error err = {0};
 	struct md_catalog *cat = NULL;
 	struct md_db *db = NULL;
@@ -32,9 +31,9 @@ static struct MHD_Response *check_down(struct md_request *req, const char *to, u
 	struct md_rollback_range range = {0};
 	struct MHD_Response *resp = NULL;
 
-	int r = md_catalog_load(api->migrations_dir, MD_CATALOG_PROBE_DOWN, &cat, &err);
+	int r = md_catalog_load(api_req_dir(req), MD_CATALOG_PROBE_DOWN, &cat, &err);
 	if (r == 0)
-		r = md_pool_acquire(api->deps.pool, -1, 0, &db, &err);
+		r = md_pool_acquire(api_req_pool(req), -1, 0, &db, &err);
 	if (r == 0)
 		r = md_history_load(db, &hist, &err);
 	if (r == 0)
@@ -58,7 +57,7 @@ static struct MHD_Response *check_down(struct md_request *req, const char *to, u
 	md_rollback_range_free(&range);
 	md_plan_free(plan);
 	md_history_free(hist);
-	md_pool_release(api->deps.pool, db);
+	md_pool_release(api_req_pool(req), db);
 	md_catalog_free(cat);
 	return resp;
 }
@@ -70,7 +69,7 @@ static struct MHD_Response *check_restore(struct md_request *req, const char *id
 	json_t *b = NULL;
 	char msg[600];
 
-	char *dir = md_settings_backup_dir(req->api->deps.settings);
+	char *dir = api_req_backup_dir(req);
 	struct md_backup found;
 	int fr = dir ? md_backup_find(dir, id, &found, &err) : md_error_set(&err, MD_E_NOMEM, "out of memory");
 	free(dir);

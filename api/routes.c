@@ -24,6 +24,15 @@ static const struct route routes[] = {
 	{"POST", "/v1/backups", MD_ROLE_DEPLOY, ROUTE_BODY, api_backups_post},
 	{"GET", "/v1/notifications", MD_ROLE_READ, 0, api_notifications_list},
 	{"POST", "/v1/notifications/test", MD_ROLE_ADMIN, 0, api_notifications_test},
+	{"GET", "/v1/targets", MD_ROLE_READ, 0, api_targets_list},
+	{"GET", "/v1/targets/{name}/status", MD_ROLE_READ, 0, api_target_status},
+	{"GET", "/v1/targets/{name}/plan", MD_ROLE_READ, 0, api_target_plan},
+	{"GET", "/v1/targets/{name}/drift", MD_ROLE_READ, 0, api_target_drift},
+	{"GET", "/v1/targets/{name}/backups", MD_ROLE_READ, 0, api_target_backups},
+	{"POST", "/v1/targets/{name}/deploy", MD_ROLE_DEPLOY, ROUTE_BODY, api_target_deploy},
+	{"POST", "/v1/targets/{name}/resolve", MD_ROLE_ADMIN, ROUTE_BODY | ROUTE_BODY_REQUIRED, api_target_resolve},
+	{"POST", "/v1/targets/{name}/rollback", MD_ROLE_ADMIN, ROUTE_BODY | ROUTE_BODY_REQUIRED, api_target_rollback},
+	{"POST", "/v1/fleet/deploy", MD_ROLE_DEPLOY, ROUTE_BODY, api_fleet_deploy},
 	{"GET", "/metrics", MD_ROLE_READ, ROUTE_METRICS, api_metrics},
 	{"GET", "/v1/whoami", MD_ROLE_NONE, 0, api_whoami},
 	{"GET", "/", MD_ROLE_NONE, 0, api_console_root},
@@ -47,14 +56,14 @@ size_t api_route_index(const struct route *r)
 	return r && r >= routes && r < routes + MD_ARRAY_SIZE(routes) ? (size_t)(r - routes) : MD_ARRAY_SIZE(routes);
 }
 
-/* Matches url against pattern; {id} takes one non-empty segment of safe characters, {file} the
- * same and dots but not a leading one (never a slash nor "..": never a way out of the embedded
- * table). */
+/* Matches url against pattern; {id} takes one non-empty segment of safe characters, {file} and
+ * {name} (a target's) the same and dots but not a leading one (never a slash nor "..": never a
+ * way out of the embedded table). */
 static bool match(const char *pattern, const char *url, char *param, size_t paramsz)
 {
 	const char *p = pattern, *u = url;
 	while (*p) {
-		bool file = strncmp(p, "{file}", 6) == 0;
+		bool file = strncmp(p, "{file}", 6) == 0 || strncmp(p, "{name}", 6) == 0;
 		if (file || strncmp(p, "{id}", 4) == 0) {
 			size_t n = strcspn(u, "/");
 			if (n == 0 || n >= paramsz || (file && u[0] == '.'))

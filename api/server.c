@@ -244,6 +244,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	(void)toe;
 	if (!req)
 		return;
+	if (req->bound)
+		md_fleet_put(req->api->deps.fleet, &req->target);
 	free(req->body);
 	json_decref(req->json);
 	free(req);

@@ -41,7 +41,7 @@ struct MHD_Response *api_status_response(struct md_request *req, struct md_snaps
 static void refresh_task(struct md_request *req)
 {
 	unsigned status;
-	struct md_snapshot_view *v = md_snapshot_refresh(req->api->deps.snapshot,
+	struct md_snapshot_view *v = md_snapshot_refresh(api_req_snapshot(req),
 							 __atomic_load_n(&req->api->status_cache_ms, __ATOMIC_RELAXED));
 	struct MHD_Response *r =
 		v ? api_status_response(req, v, &status) : api_error(500, "internal", "out of memory", NULL, &status);
@@ -56,10 +56,10 @@ struct MHD_Response *api_status(struct md_request *req, unsigned *ret_status)
 	struct MHD_Response *r;
 
 	if (!fresh || strcmp(fresh, "0") == 0)
-		v = md_snapshot_get(req->api->deps.snapshot,
+		v = md_snapshot_get(api_req_snapshot(req),
 				    __atomic_load_n(&req->api->status_cache_ms, __ATOMIC_RELAXED));
 	else
-		md_snapshot_invalidate(req->api->deps.snapshot);
+		md_snapshot_invalidate(api_req_snapshot(req));
 	if (v) {
 		r = api_status_response(req, v, ret_status);
 		md_snapshot_view_unref(v);

@@ -6,6 +6,7 @@
 #include "migrated/serve.h"
 #include "migrated/api.h"
 #include "migrated/config.h"
+#include "migrated/fleet.h"
 #include "migrated/error.h"
 #include "migrated/jobs.h"
 #include "migrated/log.h"
@@ -26,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define FLEET_UNREADY "a target of the targets file is down or needs a human (GET /v1/targets)"
+
 struct serve {
 	const struct md_config_flags *flags;
 	struct md_config *cfg; /* the running configuration (owned after a reload) */
@@ -38,7 +41,8 @@ struct serve {
 	struct md_probe *probe;
 	struct md_api *api;
 	struct md_notify *notify;
-	int health_status; /* what health said last (-1: nothing yet), for health.changed */
+	struct md_fleet *fleet; /* the targets of the targets file (none without one) */
+	int health_status;      /* what health said last (-1: nothing yet), for health.changed */
 };
 
 /* A job ended: what the status and health said may be stale. */
@@ -173,6 +177,8 @@ static void reload(struct serve *sv)
 	sv->tokens = ntok;
 	md_probe_reconfigure(sv->probe, ncfg);
 	md_snapshot_invalidate(sv->snap);
+	size_t targets_before = md_fleet_count(sv->fleet);
+	md_fleet_reload(sv->fleet, ncfg);
 
 	/* What only a restart changes. */
 	const struct md_config *a = sv->cfg, *b = ncfg;
@@ -202,8 +208,16 @@ static void reload(struct serve *sv)
 		md_config_free(sv->cfg);
 	sv->cfg = ncfg;
 	sv->cfg_owned = true;
-	md_log(MD_LOG_INFO, "configuration reloaded (%zu token%s)", md_tokens_count(ntok),
-	       md_tokens_count(ntok) == 1 ? "" : "s");
+	size_t targets = md_fleet_count(sv->fleet);
+	if (targets && !targets_before)
+		md_probe_add_check(sv->probe, "fleet", md_fleet_health_check, sv->fleet, FLEET_UNREADY);
+	if (targets || targets_before)
+		md_log(MD_LOG_INFO, "configuration reloaded (%zu token%s, %zu target%s besides default, %zu before)",
+		       md_tokens_count(ntok), md_tokens_count(ntok) == 1 ? "" : "s", targets, targets == 1 ? "" : "s",
+		       targets_before);
+	else
+		md_log(MD_LOG_INFO, "configuration reloaded (%zu token%s)", md_tokens_count(ntok),
+		       md_tokens_count(ntok) == 1 ? "" : "s");
 	md_sd_ready();
 	update_status(sv);
 }
@@ -285,8 +299,15 @@ int md_serve(struct md_config *cfg, const struct md_config_flags *flags)
 		rc = fail(&err, 1);
 		goto out;
 	}
+	if (md_fleet_start(cfg, sv.settings, sv.jobs, &sv.fleet, &err) < 0) {
+		rc = fail(&err, err.code == MD_E_CONFIG ? 2 : 1);
+		goto out;
+	}
+	if (md_fleet_count(sv.fleet))
+		md_probe_add_check(sv.probe, "fleet", md_fleet_health_check, sv.fleet, FLEET_UNREADY);
 	md_jobs_on_change(sv.jobs, on_job_change, &sv);
 	deps = (struct md_api_deps){.jobs = sv.jobs,
+				    .fleet = sv.fleet,
 				    .settings = sv.settings,
 				    .snapshot = sv.snap,
 				    .tokens = sv.tokens,
@@ -345,6 +366,7 @@ out:
 		md_jobs_on_event(sv.jobs, NULL, NULL);
 	}
 	md_probe_stop(sv.probe);
+	md_fleet_stop(sv.fleet);
 	md_snapshot_close(sv.snap);
 	md_jobs_close(sv.jobs);
 	md_notify_close(sv.notify);

@@ -37,14 +37,20 @@ void run_record_fingerprint(struct job_run *run, json_t *result)
 
 /* The fingerprint the newest successful deploy or rollback recorded, or NULL (caller frees):
  * the schema as migrated last left it. */
-static char *last_deploy_fingerprint(struct md_jobs *jobs, char *job_id, size_t idsz)
+static bool same_target(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static char *last_deploy_fingerprint(struct md_jobs *jobs, const char *target, char *job_id, size_t idsz)
 {
 	char *fp = NULL;
 	pthread_mutex_lock(&jobs->lock);
 	for (size_t i = jobs->n; i-- > 0 && !fp;) {
 		const struct job *j = jobs->list[i];
 		const char *f = j->result ? json_string_value(json_object_get(j->result, "schema_fingerprint")) : NULL;
-		if ((j->kind == MD_JOB_DEPLOY || j->kind == MD_JOB_ROLLBACK) && j->state == MD_JOB_SUCCEEDED && f) {
+		if ((j->kind == MD_JOB_DEPLOY || j->kind == MD_JOB_ROLLBACK) && j->state == MD_JOB_SUCCEEDED && f &&
+		    same_target(j->target, target)) {
 			fp = strdup(f);
 			snprintf(job_id, idsz, "%s", j->id);
 		}
@@ -80,11 +86,11 @@ static void remember(struct md_jobs *jobs, const json_t *rep, const struct md_er
 /* Adds to rep (which has "live_fingerprint") what the last deploy or rollback recorded:
  * "last_deploy_fingerprint", "last_deploy_job", "changed_since_last_deploy" (nulls when none did).
  * Returns 1 when the schema changed since, 0 when not, -1 when nothing was recorded. */
-static int compare_with_last_deploy(struct md_jobs *jobs, json_t *rep)
+static int compare_with_last_deploy(struct md_jobs *jobs, const char *target, json_t *rep)
 {
 	char job_id[JOB_ID_LEN + 1] = "";
 	const char *live = json_string_value(json_object_get(rep, "live_fingerprint"));
-	char *fp = last_deploy_fingerprint(jobs, job_id, sizeof job_id);
+	char *fp = last_deploy_fingerprint(jobs, target, job_id, sizeof job_id);
 	int changed = fp ? strcmp(fp, live) != 0 : -1;
 	json_object_set_new(rep, "last_deploy_fingerprint", fp ? json_string(fp) : json_null());
 	json_object_set_new(rep, "last_deploy_job", fp ? json_string(job_id) : json_null());
@@ -94,7 +100,8 @@ static int compare_with_last_deploy(struct md_jobs *jobs, json_t *rep)
 }
 
 /* The check without a shadow: whether the schema changed since migrated last changed it. */
-static int fingerprint_check(struct md_jobs *jobs, struct md_db *db, json_t **ret, struct md_error *err)
+static int fingerprint_check(struct md_jobs *jobs, const char *target, struct md_db *db, json_t **ret,
+			     struct md_error *err)
 {
 	json_t *snap = NULL;
 	char live[MD_CHECKSUM_HEX_LEN + 1], msg[600];
@@ -105,7 +112,7 @@ static int fingerprint_check(struct md_jobs *jobs, struct md_db *db, json_t **re
 	json_t *rep = json_pack("{s:s, s:s}", "mode", "fingerprint", "live_fingerprint", live);
 	if (!rep)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
-	int changed = compare_with_last_deploy(jobs, rep);
+	int changed = compare_with_last_deploy(jobs, target, rep);
 	json_t *diffs = json_array();
 	if (changed == 1) {
 		snprintf(msg, sizeof msg,
@@ -129,6 +136,11 @@ static int fingerprint_check(struct md_jobs *jobs, struct md_db *db, json_t **re
 
 int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct md_error *err)
 {
+	return md_jobs_drift_target(jobs, NULL, with_shadow, ret, err);
+}
+
+int md_jobs_drift_target(struct md_jobs *jobs, const char *target, bool with_shadow, json_t **ret, struct md_error *err)
+{
 	struct md_settings_view set;
 	struct md_dburl *url = NULL;
 	struct md_db *db = NULL;
@@ -136,8 +148,14 @@ int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct m
 	json_t *rep = NULL;
 	int r;
 
+	if (target && strcmp(target, "default") == 0)
+		target = NULL;
 	pthread_mutex_lock(&jobs->drift_lock);
-	jobs_settings(jobs, &set);
+	r = md_settings_target(jobs->settings, target, &set, err);
+	if (r < 0) {
+		pthread_mutex_unlock(&jobs->drift_lock);
+		return r;
+	}
 	pthread_mutex_lock(&jobs->lock);
 	char *shadow = jobs->shadow_url ? strdup(jobs->shadow_url) : NULL;
 	pthread_mutex_unlock(&jobs->lock);
@@ -145,7 +163,8 @@ int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct m
 				     .cache_dir = jobs->drift_cache_dir,
 				     .connect_timeout_s = set.connect_timeout_s,
 				     .apply = set.apply};
-	r = with_shadow ? md_catalog_load(jobs->migrations_dir, 0, &cat, err) : 0; /* fingerprints need no folder */
+	r = with_shadow ? md_catalog_load(set.migrations_dir ? set.migrations_dir : jobs->migrations_dir, 0, &cat, err)
+			: 0; /* fingerprints need no folder */
 	if (r == 0 && !set.migration_url)
 		r = md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL (or DIRECT_URL)");
 	if (r == 0)
@@ -153,15 +172,18 @@ int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct m
 	if (r == 0)
 		r = md_db_open(url, &db, err);
 	if (r == 0 && !with_shadow) {
-		r = fingerprint_check(jobs, db, &rep, err);
+		r = fingerprint_check(jobs, target, db, &rep, err);
 	} else if (r == 0) {
 		r = md_drift_check(db, set.migration_url, cat, &o, &rep, err);
 		if (r == 0) {
-			compare_with_last_deploy(jobs, rep);
+			compare_with_last_deploy(jobs, target, rep);
 			json_object_set_new(rep, "mode", json_string("shadow"));
 		}
 	}
-	remember(jobs, r == 0 ? rep : NULL, err);
+	if (!target) /* health and drift notifications speak of the default target */
+		remember(jobs, r == 0 ? rep : NULL, err);
+	else if (r == 0)
+		json_object_set_new(rep, "target", json_string(target));
 	if (r == 0)
 		*ret = rep;
 	md_db_close(db);

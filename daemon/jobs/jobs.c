@@ -25,7 +25,7 @@
 #define MAX_LOGS 2000 /* log lines rendered for one job; more are counted, not shown */
 
 static const char *const state_names[] = {"queued", "running", "succeeded", "failed", "cancelled", "interrupted"};
-static const char *const kind_names[] = {"deploy", "resolve", "backup", "rollback"};
+static const char *const kind_names[] = {"deploy", "resolve", "backup", "rollback", "fleet-deploy"};
 
 const char *md_job_state_name(enum md_job_state s)
 {
@@ -85,6 +85,8 @@ void jobs_job_free(struct job *job)
 	json_decref(job->result);
 	free(job->idempotency_key);
 	free(job->actor);
+	free(job->target);
+	free(job->parent);
 	free(job);
 }
 
@@ -229,9 +231,32 @@ int md_jobs_get(struct md_jobs *jobs, const char *id, json_t **ret_job, struct m
 bool md_jobs_last(struct md_jobs *jobs, struct md_job_brief *ret)
 {
 	pthread_mutex_lock(&jobs->lock);
-	bool found = jobs->n > 0;
+	/* The newest job of the default target or of the whole fleet: a target's own jobs are
+	 * its health's (md_jobs_last_of_target). */
+	size_t i = jobs->n;
+	while (i > 0 && jobs->list[i - 1]->target)
+		i--;
+	bool found = i > 0;
 	if (found) {
-		const struct job *job = jobs->list[jobs->n - 1];
+		const struct job *job = jobs->list[i - 1];
+		snprintf(ret->id, sizeof ret->id, "%s", job->id);
+		ret->kind = job->kind;
+		ret->state = job->state;
+		snprintf(ret->finished_at, sizeof ret->finished_at, "%s", job->finished_at);
+	}
+	pthread_mutex_unlock(&jobs->lock);
+	return found;
+}
+
+bool md_jobs_last_of_target(struct md_jobs *jobs, const char *name, struct md_job_brief *ret)
+{
+	bool found = false;
+	pthread_mutex_lock(&jobs->lock);
+	for (size_t i = jobs->n; i-- > 0 && !found;) {
+		const struct job *job = jobs->list[i];
+		if (!job->target || strcmp(job->target, name) != 0)
+			continue;
+		found = true;
 		snprintf(ret->id, sizeof ret->id, "%s", job->id);
 		ret->kind = job->kind;
 		ret->state = job->state;
@@ -304,14 +329,16 @@ int md_jobs_cancel(struct md_jobs *jobs, const char *id, const char *actor, json
 	r = jobs_emit(jobs, id, rec, true, err);
 	(void)r;
 	pthread_mutex_lock(&jobs->lock);
-	if (jobs->active == job) {
-		jobs->cancel = 1;
-		if (jobs->pgcancel) {
+	/* The worker's job, or a fleet's target job: each has its own stop flags (a fleet job
+	 * passes its cancel on to its running target jobs). */
+	if (job->ctl) {
+		job->ctl->cancel = 1;
+		if (job->ctl->pgcancel) {
 			char errbuf[256];
-			if (!PQcancel(jobs->pgcancel, errbuf, sizeof errbuf))
+			if (!PQcancel(job->ctl->pgcancel, errbuf, sizeof errbuf))
 				md_log(MD_LOG_WARNING, "job %s: cancel request failed: %s", id, errbuf);
 		}
-		pthread_cond_signal(&jobs->work);
+		pthread_cond_broadcast(&jobs->work);
 	}
 	*ret_job = jobs_render(jobs, job, false);
 	pthread_mutex_unlock(&jobs->lock);
@@ -329,7 +356,7 @@ void md_jobs_shutdown(struct md_jobs *jobs, int grace_ms)
 		return;
 	pthread_mutex_lock(&jobs->lock);
 	jobs->shutting_down = true;
-	jobs->stop = 1;
+	jobs->top.stop = 1;
 	pthread_cond_broadcast(&jobs->work);
 	md_clock_deadline(CLOCK_MONOTONIC, grace_ms, &deadline);
 	while (jobs->active) {
@@ -337,10 +364,10 @@ void md_jobs_shutdown(struct md_jobs *jobs, int grace_ms)
 			if (jobs->active) {
 				md_log(MD_LOG_WARNING, "job %s did not finish within %d ms of shutdown: cancelling it",
 				       jobs->active->id, grace_ms);
-				jobs->cancel = 1;
-				if (jobs->pgcancel) {
+				jobs->top.cancel = 1;
+				if (jobs->top.pgcancel) {
 					char errbuf[256];
-					PQcancel(jobs->pgcancel, errbuf, sizeof errbuf);
+					PQcancel(jobs->top.pgcancel, errbuf, sizeof errbuf);
 				}
 			}
 			/* The cancelled statement ends quickly; wait for the job to record its end. */

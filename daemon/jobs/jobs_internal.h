@@ -16,6 +16,15 @@
 
 struct md_journal;
 
+/* What stops one running job (a cancel request, a shutdown, a journal it can no longer write)
+ * and its connection, which a cancel cancels on the server. jobs->top serves the worker's
+ * job; each target job of a fleet deploy has its own. */
+struct run_ctl {
+	volatile sig_atomic_t cancel; /* cancel the job (its statement cancelled too) */
+	volatile sig_atomic_t stop;   /* stop after the running migration */
+	PGcancel *pgcancel;           /* the job's connection, under jobs->lock */
+};
+
 #define JOB_ID_LEN    36
 #define DETAIL_WINDOW 3 /* jobs whose records stay in memory: the active one and recent ones */
 
@@ -37,6 +46,9 @@ struct job {
 	json_t *result;                                       /* owned, NULL until it ended */
 	size_t n_steps;
 	bool cancel_requested;
+	struct run_ctl *ctl;                /* while it runs: how to stop it (under jobs->lock), else NULL */
+	char *target;                       /* owned: the target it runs on (request "target"), NULL for default */
+	char *parent;                       /* owned: the fleet job that started it, or NULL */
 	uint64_t first_offset, last_offset; /* journal byte offsets of its first and last record */
 	uint64_t last_seq;
 	bool detail;                /* records[] is complete */
@@ -65,10 +77,8 @@ struct md_jobs {
 	bool shutting_down;
 	pthread_t worker;
 	bool worker_started;
-	volatile sig_atomic_t cancel; /* cancel the running job (statement cancelled too) */
-	volatile sig_atomic_t stop;   /* stop after the running migration (shutdown) */
-	PGcancel *pgcancel;           /* the running job's connection, under lock */
-	struct job **reconcile;       /* interrupted jobs still to check against the database */
+	struct run_ctl top;     /* the worker's job (jobs->active) */
+	struct job **reconcile; /* interrupted jobs still to check against the database */
 	size_t n_reconcile;
 	void (*on_change)(void *ctx);
 	void *on_change_ctx;
@@ -127,8 +137,20 @@ struct job_run {
 	double step_t0;
 	struct md_db *db; /* the job's own connection (migration URL), or NULL */
 	bool journal_failed;
-	struct md_settings_view set; /* copied when the job starts */
+	struct md_settings_view set; /* copied when the job starts (its target's) */
+	struct run_ctl *ctl;         /* &jobs->top, or a fleet target job's own */
+	bool child;                  /* a target job of a fleet deploy (progress is the fleet's) */
 };
+
+/* run_set_progress: jobs_set_progress for the worker's job; a fleet's target jobs leave the
+ * line to their fleet job. */
+void run_set_progress(struct job_run *run, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* run_prepare: run->set for the job's target (jobs_settings when it has none); on failure the
+ * job's end is recorded and false returned. */
+bool run_prepare(struct job_run *run, const json_t *request);
+/* run_job_kind: the job of run->job's kind, from its running state to its end (the worker's,
+ * and each target job of a fleet). */
+void run_job_kind(struct job_run *run, enum md_job_kind kind, json_t *request);
 
 /* run_emit: a record of the job; when the journal fails the job stops after the running
  * migration (must: apply it in memory all the same). Takes rec over. */
@@ -174,6 +196,7 @@ int64_t jobs_drift_wait_ms(struct md_jobs *jobs);
 void run_deploy(struct job_run *run, json_t *request);   /* run_deploy.c */
 void run_backup(struct job_run *run, json_t *request);   /* run_backup.c */
 void run_rollback(struct job_run *run, json_t *request); /* run_rollback.c */
+void run_fleet(struct job_run *run, json_t *request);    /* run_fleet.c */
 /* run_backup_step: one "backup" step on the open connection: md_backup_take, retention, the
  * record in the journal, metrics. *ret_backup (may be NULL) gets its JSON. */
 int run_backup_step(struct job_run *run, const char *kind, json_t **ret_backup, struct md_error *err);

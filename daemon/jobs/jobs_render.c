@@ -32,6 +32,9 @@ static json_t *summary(const struct job *job)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s}", "id", job->id, "kind", md_job_kind_name(job->kind), "state",
 			      md_job_state_name(job->state));
+	json_object_set_new(o, "target", json_string(job->target ? job->target : "default"));
+	if (job->parent)
+		json_object_set_new(o, "parent", json_string(job->parent));
 	json_object_set_new(o, "created_at", str_or_null(job->created_at));
 	json_object_set_new(o, "started_at", str_or_null(job->started_at));
 	json_object_set_new(o, "finished_at", str_or_null(job->finished_at));

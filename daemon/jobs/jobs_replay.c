@@ -26,7 +26,7 @@ static void trim_detail(struct md_jobs *jobs)
 		struct job *job = jobs->list[i];
 		if (!job->detail)
 			continue;
-		if (job == jobs->active || kept < DETAIL_WINDOW)
+		if (job == jobs->active || !md_job_state_ended(job->state) || kept < DETAIL_WINDOW)
 			kept++;
 		else
 			jobs_drop_detail(job);
@@ -104,6 +104,10 @@ int jobs_apply_record(struct md_jobs *jobs, json_t *rec, uint64_t offset)
 		job->request = json_incref(json_object_get(rec, "request"));
 		job->idempotency_key = key ? strdup(key) : NULL;
 		job->actor = actor ? strdup(actor) : NULL;
+		const char *target = json_string_value(json_object_get(job->request, "target"));
+		const char *parent = json_string_value(json_object_get(job->request, "parent"));
+		job->target = target ? strdup(target) : NULL;
+		job->parent = parent ? strdup(parent) : NULL;
 		job->first_offset = offset;
 		job->detail = true;
 		if (jobs->n == jobs->cap) {

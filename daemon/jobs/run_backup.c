@@ -43,7 +43,7 @@ int run_backup_step(struct job_run *run, const char *kind, json_t **ret_backup, 
 	if (!run->set.backup.dir || !run->set.migration_url)
 		r = md_error_set(err, MD_E_NOMEM, "out of memory");
 	else
-		r = md_backup_take(&run->set.backup, run->db, run->set.migration_url, kind, run->id, &run->jobs->cancel,
+		r = md_backup_take(&run->set.backup, run->db, run->set.migration_url, kind, run->id, &run->ctl->cancel,
 				   &b, err);
 	md_job_metrics_backup(r == 0, b.duration_ms / 1000.0, b.size_bytes, b.created_unix);
 	if (r < 0) {
@@ -89,7 +89,7 @@ void run_backup(struct job_run *run, json_t *request)
 		run_step_end(run, run_end_state(run, r), json_deep_copy(error), NULL);
 	} else {
 		run_step_end(run, "succeeded", NULL, NULL);
-		jobs_set_progress(run->jobs, "backing up");
+		run_set_progress(run, "backing up");
 		r = run_backup_step(run, "manual", &backup, &err);
 		if (r < 0)
 			error = run_error_json(&err);

@@ -106,7 +106,7 @@ static int data_preflight(struct deploy_ctx *d, const struct md_deploy_options *
 	char msg[400];
 	if (gate == MD_LINT_GATE_OFF)
 		return 0;
-	jobs_set_progress(run->jobs, "deploying: asking the data preflight questions");
+	run_set_progress(run, "deploying: asking the data preflight questions");
 	int r = md_preflight_pending(run->db, run->set.preflight_url, d->cat, &opts->apply, &run->set.preflight, &pf,
 				     err);
 	md_job_metrics_preflight(pf);
@@ -177,8 +177,7 @@ static int before_apply(void *ctx, const struct md_deploy_report *rep, struct md
 			"no backup before this deploy (backup_before_deploy = false, or \"backup\": false)");
 		return 0;
 	}
-	jobs_set_progress(d->run->jobs, "deploying: backing up before %zu migration%s", n_pending,
-			  n_pending == 1 ? "" : "s");
+	run_set_progress(d->run, "deploying: backing up before %zu migration%s", n_pending, n_pending == 1 ? "" : "s");
 	r = run_backup_step(d->run, "pre-deploy", &d->backup, err);
 	if (r < 0 && r != MD_E_CANCELLED) {
 		md_error_prefix(err, r, "the backup before the deploy failed, no migration was applied: ");
@@ -236,9 +235,9 @@ static int verify_app(struct job_run *run, const struct md_deploy_report *rep, j
 	for (size_t i = 0; r == 0 && i < md_verify_count(o); i++) {
 		json_t *check = NULL;
 		md_verify_describe(o, i, name, sizeof name);
-		jobs_set_progress(run->jobs, "deploying: verifying (%zu/%zu) %.200s", i + 1, md_verify_count(o), name);
+		run_set_progress(run, "deploying: verifying (%zu/%zu) %.200s", i + 1, md_verify_count(o), name);
 		run_step_start(run, name, "verification", NULL);
-		r = md_verify_run_one(o, i, env, &run->jobs->cancel, &check, err);
+		r = md_verify_run_one(o, i, env, &run->ctl->cancel, &check, err);
 		run_step_end(run, r == 0 ? "succeeded" : run_end_state(run, r), r < 0 ? run_error_json(err) : NULL,
 			     check ? json_pack("{s:O}", "check", check) : NULL);
 		if (check)
@@ -312,7 +311,7 @@ void run_deploy(struct job_run *run, json_t *request)
 	struct md_deploy_report rep = {0};
 	struct md_deploy_options opts = {0};
 	struct run_events rev = {run, "deploying", "migration"};
-	struct md_apply_hooks hooks = {run_apply_event, &rev, &run->jobs->cancel, &run->jobs->stop};
+	struct md_apply_hooks hooks = {run_apply_event, &rev, &run->ctl->cancel, &run->ctl->stop};
 	struct deploy_ctx d = {.run = run,
 			       .override_lint = json_is_true(json_object_get(request, "override_lint")),
 			       .override_preflight = json_is_true(json_object_get(request, "override_preflight"))};
@@ -344,7 +343,7 @@ void run_deploy(struct job_run *run, json_t *request)
 			json_object_set_new(error, "failure", md_report_failure_json(&rep.failure));
 		run_step_end(run, state, json_deep_copy(error), NULL);
 	} else if (!opts.dry_run && rep.n_applied > 0) {
-		jobs_set_progress(run->jobs, "deploying: verifying");
+		run_set_progress(run, "deploying: verifying");
 		r = check_history(run, cat, &err);
 		if (r == 0) /* what the schema is now, so drift between deploys shows without a shadow */
 			run_record_fingerprint(run, extra);

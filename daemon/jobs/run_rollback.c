@@ -21,12 +21,13 @@ int run_down_steps(struct job_run *run, const char *to, json_t **ret_result, str
 	struct md_catalog *cat = NULL;
 	struct md_rollback_report rep = {0};
 	struct run_events rev = {run, "rolling back", "down"};
-	struct md_apply_hooks hooks = {run_apply_event, &rev, &run->jobs->cancel, &run->jobs->stop};
+	struct md_apply_hooks hooks = {run_apply_event, &rev, &run->ctl->cancel, &run->ctl->stop};
 	int r;
 
 	run_step_start(run, "rollback preflight", "preflight", json_pack("{s:s?}", "to", to));
-	jobs_set_progress(run->jobs, "rolling back: checking down.sql files");
-	r = md_catalog_load(run->jobs->migrations_dir, MD_CATALOG_LOAD_DOWN, &cat, err);
+	run_set_progress(run, "rolling back: checking down.sql files");
+	r = md_catalog_load(run->set.migrations_dir ? run->set.migrations_dir : run->jobs->migrations_dir,
+			    MD_CATALOG_LOAD_DOWN, &cat, err);
 	if (r == 0)
 		r = md_rollback_down(run->db, cat, to, &run->set.apply, &hooks, &rep, err);
 	json_t *result = json_pack("{s:s, s:s?, s:I, s:o, s:f}", "strategy", "down", "to", to, "planned",
@@ -66,7 +67,7 @@ static int run_restore(struct job_run *run, json_t *request, json_t *result, str
 		     json_pack("{s:s, s:s, s:s?}", "backup", b.id, "created_at", b.created_at, "head",
 			       b.head[0] ? b.head : NULL));
 	/* No deploy by anyone while the schema is replaced. */
-	jobs_set_progress(run->jobs, "restoring: taking the migration lock");
+	run_set_progress(run, "restoring: taking the migration lock");
 	run_step_start(run, "lock", "lock", json_pack("{s:I}", "key", (json_int_t)MD_PRISMA_LOCK_KEY));
 	r = md_lock_acquire(run->db, run->set.apply.advisory_lock_wait_ms, NULL, NULL, err);
 	if (r < 0) {
@@ -74,7 +75,7 @@ static int run_restore(struct job_run *run, json_t *request, json_t *result, str
 		return r;
 	}
 	run_step_end(run, "succeeded", NULL, NULL);
-	jobs_set_progress(run->jobs, "restoring: safety backup of the database as it is now");
+	run_set_progress(run, "restoring: safety backup of the database as it is now");
 	r = run_backup_step(run, "pre-restore", &safety, err);
 	if (r == 0) {
 		json_object_set(result, "safety_backup", safety);
@@ -83,10 +84,10 @@ static int run_restore(struct job_run *run, json_t *request, json_t *result, str
 			 b.head[0] ? b.head : "no migration applied");
 		run_log(run, "warning", msg);
 		md_log(MD_LOG_WARNING, "job %s: %s", run->id, msg);
-		jobs_set_progress(run->jobs, "restoring backup %s", b.id);
+		run_set_progress(run, "restoring backup %s", b.id);
 		run_step_start(run, b.id, "restore", json_pack("{s:s}", "backup_created_at", b.created_at));
 		r = md_restore_run(&run->set.backup, run->db, run->set.migration_url, &b,
-				   run->set.apply.lock_timeout_ms, &run->jobs->cancel, &rep, err);
+				   run->set.apply.lock_timeout_ms, &run->ctl->cancel, &rep, err);
 		if (r < 0) {
 			md_log(MD_LOG_ERROR, "job %s: restore failed: %s", run->id, err->message);
 			run_step_end(run, run_end_state(run, r), run_error_json(err), NULL);

@@ -119,76 +119,99 @@ static const char *reconcile_one(struct md_db *db, const char *name, const char 
 	return "interrupted";
 }
 
+/* The steps of one interrupted job against the _prisma_migrations of db. */
+static void reconcile_job(struct md_jobs *jobs, struct md_db *db, const char *id, json_t *rendered)
+{
+	size_t i, fixed = 0;
+	json_t *step;
+	json_array_foreach(json_object_get(rendered, "steps"), i, step)
+	{
+		const char *state = json_string_value(json_object_get(step, "state"));
+		const char *kind = json_string_value(json_object_get(step, "kind"));
+		const char *note = NULL, *now;
+		if (!state || strcmp(state, "running") != 0)
+			continue;
+		if (kind && strcmp(kind, "migration") == 0)
+			now = reconcile_one(db, json_string_value(json_object_get(step, "name")), &note);
+		else if (kind && strcmp(kind, "down") == 0)
+			now = reconcile_down(db, json_string_value(json_object_get(step, "name")), &note);
+		else
+			now = "interrupted", note = "the daemon stopped during this step";
+		if (!now)
+			continue;
+		json_t *upd = json_deep_copy(step);
+		json_object_set_new(upd, "state", json_string(now));
+		json_object_set_new(upd, "reconciled", json_string(note));
+		struct md_error e2 = {0};
+		jobs_emit(jobs, id, json_pack("{s:s, s:o}", "type", "step", "step", upd), false, &e2);
+		fixed++;
+	}
+	char msg[200];
+	snprintf(msg, sizeof msg, "checked against _prisma_migrations after the restart: %zu step%s updated", fixed,
+		 fixed == 1 ? "" : "s");
+	struct md_error e3 = {0};
+	jobs_emit(jobs, id, json_pack("{s:s, s:s, s:s}", "type", "log", "level", "info", "message", msg), false, &e3);
+}
+
+/* Interrupted jobs, each against the database of its target; one whose database does not
+ * answer stays for the next time the worker looks. */
 static void reconcile_pending(struct md_jobs *jobs)
 {
-	struct md_error err = {0};
-	struct md_dburl *url = NULL;
-	struct md_db *db = NULL;
-
-	struct md_settings_view set;
-
 	pthread_mutex_lock(&jobs->lock);
 	size_t n = jobs->n_reconcile;
 	pthread_mutex_unlock(&jobs->lock);
-	if (n == 0)
-		return;
-	jobs_settings(jobs, &set);
-	if (!set.migration_url ||
-	    md_dburl_parse(set.migration_url, "migrated", set.connect_timeout_s, &url, &err) < 0 ||
-	    md_db_open(url, &db, &err) < 0) {
-		if (set.migration_url)
-			md_log(MD_LOG_WARNING, "interrupted jobs not yet checked against _prisma_migrations: %s",
+	for (size_t k = n; k-- > 0;) {
+		struct md_error err = {0};
+		struct md_settings_view set = {0};
+		struct md_dburl *url = NULL;
+		struct md_db *db = NULL;
+		char id[JOB_ID_LEN + 1], target[MD_TARGET_NAME_MAX + 1] = "";
+
+		pthread_mutex_lock(&jobs->lock);
+		if (k >= jobs->n_reconcile) { /* compaction dropped some */
+			pthread_mutex_unlock(&jobs->lock);
+			continue;
+		}
+		struct job *job = jobs->reconcile[k];
+		snprintf(id, sizeof id, "%s", job->id);
+		if (job->target)
+			snprintf(target, sizeof target, "%s", job->target);
+		pthread_mutex_unlock(&jobs->lock);
+
+		int r = md_settings_target(jobs->settings, target[0] ? target : NULL, &set, &err);
+		if (r == MD_E_NOT_FOUND) {
+			md_log(MD_LOG_WARNING, "interrupted job %s not checked against _prisma_migrations: %s", id,
 			       err.message);
+		} else if (r == 0 && set.migration_url &&
+			   md_dburl_parse(set.migration_url, "migrated", set.connect_timeout_s, &url, &err) == 0 &&
+			   md_db_open(url, &db, &err) == 0) {
+			pthread_mutex_lock(&jobs->lock);
+			job = jobs_find(jobs, id);
+			json_t *rendered = job ? jobs_render(jobs, job, true) : NULL;
+			pthread_mutex_unlock(&jobs->lock);
+			if (rendered)
+				reconcile_job(jobs, db, id, rendered);
+			json_decref(rendered);
+			md_db_close(db);
+		} else {
+			if (set.migration_url)
+				md_log(MD_LOG_WARNING,
+				       "interrupted job %s not yet checked against _prisma_migrations: %s", id,
+				       err.message);
+			md_dburl_free(url);
+			md_settings_view_free(&set);
+			continue; /* stays queued for the next look */
+		}
 		md_dburl_free(url);
 		md_settings_view_free(&set);
-		return;
-	}
-	md_dburl_free(url);
-	md_settings_view_free(&set);
-	for (;;) {
 		pthread_mutex_lock(&jobs->lock);
-		if (jobs->n_reconcile == 0) {
-			pthread_mutex_unlock(&jobs->lock);
-			break;
-		}
-		struct job *job = jobs->reconcile[--jobs->n_reconcile];
-		json_t *rendered = jobs_render(jobs, job, true);
-		char id[JOB_ID_LEN + 1];
-		snprintf(id, sizeof id, "%s", job->id);
+		for (size_t i = 0; i < jobs->n_reconcile; i++)
+			if (strcmp(jobs->reconcile[i]->id, id) == 0) {
+				jobs->reconcile[i] = jobs->reconcile[--jobs->n_reconcile];
+				break;
+			}
 		pthread_mutex_unlock(&jobs->lock);
-		size_t i, fixed = 0;
-		json_t *step;
-		json_array_foreach(json_object_get(rendered, "steps"), i, step)
-		{
-			const char *state = json_string_value(json_object_get(step, "state"));
-			const char *kind = json_string_value(json_object_get(step, "kind"));
-			const char *note = NULL, *now;
-			if (!state || strcmp(state, "running") != 0)
-				continue;
-			if (kind && strcmp(kind, "migration") == 0)
-				now = reconcile_one(db, json_string_value(json_object_get(step, "name")), &note);
-			else if (kind && strcmp(kind, "down") == 0)
-				now = reconcile_down(db, json_string_value(json_object_get(step, "name")), &note);
-			else
-				now = "interrupted", note = "the daemon stopped during this step";
-			if (!now)
-				continue;
-			json_t *upd = json_deep_copy(step);
-			json_object_set_new(upd, "state", json_string(now));
-			json_object_set_new(upd, "reconciled", json_string(note));
-			struct md_error e2 = {0};
-			jobs_emit(jobs, id, json_pack("{s:s, s:o}", "type", "step", "step", upd), false, &e2);
-			fixed++;
-		}
-		char msg[200];
-		snprintf(msg, sizeof msg, "checked against _prisma_migrations after the restart: %zu step%s updated",
-			 fixed, fixed == 1 ? "" : "s");
-		struct md_error e3 = {0};
-		jobs_emit(jobs, id, json_pack("{s:s, s:s, s:s}", "type", "log", "level", "info", "message", msg), false,
-			  &e3);
-		json_decref(rendered);
 	}
-	md_db_close(db);
 }
 
 /* ---- compaction ---- */
@@ -265,9 +288,47 @@ static void maybe_compact(struct md_jobs *jobs)
 
 /* ---- the worker loop ---- */
 
+void run_job_kind(struct job_run *run, enum md_job_kind kind, json_t *request)
+{
+	if (!run_prepare(run, request))
+		return;
+	run_emit(run, json_pack("{s:s, s:s}", "type", "state", "state", "running"), true);
+	md_log(MD_LOG_INFO, "job %s: %s%s%s%s started", run->id, md_job_kind_name(kind),
+	       run->set.target ? " of target " : "", run->set.target ? run->set.target : "",
+	       json_is_true(json_object_get(request, "dry_run")) ? " (dry run)" : "");
+	switch (kind) {
+	case MD_JOB_RESOLVE:
+		run_set_progress(run, "resolving %.200s", json_string_value(json_object_get(request, "migration")));
+		run_resolve(run, request);
+		break;
+	case MD_JOB_BACKUP:
+		run_set_progress(run, "backing up: checking the database");
+		run_backup(run, request);
+		break;
+	case MD_JOB_ROLLBACK:
+		run_set_progress(run, "rolling back: checking");
+		run_rollback(run, request);
+		break;
+	case MD_JOB_DEPLOY:
+		run_set_progress(run, "deploying: checking the migrations");
+		run_deploy(run, request);
+		break;
+	case MD_JOB_FLEET_DEPLOY:
+		run_set_progress(run, "fleet deploy: starting");
+		run_fleet(run, request);
+		break;
+	default: { /* MD_JOB_UNKNOWN: replayed from a journal this version cannot read */
+		struct md_error uerr = {0};
+		md_error_set(&uerr, MD_E_INTERNAL, "this daemon does not know how to run a job of this kind");
+		run_end(run, MD_E_INTERNAL, "failed", run_error_json(&uerr), NULL);
+		break;
+	}
+	}
+}
+
 static void run_job(struct md_jobs *jobs, struct job *job)
 {
-	struct job_run run = {.jobs = jobs, .job = job};
+	struct job_run run = {.jobs = jobs, .job = job, .ctl = &jobs->top};
 	json_t *request;
 
 	snprintf(run.id, sizeof run.id, "%s", job->id);
@@ -275,9 +336,9 @@ static void run_job(struct md_jobs *jobs, struct job *job)
 	request = json_incref(job->request);
 	enum md_job_kind kind = job->kind;
 	bool cancelled_early = job->cancel_requested, shutting = jobs->shutting_down;
+	job->ctl = &jobs->top;
 	pthread_mutex_unlock(&jobs->lock);
 
-	jobs_settings(jobs, &run.set);
 	md_log_context(run.id, NULL);
 	if (cancelled_early || shutting) {
 		run_emit(&run,
@@ -289,38 +350,12 @@ static void run_job(struct md_jobs *jobs, struct job *job)
 				   "result"),
 			 true);
 	} else {
-		run_emit(&run, json_pack("{s:s, s:s}", "type", "state", "state", "running"), true);
-		md_log(MD_LOG_INFO, "job %s: %s%s started", run.id, md_job_kind_name(kind),
-		       json_is_true(json_object_get(request, "dry_run")) ? " (dry run)" : "");
-		switch (kind) {
-		case MD_JOB_RESOLVE:
-			jobs_set_progress(jobs, "resolving %.200s",
-					  json_string_value(json_object_get(request, "migration")));
-			run_resolve(&run, request);
-			break;
-		case MD_JOB_BACKUP:
-			jobs_set_progress(jobs, "backing up: checking the database");
-			run_backup(&run, request);
-			break;
-		case MD_JOB_ROLLBACK:
-			jobs_set_progress(jobs, "rolling back: checking");
-			run_rollback(&run, request);
-			break;
-		case MD_JOB_DEPLOY:
-			jobs_set_progress(jobs, "deploying: checking the migrations");
-			run_deploy(&run, request);
-			break;
-		default: { /* MD_JOB_UNKNOWN: replayed from a journal this version cannot read */
-			struct md_error uerr = {0};
-			md_error_set(&uerr, MD_E_INTERNAL, "this daemon does not know how to run a job of this kind");
-			run_end(&run, MD_E_INTERNAL, "failed", run_error_json(&uerr), NULL);
-			break;
-		}
-		}
+		run_job_kind(&run, kind, request);
 	}
 	jobs_set_progress(jobs, NULL);
 	pthread_mutex_lock(&jobs->lock);
 	enum md_job_state final = job->state;
+	job->ctl = NULL;
 	pthread_mutex_unlock(&jobs->lock);
 	md_log_context(run.id, NULL);
 	md_log(final == MD_JOB_SUCCEEDED ? MD_LOG_INFO : MD_LOG_WARNING, "job %s: %s %s", run.id,
@@ -361,8 +396,8 @@ void *jobs_worker(void *arg)
 		}
 		if (jobs->active && jobs->active->state == MD_JOB_QUEUED) {
 			job = jobs->active;
-			jobs->cancel = 0;
-			jobs->stop = jobs->shutting_down; /* a journal failure stopped only the job it hit */
+			jobs->top.cancel = 0;
+			jobs->top.stop = jobs->shutting_down; /* a journal failure stopped only the job it hit */
 		}
 		pthread_mutex_unlock(&jobs->lock);
 		if (!job)

@@ -13,10 +13,12 @@
 #include "migrated/metrics.h"
 #include "migrated/report.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 void run_emit(struct job_run *run, json_t *rec, bool must)
 {
@@ -24,7 +26,7 @@ void run_emit(struct job_run *run, json_t *rec, bool must)
 	if (jobs_emit(run->jobs, run->id, rec, must, &err) < 0 && !run->journal_failed) {
 		/* Nothing more can be recorded: stop after the running migration. */
 		run->journal_failed = true;
-		run->jobs->stop = 1;
+		run->ctl->stop = 1;
 		md_log(MD_LOG_ERROR, "job %s: the journal cannot be written (%s): stopping after the running migration",
 		       run->id, err.message);
 	}
@@ -73,6 +75,30 @@ void run_step_end(struct job_run *run, const char *state, json_t *error, json_t 
 	run->step = NULL;
 }
 
+void run_set_progress(struct job_run *run, const char *fmt, ...)
+{
+	char line[320];
+	va_list ap;
+	if (run->child)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	jobs_set_progress(run->jobs, "%s", line);
+}
+
+bool run_prepare(struct job_run *run, const json_t *request)
+{
+	struct md_error err = {0};
+	const char *target = json_string_value(json_object_get(request, "target"));
+	if (md_settings_target(run->jobs->settings, target, &run->set, &err) == 0)
+		return true;
+	memset(&run->set, 0, sizeof run->set);
+	md_error_hint(&err, "the target was removed from the targets file after the job was queued");
+	run_end(run, err.code, "failed", run_error_json(&err), NULL);
+	return false;
+}
+
 json_t *run_error_json(const struct md_error *err)
 {
 	return md_report_error_fields(err);
@@ -81,27 +107,35 @@ json_t *run_error_json(const struct md_error *err)
 /* The connection a cancel request (another thread) or a shutdown cancels on the server. */
 static void remember_connection(struct job_run *run, struct md_db *db)
 {
+	struct run_ctl *ctl = run->ctl;
 	pthread_mutex_lock(&run->jobs->lock);
-	if (run->jobs->pgcancel)
-		PQfreeCancel(run->jobs->pgcancel);
-	run->jobs->pgcancel = db ? PQgetCancel(db->conn) : NULL;
-	bool cancelled = run->jobs->cancel;
-	pthread_mutex_unlock(&run->jobs->lock);
-	if (db && cancelled && run->jobs->pgcancel) {
+	if (ctl->pgcancel)
+		PQfreeCancel(ctl->pgcancel);
+	ctl->pgcancel = db ? PQgetCancel(db->conn) : NULL;
+	bool cancelled = ctl->cancel;
+	if (db && cancelled && ctl->pgcancel) {
 		char errbuf[256];
-		PQcancel(run->jobs->pgcancel, errbuf, sizeof errbuf);
+		PQcancel(ctl->pgcancel, errbuf, sizeof errbuf);
 	}
+	pthread_mutex_unlock(&run->jobs->lock);
 }
 
 int run_open_database(struct job_run *run, unsigned catalog_flags, struct md_catalog **ret_cat, struct md_error *err)
 {
 	struct md_dburl *url = NULL;
-	int r = md_catalog_load(run->jobs->migrations_dir, catalog_flags, ret_cat, err);
+	int r = md_catalog_load(run->set.migrations_dir ? run->set.migrations_dir : run->jobs->migrations_dir,
+				catalog_flags, ret_cat, err);
 	if (r < 0)
 		return r;
 	if (!run->set.migration_url)
 		return md_error_set(err, MD_E_CONFIG, "no database configured: set DATABASE_URL (or DIRECT_URL)");
-	r = md_dburl_parse(run->set.migration_url, "migrated", run->set.connect_timeout_s, &url, err);
+	/* On a target of the targets file the application name says which daemon and job hold the
+	 * lock, for another daemon's "waiting for the lock held by ..." and for pg_stat_activity;
+	 * the default target's stays "migrated", as monitoring queries know it. */
+	char app[64] = "migrated";
+	if (run->set.target)
+		snprintf(app, sizeof app, "migrated pid %ld job %.8s", (long)getpid(), run->id);
+	r = md_dburl_parse(run->set.migration_url, app, run->set.connect_timeout_s, &url, err);
 	if (r == 0)
 		r = md_dburl_require_session(url, "the migration URL", err);
 	if (r == 0)
@@ -166,7 +200,7 @@ void run_apply_event(void *ctx, const struct md_apply_event *ev)
 			     json_pack("{s:I}", up ? "pending" : "to_roll_back", (json_int_t)ev->total));
 		break;
 	case MD_EV_LOCKING:
-		jobs_set_progress(run->jobs, "%s: taking the migration lock", rev->verb);
+		run_set_progress(run, "%s: taking the migration lock", rev->verb);
 		run_step_start(run, "lock", "lock", json_pack("{s:I}", "key", (json_int_t)MD_PRISMA_LOCK_KEY));
 		break;
 	case MD_EV_LOCK_WAIT:
@@ -175,7 +209,7 @@ void run_apply_event(void *ctx, const struct md_apply_event *ev)
 			 ev->wait_ms / 1000.0, who);
 		run_log(run, "warning", msg);
 		md_log(MD_LOG_WARNING, "job %s: %s", run->id, msg);
-		jobs_set_progress(run->jobs, "%s: waiting for the migration lock held by %.200s", rev->verb, who);
+		run_set_progress(run, "%s: waiting for the migration lock held by %.200s", rev->verb, who);
 		break;
 	case MD_EV_LOCKED:
 		md_job_metrics_lock_waited(ev->duration_ms / 1000.0);
@@ -187,7 +221,7 @@ void run_apply_event(void *ctx, const struct md_apply_event *ev)
 		break;
 	case MD_EV_MIGRATION_START:
 		md_log_context(run->id, ev->migration);
-		jobs_set_progress(run->jobs, "%s %zu/%zu %s", rev->verb, ev->index, ev->total, ev->migration);
+		run_set_progress(run, "%s %zu/%zu %s", rev->verb, ev->index, ev->total, ev->migration);
 		run_step_start(run, ev->migration, rev->step_kind,
 			       json_pack("{s:s, s:s?, s:I}", "mode", md_apply_mode_name(ev->mode), "mode_reason",
 					 ev->mode_reason, "statements", (json_int_t)ev->statements));

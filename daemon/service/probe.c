@@ -40,6 +40,9 @@ struct md_probe {
 	int64_t beat_us; /* the thread's last sign of life (atomic) */
 	void (*on_update)(void *ctx, struct md_health *h);
 	void *on_update_ctx;
+	const char *extra_name, *extra_reason; /* md_probe_add_check, set before the first round */
+	md_probe_check_fn extra_fn;
+	void *extra_ctx;
 	/* What the last successful query said (kept while the database is away). */
 	bool known;
 	char server_version[64];
@@ -422,11 +425,28 @@ static struct md_health *run_round(struct md_probe *p)
 		probe_migrations(&rd);
 	probe_last_job(&rd);
 	probe_drift(&rd);
+	bool extra_unready = false;
+	pthread_mutex_lock(&p->lock);
+	md_probe_check_fn extra = p->extra_fn;
+	void *extra_ctx = p->extra_ctx;
+	const char *extra_name = p->extra_name, *extra_reason = p->extra_reason;
+	pthread_mutex_unlock(&p->lock);
+	if (extra) {
+		char msg[600];
+		json_t *detail = json_object();
+		enum md_health_status st = extra(extra_ctx, msg, sizeof msg, detail, &extra_unready);
+		struct md_health_check *c = check(&rd, extra_name, st, msg[0] ? msg : NULL);
+		json_object_update(c->detail, detail);
+		json_decref(detail);
+		if (extra_unready)
+			reason(&rd, extra_reason);
+	}
 
 	h->status = rd.overall;
 	h->ready =
-		rd.overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok && !h->migrations[MD_MIG_FAILED] &&
-		!h->migrations[MD_MIG_MODIFIED] && !h->migrations[MD_MIG_RUNNING] && !h->in_recovery &&
+		!extra_unready && rd.overall != MD_HEALTH_DOWN && h->db_up && h->snapshot_ok &&
+		!h->migrations[MD_MIG_FAILED] && !h->migrations[MD_MIG_MODIFIED] && !h->migrations[MD_MIG_RUNNING] &&
+		!h->in_recovery &&
 		!(rd.ready_requires_up_to_date && (h->migrations[MD_MIG_PENDING] || h->migrations[MD_MIG_ROLLED_BACK]));
 	h->duration_ms = (double)(mono_us() - t0) / 1000.0;
 	h->taken_us = mono_us();
@@ -581,6 +601,16 @@ void md_probe_kick(struct md_probe *p)
 	pthread_mutex_lock(&p->lock);
 	p->kicked = true;
 	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+}
+
+void md_probe_add_check(struct md_probe *p, const char *name, md_probe_check_fn fn, void *ctx, const char *why)
+{
+	pthread_mutex_lock(&p->lock);
+	p->extra_name = name;
+	p->extra_reason = why;
+	p->extra_fn = fn;
+	p->extra_ctx = ctx;
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -38,13 +38,18 @@ static int64_t now_us(void)
 
 int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret, struct md_error *err)
 {
+	return md_snapshot_open_dir(cfg->migrations_dir, pool, ret, err);
+}
+
+int md_snapshot_open_dir(const char *dir, struct md_pool *pool, struct md_snapshot **ret, struct md_error *err)
+{
 	struct md_snapshot *s = calloc(1, sizeof *s);
 
 	if (!s)
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->build, NULL);
-	s->migrations_dir = strdup(cfg->migrations_dir);
+	s->migrations_dir = strdup(dir);
 	s->pool = pool;
 	if (!s->migrations_dir) {
 		md_snapshot_close(s);

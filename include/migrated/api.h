@@ -25,6 +25,7 @@ struct md_api_deps {
 	struct md_pool *pool;     /* reads: GET /v1/plan */
 	struct md_probe *probe;   /* health; NULL: health says only that the process is up */
 	struct md_notify *notify; /* GET /v1/notifications, deploy.lint_blocked; NULL: none */
+	struct md_fleet *fleet;   /* the targets of the targets file; NULL: only the default */
 };
 
 /* md_api_start: listen on cfg->listen ("127.0.0.1:8080", "[::1]:8080", "unix:/path") or on

@@ -21,6 +21,9 @@ enum md_job_kind {
 	MD_JOB_RESOLVE,  /* md_resolve: mark a migration applied or rolled back */
 	MD_JOB_BACKUP,   /* md_backup_take on request (POST /v1/backups) */
 	MD_JOB_ROLLBACK, /* md_rollback_down or md_restore_run (POST /v1/rollback) */
+	/* POST /v1/fleet/deploy: one deploy job of each target (request "target", "parent"), at
+	 * most "parallel" at a time, canary first; its steps are the targets */
+	MD_JOB_FLEET_DEPLOY,
 	MD_JOB__KINDS,
 	/* A journal record of a kind this version does not know (a newer daemon wrote it, or the
 	 * journal is damaged): kept and listed as "unknown", never run nor reconciled. */
@@ -70,6 +73,9 @@ struct md_job_brief {
 	char finished_at[32]; /* ISO 8601, "" while it runs */
 };
 bool md_jobs_last(struct md_jobs *jobs, struct md_job_brief *ret);
+/* md_jobs_last_of_target: the newest job of target name (a fleet's target job, or one of the
+ * per-target routes). Returns false when there is none. */
+bool md_jobs_last_of_target(struct md_jobs *jobs, const char *name, struct md_job_brief *ret);
 /* md_jobs_list: the newest `limit` jobs, newest first, without steps: {"jobs": [...]} */
 json_t *md_jobs_list(struct md_jobs *jobs, size_t limit);
 /* md_jobs_cancel: a queued job is cancelled at once; a running one has its statement cancelled
@@ -120,6 +126,11 @@ void md_jobs_notify(struct md_jobs *jobs, const char *type, json_t *data);
  * "last_deploy_job" and "changed_since_last_deploy". Blocks: call it off the HTTP threads. One
  * check runs at a time. Its summary is kept for health. */
 int md_jobs_drift(struct md_jobs *jobs, bool with_shadow, json_t **ret, struct md_error *err);
+/* md_jobs_drift_target: the same check on a target of the targets file (NULL or "default":
+ * md_jobs_drift), against what that target's last deploy recorded; kept for health only for
+ * the default. MD_E_NOT_FOUND for an unknown target. */
+int md_jobs_drift_target(struct md_jobs *jobs, const char *target, bool with_shadow, json_t **ret,
+			 struct md_error *err);
 /* md_jobs_drift_status: the last check's summary ({"checked_at", "drift", "differences",
  * "error"}), or NULL when none ran (the caller's reference). */
 json_t *md_jobs_drift_status(struct md_jobs *jobs);

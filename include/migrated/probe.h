@@ -90,6 +90,12 @@ void md_probe_reconfigure(struct md_probe *probe, const struct md_config *cfg);
 /* md_probe_silent_ms: how long the probe thread has given no sign of life (the watchdog stops
  * when it stalls). A round blocked on the network counts as silence. */
 int64_t md_probe_silent_ms(struct md_probe *probe);
+/* md_probe_add_check: one more check each round, named name (static), made by fn (a layer
+ * beside the probe: the fleet's targets). fn fills msg (may leave it empty) and detail's
+ * figures and returns the check's status; *ret_unready adds reason to the readiness reasons. */
+typedef enum md_health_status (*md_probe_check_fn)(void *ctx, char *msg, size_t msgsz, json_t *detail,
+						   bool *ret_unready);
+void md_probe_add_check(struct md_probe *probe, const char *name, md_probe_check_fn fn, void *ctx, const char *reason);
 void md_health_ref(struct md_health *h);
 void md_health_unref(struct md_health *h);
 void md_probe_stop(struct md_probe *probe);

@@ -12,6 +12,7 @@
 #include "migrated/backup.h"
 #include "migrated/lint.h"
 #include "migrated/preflight.h"
+#include "migrated/targets.h"
 #include "migrated/verify.h"
 
 struct md_config;
@@ -29,8 +30,11 @@ struct md_settings_view {
 	struct md_lint_options lint;
 	int lint_gate; /* MD_LINT_GATE_* */
 	struct md_preflight_options preflight;
-	int preflight_gate;  /* MD_LINT_GATE_* values */
-	char *preflight_url; /* a read replica for the preflight, or NULL; owned */
+	int preflight_gate;        /* MD_LINT_GATE_* values */
+	char *preflight_url;       /* a read replica for the preflight, or NULL; owned */
+	char *migrations_dir;      /* the folder of the target's migrations (owned) */
+	char *target;              /* the target's name (owned); NULL for "default", the DATABASE_URL one */
+	int fleet_max_connections; /* the connections fleet deploys may hold at once, all targets */
 };
 
 /* md_settings_new: the settings of cfg (validated: a bad verification or lint rule is
@@ -50,6 +54,19 @@ void md_settings_lint(struct md_settings *s, struct md_lint_options *ret, int *r
  * the caller's to free. */
 void md_settings_preflight(struct md_settings *s, struct md_preflight_options *ret, int *ret_gate, char **ret_url);
 char *md_settings_backup_dir(struct md_settings *s);
+
+/* md_settings_target: a copy of the settings as a job of target `name` runs with them: its
+ * URL (direct= when given, as DIRECT_URL), its migrations folder, backups in
+ * backup_dir/NAME. name NULL or "default" is md_settings_get. MD_E_NOT_FOUND (err names the
+ * target, never its URL) when the targets file has no such target. Free with
+ * md_settings_view_free. */
+int md_settings_target(struct md_settings *s, const char *name, struct md_settings_view *ret, struct md_error *err);
+/* md_settings_targets_get: the targets of the targets file in force (immutable; an empty list
+ * without one), never NULL; give it back with md_settings_targets_put. A reload replaces the
+ * list; a list someone holds stays valid until put. */
+struct md_targets;
+const struct md_targets *md_settings_targets_get(struct md_settings *s);
+void md_settings_targets_put(struct md_settings *s, const struct md_targets *t);
 void md_settings_free(struct md_settings *s);
 
 #endif

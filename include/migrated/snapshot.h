@@ -42,6 +42,8 @@ struct md_snapshot_view {
 
 /* md_snapshot_open: reads go through pool (borrowed; must outlive the snapshot). */
 int md_snapshot_open(const struct md_config *cfg, struct md_pool *pool, struct md_snapshot **ret, struct md_error *err);
+/* md_snapshot_open_dir: the same for the migrations folder dir (a target of the targets file). */
+int md_snapshot_open_dir(const char *dir, struct md_pool *pool, struct md_snapshot **ret, struct md_error *err);
 /* md_snapshot_get: the newest view if it is younger than max_age_ms (and not invalidated),
  * else NULL. The view is the caller's reference. Never blocks on the database. */
 struct md_snapshot_view *md_snapshot_get(struct md_snapshot *snap, int max_age_ms);

@@ -103,7 +103,7 @@ if [ -z "${MIGRATED_TEST_QUICK:-}" ]; then
   done <<<"$versions"
 
   echo "== valgrind: the engine's commands under memcheck =="
-  for suite in cli deploy failure status resolve connect api backup rollback safety preflight; do
+  for suite in cli cli_fleet deploy failure status resolve connect api backup rollback safety preflight; do
     CK_TIMEOUT_MULTIPLIER=4 MD_TEST_WRAPPER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect --error-exitcode=89 --suppressions=$top/tests/valgrind.supp" \
       CK_RUN_SUITE=$suite "$build/tests/integration/run_integration" >"$logs/valgrind-$suite.log" 2>&1 || status=1
     grep -E '^integration: ' "$logs/valgrind-$suite.log" | sed "s/^integration/  valgrind $suite/" | tee -a "$logs/summary"

@@ -40,13 +40,14 @@ struct cli {
 	bool dry_run;
 	const char *resolve_applied;
 	const char *resolve_rolled_back;
-	bool list;               /* backup --list */
-	const char *rollback_to; /* rollback --to NAME */
-	const char *restore;     /* rollback --restore ID */
-	bool confirm;            /* rollback --restore ID --confirm */
-	bool rules;              /* lint --rules */
-	bool override_preflight; /* deploy --override-preflight */
-	bool no_progress;        /* deploy --no-progress: plain lines even on a terminal */
+	bool list;                      /* backup --list */
+	const char *rollback_to;        /* rollback --to NAME */
+	const char *restore;            /* rollback --restore ID */
+	bool confirm;                   /* rollback --restore ID --confirm */
+	bool rules;                     /* lint --rules */
+	bool override_preflight;        /* deploy --override-preflight */
+	bool no_progress;               /* deploy --no-progress: plain lines even on a terminal */
+	struct cli_fleet_options fleet; /* status/deploy of the targets of a targets file */
 	struct cli_progress *progress;
 	struct md_config *cfg;
 };
@@ -73,6 +74,8 @@ static const char usage_text[] =
 	"  token add NAME ROLE        add an API token (ROLE read, deploy or admin); prints its secret once\n"
 	"  token list                 the tokens' names and roles (never their secrets)\n"
 	"  token remove NAME          remove an API token (then reload the daemon)\n"
+	"  status|deploy --targets-file F --target NAME|--selector K=V|--all\n"
+	"                             many databases: each target of F, one summary table\n"
 	"\n"
 	"Options:\n"
 	"  --migrations DIR           migrations folder (default prisma/migrations)\n"
@@ -89,6 +92,13 @@ static const char usage_text[] =
 	"  --log-level LEVEL          error, warning, info, debug\n"
 	"  --listen ADDRESS           serve: 127.0.0.1:8080, [::1]:8080 or unix:/path\n"
 	"  --state-dir DIR            serve, journal, backup: state (default /var/lib/migrated)\n"
+	"  --targets-file FILE        status, deploy: targets, lines NAME URL [direct=URL] [migrations=DIR] [K=V]...\n"
+	"  --target NAME              status, deploy: the target NAME of the targets file\n"
+	"  --selector K=V[,K=V]       status, deploy: the targets with all these labels (--all: every target)\n"
+	"  --parallel P               deploy of targets: at most P at once (default 4)\n"
+	"  --canary N                 deploy of targets: the first N alone, all must succeed first (default 0)\n"
+	"  --on-error stop|continue   deploy of targets: after a failure start no other (default stop) or go on\n"
+	"  --max-failures K           deploy of targets, continue: stop starting after K failures (0 = no limit)\n"
 	"  --token-file FILE          serve, token: API tokens, lines NAME ROLE SECRET\n"
 	"                             (token: default " MD_DEFAULT_TOKEN_FILE ")\n"
 	"  -h, --help                 this help\n"
@@ -121,6 +131,13 @@ enum {
 	OPT_RULES,
 	OPT_OVERRIDE_PREFLIGHT,
 	OPT_NO_PROGRESS,
+	OPT_TARGETS_FILE,
+	OPT_TARGET,
+	OPT_SELECTOR,
+	OPT_PARALLEL,
+	OPT_CANARY,
+	OPT_ON_ERROR,
+	OPT_MAX_FAILURES,
 };
 
 static const struct option long_options[] = {
@@ -146,13 +163,19 @@ static const struct option long_options[] = {
 	{"rules", no_argument, NULL, OPT_RULES},
 	{"override-preflight", no_argument, NULL, OPT_OVERRIDE_PREFLIGHT},
 	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+	{"targets-file", required_argument, NULL, OPT_TARGETS_FILE},
+	{"target", required_argument, NULL, OPT_TARGET},
+	{"selector", required_argument, NULL, OPT_SELECTOR},
+	{"parallel", required_argument, NULL, OPT_PARALLEL},
+	{"canary", required_argument, NULL, OPT_CANARY},
+	{"on-error", required_argument, NULL, OPT_ON_ERROR},
+	{"max-failures", required_argument, NULL, OPT_MAX_FAILURES},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
 };
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
+int cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "migrated: ");
@@ -193,12 +216,21 @@ void cli_print_json(json_t *j)
 	json_decref(j);
 }
 
-/* The connection for migrations: DIRECT_URL when set, else DATABASE_URL, which must then be a
- * session of its own (no pgbouncer=true, no pooler detected on connect). */
-int cli_open_target(const struct md_config *cfg, struct md_db **ret, const char **ret_url, struct md_error *err)
+void cli_dest_from_config(const struct md_config *cfg, struct cli_dest *ret)
+{
+	ret->database_url = cfg->database_url;
+	ret->direct_url = cfg->direct_url;
+	ret->which = "DATABASE_URL";
+	ret->connect_timeout_s = cfg->connect_timeout_s;
+}
+
+/* The connection for migrations: the direct URL when set, else the database URL, which must
+ * then be a session of its own (no pgbouncer=true, no pooler detected on connect). */
+int cli_open_dest(const struct cli_dest *d, struct md_db **ret, const char **ret_url, struct md_error *err)
 {
 	struct md_dburl *url = NULL;
-	const char *u = md_config_migration_url(cfg);
+	bool direct = d->direct_url && *d->direct_url;
+	const char *u = direct ? d->direct_url : d->database_url && *d->database_url ? d->database_url : NULL;
 	int r;
 
 	if (!u) {
@@ -206,16 +238,16 @@ int cli_open_target(const struct md_config *cfg, struct md_db **ret, const char 
 				   "in the config file)");
 		return md_error_set(err, MD_E_CONFIG, "no database given: DATABASE_URL and DIRECT_URL are both unset");
 	}
-	r = md_dburl_parse(u, "migrated", cfg->connect_timeout_s, &url, err);
+	r = md_dburl_parse(u, "migrated", d->connect_timeout_s, &url, err);
 	if (r < 0)
 		return r;
-	if (u != cfg->direct_url && md_dburl_require_session(url, "DATABASE_URL", err) < 0) {
+	if (!direct && md_dburl_require_session(url, d->which, err) < 0) {
 		md_dburl_free(url);
 		return err->code;
 	}
 	r = md_db_open(url, ret, err);
 	md_dburl_free(url);
-	if (r == 0 && u != cfg->direct_url && md_db_require_session(*ret, "DATABASE_URL", err) < 0) {
+	if (r == 0 && !direct && md_db_require_session(*ret, d->which, err) < 0) {
 		md_db_close(*ret);
 		*ret = NULL;
 		return err->code;
@@ -223,6 +255,13 @@ int cli_open_target(const struct md_config *cfg, struct md_db **ret, const char 
 	if (r == 0 && ret_url)
 		*ret_url = u;
 	return r;
+}
+
+int cli_open_target(const struct md_config *cfg, struct md_db **ret, const char **ret_url, struct md_error *err)
+{
+	struct cli_dest d;
+	cli_dest_from_config(cfg, &d);
+	return cli_open_dest(&d, ret, ret_url, err);
 }
 
 static int open_target(const struct cli *c, struct md_db **ret, struct md_error *err)
@@ -237,38 +276,49 @@ static void print_header(const struct cli *c, const struct md_db *db)
 		       (int)strcspn(db->server_version, " "), db->server_version);
 }
 
+int cli_status_read(const char *migrations_dir, unsigned catalog_flags, const struct cli_dest *d,
+		    struct cli_status *ret, struct md_error *err)
+{
+	int r = md_catalog_load(migrations_dir, catalog_flags, &ret->cat, err);
+	if (r >= 0)
+		r = cli_open_dest(d, &ret->db, NULL, err);
+	if (r >= 0)
+		r = md_history_load(ret->db, &ret->hist, err);
+	if (r >= 0)
+		r = md_plan_build(ret->cat, ret->hist, &ret->plan, err);
+	return r < 0 ? r : 0;
+}
+
+void cli_status_clear(struct cli_status *st)
+{
+	md_plan_free(st->plan);
+	md_history_free(st->hist);
+	md_db_close(st->db);
+	md_catalog_free(st->cat);
+	memset(st, 0, sizeof *st);
+}
+
 static int cmd_status(struct cli *c)
 {
 	struct md_error err = {0};
-	struct md_catalog *cat = NULL;
-	struct md_db *db = NULL;
-	struct md_history *hist = NULL;
-	struct md_plan *plan = NULL;
-	int r, rc;
+	struct cli_status st = {0};
+	struct cli_dest d;
+	int rc;
 
-	r = md_catalog_load(c->cfg->migrations_dir, c->json ? MD_CATALOG_PROBE_DOWN : 0, &cat, &err);
-	if (r >= 0)
-		r = open_target(c, &db, &err);
-	if (r >= 0)
-		r = md_history_load(db, &hist, &err);
-	if (r >= 0)
-		r = md_plan_build(cat, hist, &plan, &err);
-	if (r < 0) {
+	cli_dest_from_config(c->cfg, &d);
+	if (cli_status_read(c->cfg->migrations_dir, c->json ? MD_CATALOG_PROBE_DOWN : 0, &d, &st, &err) < 0) {
 		rc = fail(c, &err);
 		goto out;
 	}
-	rc = md_plan_up_to_date(plan) ? MD_EXIT_OK : MD_EXIT_PROBLEM;
+	rc = md_plan_up_to_date(st.plan) ? MD_EXIT_OK : MD_EXIT_PROBLEM;
 	if (c->json) {
-		cli_print_json(md_report_status_json(plan, c->cfg->migrations_dir, db));
+		cli_print_json(md_report_status_json(st.plan, c->cfg->migrations_dir, st.db));
 	} else {
-		print_header(c, db);
-		md_report_status_text(stdout, plan, c->cfg->migrations_dir, c->all);
+		print_header(c, st.db);
+		md_report_status_text(stdout, st.plan, c->cfg->migrations_dir, c->all);
 	}
 out:
-	md_plan_free(plan);
-	md_history_free(hist);
-	md_db_close(db);
-	md_catalog_free(cat);
+	cli_status_clear(&st);
 	return rc;
 }
 
@@ -301,29 +351,20 @@ static bool progress_live(const struct cli *c)
 	       strcmp(term, "dumb") != 0;
 }
 
-/* The data preflight before the lock and the backup: with preflight_gate = block a failing
- * finding refuses the deploy (MD_E_PREFLIGHT) unless --override-preflight; warn prints it. */
 /* The data preflight as md_deploy's before_lock hook: asked on the plan the deploy computed,
- * before anything is locked. */
-struct deploy_gate {
-	struct cli *c;
-	const struct md_catalog *cat;
-	bool dry_run;
-	json_t *pf;   /* the preflight document; owned */
-	bool refused; /* the gate refused: err says why, pf holds the findings */
-};
-
-static int deploy_preflight(void *ctx, struct md_db *db, const struct md_deploy_report *rep, struct md_error *err)
+ * before anything is locked. With preflight_gate = block a failing finding refuses the deploy
+ * (MD_E_PREFLIGHT) unless overridden; warn prints it and goes on. */
+int cli_gate_preflight(void *ctx, struct md_db *db, const struct md_deploy_report *rep, struct md_error *err)
 {
-	struct deploy_gate *g = ctx;
-	struct cli *c = g->c;
+	struct cli_gate *g = ctx;
 	struct md_preflight_options o;
-	int gate = c->cfg->preflight_gate;
-	md_preflight_options_from(c->cfg, &o);
-	int r = md_preflight_report(db, c->cfg->preflight_url, g->cat, rep, &o, &g->pf, err);
+	int gate = g->cfg->preflight_gate;
+	md_preflight_options_from(g->cfg, &o);
+	int r = md_preflight_report(db, g->cfg->preflight_url, g->cat, rep, &o, &g->pf, err);
 	if (r < 0) {
-		if (gate != MD_LINT_GATE_BLOCK || c->override_preflight || g->dry_run) {
-			fprintf(stderr, "warning: the data preflight could not run: %s\n", err->message);
+		if (gate != MD_LINT_GATE_BLOCK || g->override || g->dry_run) {
+			fprintf(stderr, "warning: %sthe data preflight could not run: %s\n", g->who ? g->who : "",
+				err->message);
 			memset(err, 0, sizeof *err);
 			return 0;
 		}
@@ -334,11 +375,11 @@ static int deploy_preflight(void *ctx, struct md_db *db, const struct md_deploy_
 		return r;
 	}
 	const char *status = json_string_value(json_object_get(g->pf, "status"));
-	if (!c->json && status && strcmp(status, "ok") != 0)
-		md_report_preflight_text(stdout, g->pf);
+	if (g->out && status && strcmp(status, "ok") != 0)
+		md_report_preflight_text(g->out, g->pf);
 	if (!md_preflight_fails(g->pf))
 		return 0;
-	if (gate == MD_LINT_GATE_BLOCK && !c->override_preflight && !g->dry_run) {
+	if (gate == MD_LINT_GATE_BLOCK && !g->override && !g->dry_run) {
 		long long n = (long long)json_integer_value(json_object_get(g->pf, "failed"));
 		md_error_set(
 			err, MD_E_PREFLIGHT,
@@ -349,10 +390,18 @@ static int deploy_preflight(void *ctx, struct md_db *db, const struct md_deploy_
 		g->refused = true;
 		return MD_E_PREFLIGHT;
 	}
-	if (!c->json && !g->dry_run)
-		printf("Preflight: %s; deploying anyway\n",
-		       c->override_preflight ? "overridden with --override-preflight" : "preflight_gate = warn");
+	if (g->out && !g->dry_run)
+		fprintf(g->out, "Preflight: %s; deploying anyway\n",
+			g->override ? "overridden with --override-preflight" : "preflight_gate = warn");
 	return 0;
+}
+
+void cli_gate_install(struct cli_gate *g, struct md_deploy_options *opts)
+{
+	if (g->cfg->preflight_gate == MD_LINT_GATE_OFF)
+		return;
+	opts->before_lock = cli_gate_preflight;
+	opts->before_lock_ctx = g;
 }
 
 /* The daemon's notifications for a deploy from the command line: the same endpoints and
@@ -384,7 +433,7 @@ static int cmd_deploy(struct cli *c)
 	struct md_deploy_options opts = {0};
 	struct md_apply_hooks hooks = {on_deploy_event, c, &deploy_cancel, NULL};
 	struct sigaction sa = {0};
-	struct deploy_gate gate = {0};
+	struct cli_gate gate = {0};
 	json_t *pf = NULL;
 	int r, rc;
 
@@ -400,13 +449,12 @@ static int cmd_deploy(struct cli *c)
 	print_header(c, db);
 	if (!c->json)
 		printf("%zu migration%s found in %s\n", cat->n, cat->n == 1 ? "" : "s", c->cfg->migrations_dir);
-	gate.c = c;
+	gate.cfg = c->cfg;
 	gate.cat = cat;
 	gate.dry_run = c->dry_run;
-	if (c->cfg->preflight_gate != MD_LINT_GATE_OFF) {
-		opts.before_lock = deploy_preflight;
-		opts.before_lock_ctx = &gate;
-	}
+	gate.override = c->override_preflight;
+	gate.out = c->json ? NULL : stdout;
+	cli_gate_install(&gate, &opts);
 	deploy_canceller = PQgetCancel(db->conn);
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
@@ -479,7 +527,7 @@ static int cmd_resolve(struct cli *c)
 	int r, rc;
 
 	if (!name || (c->resolve_applied && c->resolve_rolled_back))
-		return usage_error("%s", "resolve needs exactly one of --applied NAME or --rolled-back NAME");
+		return cli_usage_error("%s", "resolve needs exactly one of --applied NAME or --rolled-back NAME");
 	r = md_migration_name_check(name, &err);
 	if (r < 0) {
 		md_error_hint(&err, "pass the migration's folder name, e.g. 20240101000000_init");
@@ -568,21 +616,28 @@ static int parse(struct cli *c, int argc, char **argv)
 		case OPT_RULES: c->rules = true; break;
 		case OPT_OVERRIDE_PREFLIGHT: c->override_preflight = true; break;
 		case OPT_NO_PROGRESS: c->no_progress = true; break;
+		case OPT_TARGETS_FILE: c->flags.targets_file = optarg; break;
+		case OPT_TARGET: c->fleet.target = optarg; break;
+		case OPT_SELECTOR: c->fleet.selector = optarg; break;
+		case OPT_PARALLEL: c->fleet.parallel = optarg; break;
+		case OPT_CANARY: c->fleet.canary = optarg; break;
+		case OPT_ON_ERROR: c->fleet.on_error = optarg; break;
+		case OPT_MAX_FAILURES: c->fleet.max_failures = optarg; break;
 		case 'h': fputs(usage_text, stdout); return 1;
 		case 'V': printf("migrated %s\n", PACKAGE_VERSION); return 1;
-		case ':': return usage_error("option %s needs a value", argv[optind - 1]);
-		default: return usage_error("unknown option %s", argv[optind - 1]);
+		case ':': return cli_usage_error("option %s needs a value", argv[optind - 1]);
+		default: return cli_usage_error("unknown option %s", argv[optind - 1]);
 		}
 	}
 	if (optind >= argc)
-		return usage_error("%s", "no command given (status, deploy or resolve)");
+		return cli_usage_error("%s", "no command given (status, deploy or resolve)");
 	c->command = argv[optind++];
 	if ((strcmp(c->command, "journal") == 0 || strcmp(c->command, "token") == 0) && optind < argc)
 		c->subcommand = argv[optind++];
 	while (strcmp(c->command, "token") == 0 && optind < argc && c->nargs < MD_ARRAY_SIZE(c->args))
 		c->args[c->nargs++] = argv[optind++];
 	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+		return cli_usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (strcmp(c->command, "help") == 0) {
 		fputs(usage_text, stdout);
 		return 1;
@@ -607,37 +662,53 @@ int md_cli_main(int argc, char **argv, md_cli_serve_fn serve)
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
 		known = known || strcmp(c.command, commands[i]) == 0;
 	if (!known)
-		return usage_error("unknown command \"%s\" (status, deploy, resolve, plan, lint, drift, backup, "
-				   "rollback, serve, journal or token)",
-				   c.command);
+		return cli_usage_error("unknown command \"%s\" (status, deploy, resolve, plan, lint, drift, backup, "
+				       "rollback, serve, journal or token)",
+				       c.command);
 	if (strcmp(c.command, "journal") == 0 &&
 	    (!c.subcommand || (strcmp(c.subcommand, "check") != 0 && strcmp(c.subcommand, "repair") != 0)))
-		return usage_error("%s", "journal needs check or repair");
+		return cli_usage_error("%s", "journal needs check or repair");
 	if (strcmp(c.command, "token") == 0 &&
 	    (!c.subcommand || (strcmp(c.subcommand, "add") != 0 && strcmp(c.subcommand, "list") != 0 &&
 			       strcmp(c.subcommand, "remove") != 0)))
-		return usage_error("%s", "token needs add NAME ROLE, list or remove NAME");
+		return cli_usage_error("%s", "token needs add NAME ROLE, list or remove NAME");
 	if ((c.resolve_applied || c.resolve_rolled_back) && strcmp(c.command, "resolve") != 0)
-		return usage_error("%s", "--applied and --rolled-back go with resolve");
+		return cli_usage_error("%s", "--applied and --rolled-back go with resolve");
 	if (c.override_preflight && strcmp(c.command, "deploy") != 0)
-		return usage_error("%s", "--override-preflight goes with deploy");
+		return cli_usage_error("%s", "--override-preflight goes with deploy");
 	if (c.no_progress && strcmp(c.command, "deploy") != 0)
-		return usage_error("%s", "--no-progress goes with deploy");
+		return cli_usage_error("%s", "--no-progress goes with deploy");
 	if (c.rules && strcmp(c.command, "lint") != 0)
-		return usage_error("%s", "--rules goes with lint");
+		return cli_usage_error("%s", "--rules goes with lint");
 	if (c.list && strcmp(c.command, "backup") != 0)
-		return usage_error("%s", "--list goes with backup");
+		return cli_usage_error("%s", "--list goes with backup");
 	if ((c.rollback_to || c.restore || c.confirm) && strcmp(c.command, "rollback") != 0)
-		return usage_error("%s", "--to, --restore and --confirm go with rollback");
+		return cli_usage_error("%s", "--to, --restore and --confirm go with rollback");
 	if (strcmp(c.command, "rollback") == 0 && !!c.rollback_to == !!c.restore)
-		return usage_error("%s", "rollback needs exactly one of --to NAME or --restore BACKUP_ID");
+		return cli_usage_error("%s", "rollback needs exactly one of --to NAME or --restore BACKUP_ID");
 	if (c.confirm && !c.restore)
-		return usage_error("%s", "--confirm goes with rollback --restore");
+		return cli_usage_error("%s", "--confirm goes with rollback --restore");
+	bool fleet = (strcmp(c.command, "status") == 0 || strcmp(c.command, "deploy") == 0) &&
+		     (c.flags.targets_file || c.fleet.target || c.fleet.selector);
+	if ((c.fleet.target || c.fleet.selector) && !fleet)
+		return cli_usage_error("%s", "--target and --selector go with status or deploy");
+	if ((c.fleet.parallel || c.fleet.canary || c.fleet.on_error || c.fleet.max_failures) &&
+	    !(fleet && strcmp(c.command, "deploy") == 0))
+		return cli_usage_error("%s", "--parallel, --canary, --on-error and --max-failures go with deploy "
+					     "--targets-file");
+	if (fleet && c.dry_run)
+		return cli_usage_error("%s", "--dry-run is for one database, not with --targets-file");
 	r = md_config_load(&c.flags, &c.cfg, &err);
 	if (r < 0)
 		return fail(&c, &err);
 	md_log_set_level(c.cfg->log_level);
-	if (strcmp(c.command, "status") == 0)
+	if (fleet) {
+		c.fleet.deploy = strcmp(c.command, "deploy") == 0;
+		c.fleet.json = c.json;
+		c.fleet.all = c.all;
+		c.fleet.override_preflight = c.override_preflight;
+		rc = cli_fleet(c.cfg, &c.fleet);
+	} else if (strcmp(c.command, "status") == 0)
 		rc = cmd_status(&c);
 	else if (strcmp(c.command, "deploy") == 0)
 		rc = cmd_deploy(&c);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 enum key_type {
 	KEY_STRING,
@@ -36,11 +37,16 @@ struct key {
 	const char *env;  /* environment variable, or NULL */
 	enum key_type type;
 	size_t offset;
+	int min, max; /* KEY_COUNT: the range when max > 0 (else 0..1000000) */
 };
 
-#define K(n, e, t, f)                                  \
-	{                                              \
-		n, e, t, offsetof(struct md_config, f) \
+#define K(n, e, t, f)                                        \
+	{                                                    \
+		n, e, t, offsetof(struct md_config, f), 0, 0 \
+	}
+#define KR(n, e, f, lo, hi)                                            \
+	{                                                              \
+		n, e, KEY_COUNT, offsetof(struct md_config, f), lo, hi \
 	}
 static const struct key keys[] = {
 	K("database_url", "DATABASE_URL", KEY_SECRET, database_url),
@@ -51,7 +57,7 @@ static const struct key keys[] = {
 	K("listen", "MIGRATED_LISTEN", KEY_STRING, listen),
 	K("token_file", "MIGRATED_TOKEN_FILE", KEY_STRING, token_file),
 	K("targets_file", "MIGRATED_TARGETS_FILE", KEY_STRING, targets_file),
-	K("fleet_max_connections", "MIGRATED_FLEET_MAX_CONNECTIONS", KEY_COUNT, fleet_max_connections),
+	KR("fleet_max_connections", "MIGRATED_FLEET_MAX_CONNECTIONS", fleet_max_connections, 1, 10000),
 	K("lock_timeout", "MIGRATED_LOCK_TIMEOUT", KEY_DURATION, lock_timeout_ms),
 	K("statement_timeout", "MIGRATED_STATEMENT_TIMEOUT", KEY_DURATION, statement_timeout_ms),
 	K("lock_retries", "MIGRATED_LOCK_RETRIES", KEY_COUNT, lock_retries),
@@ -112,6 +118,7 @@ static const struct key keys[] = {
 	K("public_url", "MIGRATED_PUBLIC_URL", KEY_STRING, public_url),
 };
 #undef K
+#undef KR
 
 int md_parse_duration_ms(const char *s, int *ret_ms)
 {
@@ -274,14 +281,16 @@ static int set_key(struct md_config *cfg, const struct key *k, const char *value
 		*(int *)field = ms;
 		return 0;
 	case KEY_COUNT:
-	case KEY_SECONDS:
+	case KEY_SECONDS: {
+		long lo = k->max > 0 ? k->min : 0, hi = k->max > 0 ? k->max : 1000000;
 		errno = 0;
 		n = strtol(value, &end, 10);
-		if (end == value || *end || errno || n < 0 || n > 1000000)
-			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not a whole number from 0 to 1000000",
-					    where, k->name, value);
+		if (end == value || *end || errno || n < lo || n > hi)
+			return md_error_set(err, MD_E_CONFIG, "%s: %s = \"%s\" is not a whole number from %ld to %ld",
+					    where, k->name, value, lo, hi);
 		*(int *)field = (int)n;
 		return 0;
+	}
 	case KEY_ROWS: {
 		double v;
 		errno = 0;
@@ -439,7 +448,9 @@ static int read_file(struct md_config *cfg, const char *path, bool must_exist, s
 	return r;
 }
 
-/* systemd credentials: $CREDENTIALS_DIRECTORY/database-url and direct-url (LoadCredential=). */
+/* systemd credentials: $CREDENTIALS_DIRECTORY/database-url and direct-url (LoadCredential=);
+ * the credential targets is a whole targets file, so targets_file names it (when the config
+ * file named none: the environment and --targets-file still come after). */
 static int read_credentials(struct md_config *cfg, struct md_error *err)
 {
 	static const struct {
@@ -471,6 +482,9 @@ static int read_credentials(struct md_config *cfg, struct md_error *err)
 		if (!(*field = strdup(v)))
 			return md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
+	snprintf(path, sizeof path, "%s/targets", dir);
+	if (!cfg->targets_file && access(path, F_OK) == 0 && !(cfg->targets_file = strdup(path)))
+		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	return 0;
 }
 
@@ -588,6 +602,8 @@ int md_config_load(const struct md_config_flags *flags, struct md_config **ret, 
 		r = apply_flag(cfg, "listen", flags->listen, "--listen", err);
 	if (r == 0)
 		r = apply_flag(cfg, "token_file", flags->token_file, "--token-file", err);
+	if (r == 0)
+		r = apply_flag(cfg, "targets_file", flags->targets_file, "--targets-file", err);
 	if (r == 0)
 		r = apply_flag(cfg, "lock_timeout", flags->lock_timeout, "--lock-timeout", err);
 	if (r == 0)

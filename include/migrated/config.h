@@ -27,8 +27,8 @@ struct md_config {
 	char *state_dir;           /* default /var/lib/migrated */
 	char *listen;              /* default 127.0.0.1:8080 */
 	char *token_file;          /* NAME ROLE SECRET lines */
-	char *targets_file;        /* NAME URL [direct=URL] [migrations=DIR] [KEY=VALUE]... lines */
-	int fleet_max_connections; /* connections of fleet deploys at once, all targets; default 64 */
+	char *targets_file;        /* the fleet's targets (targets.h), or NULL: one target, DATABASE_URL */
+	int fleet_max_connections; /* connections to all targets together; 1..10000, default 64 */
 	int lock_timeout_ms;       /* SET lock_timeout per migration; default 10 s */
 	int statement_timeout_ms;  /* SET statement_timeout; default 0 (none) */
 	int lock_retries;          /* retries after a lock timeout; default 3 */
@@ -111,6 +111,7 @@ struct md_config_flags {
 	const char *state_dir;
 	const char *listen;
 	const char *token_file;
+	const char *targets_file;
 	const char *lock_timeout;
 	const char *statement_timeout;
 	const char *lock_retries;

@@ -43,7 +43,7 @@ def check(ok, message):
 conf_page, cli_page = read("man/migrated.conf.5.scd"), read("man/migrated.1.scd")
 config_c, cli_c = read("daemon/core/config.c"), read("daemon/cli/cli.c")
 
-keys = re.findall(r'^\s*K\("([a-z_]+)",\s*(?:"([A-Z_]+)"|NULL)', config_c, re.M)
+keys = re.findall(r'^\s*KR?\("([a-z_]+)",\s*(?:"([A-Z_]+)"|NULL)', config_c, re.M)
 check(len(keys) > 10, "no configuration keys found in daemon/core/config.c")
 conf_heads = entries(conf_page)
 bold = set(re.findall(r"\*([^*\s]+)\*", conf_page))

@@ -29,6 +29,8 @@ static void clear_env(void)
 	unsetenv("MIGRATED_LOCK_TIMEOUT");
 	unsetenv("MIGRATED_MIGRATIONS");
 	unsetenv("CREDENTIALS_DIRECTORY");
+	unsetenv("MIGRATED_TARGETS_FILE");
+	unsetenv("MIGRATED_FLEET_MAX_CONNECTIONS");
 }
 
 START_TEST(durations_parse_with_units)
@@ -141,6 +143,67 @@ START_TEST(credentials_directory_supplies_the_url)
 }
 END_TEST
 
+START_TEST(targets_file_comes_from_file_credential_environment_or_flag_and_fleet_connections_are_bounded)
+{
+	struct md_config *cfg = NULL;
+	struct md_config_flags flags = {.config_file = "/dev/null"};
+	struct md_error err = {0};
+	char dir[] = "/tmp/md-unit-cred-XXXXXX", file[64], want[64];
+	clear_env();
+
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_ptr_null(cfg->targets_file);
+	ck_assert_int_eq(cfg->fleet_max_connections, 64);
+	md_config_free(cfg);
+
+	/* The credential "targets" is the file itself: targets_file names it when nothing else did. */
+	ck_assert(mkdtemp(dir));
+	snprintf(file, sizeof file, "%s/targets", dir);
+	FILE *f = fopen(file, "w");
+	fputs("a postgresql://u:pw@h/db\n", f);
+	fclose(f);
+	setenv("CREDENTIALS_DIRECTORY", dir, 1);
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	snprintf(want, sizeof want, "%s/targets", dir);
+	ck_assert_str_eq(cfg->targets_file, want);
+	md_config_free(cfg);
+	write_conf("targets_file = /etc/migrated/targets\nfleet_max_connections = 200\n");
+	flags.config_file = path;
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->targets_file, "/etc/migrated/targets"); /* the file's key wins */
+	ck_assert_int_eq(cfg->fleet_max_connections, 200);
+	md_config_free(cfg);
+	setenv("MIGRATED_TARGETS_FILE", "/from/env", 1);
+	setenv("MIGRATED_FLEET_MAX_CONNECTIONS", "10000", 1);
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->targets_file, "/from/env");
+	ck_assert_int_eq(cfg->fleet_max_connections, 10000);
+	md_config_free(cfg);
+	flags.targets_file = "/from/flag";
+	ck_assert_int_eq(md_config_load(&flags, &cfg, &err), 0);
+	ck_assert_str_eq(cfg->targets_file, "/from/flag");
+	md_config_free(cfg);
+	unlink(file);
+	rmdir(dir);
+	unlink(path);
+
+	static const char *const bad[] = {"0", "10001", "-1", "many", ""};
+	flags.config_file = "/dev/null";
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (!*bad[i])
+			continue; /* an empty variable is unset */
+		setenv("MIGRATED_FLEET_MAX_CONNECTIONS", bad[i], 1);
+		memset(&err, 0, sizeof err);
+		cfg = NULL;
+		ck_assert_int_eq(md_config_load(&flags, &cfg, &err), MD_E_CONFIG);
+		ck_assert_ptr_null(cfg);
+		ck_assert_msg(strstr(err.message, "fleet_max_connections") && strstr(err.message, "from 1 to 10000"),
+			      "%s", err.message);
+	}
+	clear_env();
+}
+END_TEST
+
 START_TEST(ages_lists_and_choices_for_backups_and_verification)
 {
 	struct md_config_flags flags = {0};
@@ -202,6 +265,8 @@ Suite *suite_config(void)
 	tcase_add_test(tc, direct_url_wins_for_migrations);
 	tcase_add_test(tc, bad_files_name_the_line);
 	tcase_add_test(tc, credentials_directory_supplies_the_url);
+	tcase_add_test(tc,
+		       targets_file_comes_from_file_credential_environment_or_flag_and_fleet_connections_are_bounded);
 	tcase_add_test(tc, ages_lists_and_choices_for_backups_and_verification);
 	suite_add_tcase(s, tc);
 	return s;

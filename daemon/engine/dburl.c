@@ -157,6 +157,27 @@ static void fill_display(struct md_dburl *u)
 		 u->dbname[0] ? u->dbname : "(default database)");
 }
 
+/* A port libpq would only refuse when connecting ("notaport", 99999): each of a multi-host
+ * list's comma-separated ports empty or 1..65535. */
+static bool port_ok(const char *port)
+{
+	for (const char *p = port; *p;) {
+		size_t n = strcspn(p, ",");
+		long v = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (p[i] < '0' || p[i] > '9' || i >= 5)
+				return false;
+			v = v * 10 + (p[i] - '0');
+		}
+		if (n > 0 && (v < 1 || v > 65535))
+			return false;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return true;
+}
+
 int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s, struct md_dburl **ret,
 		   struct md_error *err)
 {
@@ -208,6 +229,11 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 			continue;
 		if (strcmp(o->keyword, "password") == 0)
 			md_secret_register(o->val);
+		if (strcmp(o->keyword, "port") == 0 && !port_ok(o->val)) {
+			r = md_error_set(err, MD_E_CONFIG,
+					 "invalid database URL: the port is not a number from 1 to 65535");
+			break;
+		}
 		if (strcmp(o->keyword, "application_name") == 0)
 			have_app = true;
 		if (strcmp(o->keyword, "connect_timeout") == 0)
@@ -247,7 +273,7 @@ int md_dburl_parse(const char *url, const char *app_name, int connect_timeout_s,
 		r = MD_E_NOMEM;
 	if (r == 0 && u->schema[0] == '\0')
 		r = md_error_set(err, MD_E_CONFIG, "the schema parameter of the database URL is empty");
-	else if (r < 0)
+	else if (r == MD_E_NOMEM)
 		md_error_set(err, r, "out of memory");
 	if (r < 0) {
 		md_dburl_free(u);

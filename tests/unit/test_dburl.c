@@ -126,6 +126,17 @@ START_TEST(invalid_urls_are_explained_without_the_password)
 	ck_assert_int_eq(md_dburl_parse("", NULL, 0, &u, &err), MD_E_CONFIG);
 	ck_assert_int_eq(md_dburl_parse("postgresql://h/d?unknownparam=1", NULL, 0, &u, &err), MD_E_CONFIG);
 	ck_assert(strstr(err.message, "unknownparam"));
+	/* A port libpq would only refuse when connecting: refused here, as the configuration error
+	 * it is, so a daemon with such a target never starts. */
+	const char *bad_ports[] = {"postgresql://u:hunter2pw@h:notaport/d", "postgresql://u:hunter2pw@h:99999/d",
+				   "postgresql://u:hunter2pw@h:0/d", "postgresql://h:5432,h2:x/d"};
+	for (size_t i = 0; i < sizeof bad_ports / sizeof *bad_ports; i++) {
+		ck_assert_int_eq(md_dburl_parse(bad_ports[i], NULL, 0, &u, &err), MD_E_CONFIG);
+		ck_assert(strstr(err.message, "port"));
+		ck_assert(!strstr(err.message, "hunter2pw"));
+	}
+	ck_assert_int_eq(md_dburl_parse("postgresql://h:5432,h2:6432/d", NULL, 0, &u, &err), 0);
+	md_dburl_free(u);
 }
 END_TEST
 

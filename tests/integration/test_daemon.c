@@ -362,7 +362,18 @@ ITEST(sigterm_lets_the_running_migration_finish_then_stops)
 	h_mig(dir, "20240102000000_second", "CREATE TABLE second (id int);");
 	h_daemon_start(&d, db, dir, NULL);
 	char *id = h_post_deploy(&d, NULL);
-	h_sleep_ms(500);
+	/* Until the first migration runs on the server (the backup before it takes a moment, more on
+	 * a loaded machine: a fixed sleep raced it), then the stop: its 1.5 s must be waited for. */
+	bool running = false;
+	for (int i = 0; i < 300 && !running; i++) {
+		char *busy = h_q1(db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' "
+				      "AND application_name = 'migrated' AND state = 'active'");
+		running = strcmp(busy, "1") == 0;
+		free(busy);
+		if (!running)
+			h_sleep_ms(20);
+	}
+	ck_assert_msg(running, "the first migration never started");
 	double t0 = now_s();
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 	ck_assert_msg(now_s() - t0 >= 0.7, "stopped before the running migration could finish");

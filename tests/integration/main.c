@@ -50,6 +50,7 @@ int main(void)
 		{"preflight", suite_preflight},
 		{"notify", suite_notify},
 		{"pipeline", suite_pipeline},
+		{"fleet", suite_fleet},
 	};
 	/* MD_TEST_SUITES="deploy,crash": only those (one cluster for several suites; Check's own
 	 * CK_RUN_SUITE takes one name). */

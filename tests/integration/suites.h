@@ -29,5 +29,6 @@ Suite *suite_versions(void);
 Suite *suite_preflight(void);
 Suite *suite_notify(void);
 Suite *suite_pipeline(void);
+Suite *suite_fleet(void);
 
 #endif

@@ -254,7 +254,9 @@ static void cli_deploy(int port, const char *db, const char *dir)
 	h_result_free(&r);
 }
 
-/* "finished/rows counter:distinct" of a database: "5/5 5:5" is five migrations, each once. */
+/* "finished/rows counter:distinct" of a database: "5/5 5:5" is five migrations, each once
+ * (rows marked rolled back, what a reconciled interrupted attempt leaves, are not counted: the
+ * counter table says whether its statements ran twice). */
 static char *tally(int port, const char *db)
 {
 	char *has = pg_q1(port, db, "SELECT to_regclass('public._prisma_migrations') IS NOT NULL");
@@ -264,35 +266,47 @@ static char *tally(int port, const char *db)
 		return strdup("none");
 	return pg_q1(port, db,
 		     "SELECT (SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND "
-		     "rolled_back_at IS NULL) || '/' || (SELECT count(*) FROM _prisma_migrations) || ' ' || "
+		     "rolled_back_at IS NULL) || '/' || (SELECT count(*) FROM _prisma_migrations WHERE rolled_back_at "
+		     "IS NULL) || ' ' || "
 		     "CASE WHEN to_regclass('public.counter') IS NULL THEN '0:0' ELSE (SELECT count(*) || ':' || "
 		     "count(DISTINCT n) FROM counter) END");
+}
+
+static bool has_table(int port, const char *db, const char *table)
+{
+	char sql[200];
+	snprintf(sql, sizeof sql, "SELECT to_regclass('public.%s') IS NOT NULL", table);
+	char *v = pg_q1(port, db, sql);
+	bool yes = v && strcmp(v, "t") == 0;
+	free(v);
+	return yes;
+}
+
+static bool has_history(int port, const char *db)
+{
+	return has_table(port, db, "_prisma_migrations");
 }
 
 /* No migration twice: history names distinct, counter values distinct (when they exist). */
 static void assert_nothing_twice(int port, const char *db)
 {
-	char *v = pg_q1(port, db,
-			"SELECT CASE WHEN to_regclass('public._prisma_migrations') IS NULL THEN 'ok' WHEN (SELECT "
-			"count(*) = count(DISTINCT migration_name) FROM _prisma_migrations WHERE rolled_back_at IS "
-			"NULL) THEN 'ok' ELSE 'history twice' END");
-	ck_assert_msg(v && strcmp(v, "ok") == 0, "%s: %s", db, v ? v : "NULL");
-	free(v);
-	v = pg_q1(port, db,
-		  "SELECT CASE WHEN to_regclass('public.counter') IS NULL THEN 'ok' WHEN (SELECT count(*) = "
-		  "count(DISTINCT n) FROM counter) THEN 'ok' ELSE 'a migration ran twice: ' || (SELECT "
-		  "string_agg(n::text, ',' ORDER BY n) FROM counter) END");
-	ck_assert_msg(v && strcmp(v, "ok") == 0, "%s: %s", db, v ? v : "NULL");
-	free(v);
+	char *v;
+	if (has_history(port, db)) {
+		v = pg_q1(port, db,
+			  "SELECT CASE WHEN count(*) = count(DISTINCT migration_name) THEN 'ok' ELSE 'history twice: ' "
+			  "|| string_agg(migration_name, ',') END FROM _prisma_migrations WHERE rolled_back_at IS NULL");
+		ck_assert_msg(v && strcmp(v, "ok") == 0, "%s: %s", db, v ? v : "NULL");
+		free(v);
+	}
+	if (has_table(port, db, "counter")) {
+		v = pg_q1(port, db,
+			  "SELECT CASE WHEN count(*) = count(DISTINCT n) THEN 'ok' ELSE 'a migration ran twice: ' || "
+			  "string_agg(n::text, ',' ORDER BY n) END FROM counter");
+		ck_assert_msg(v && strcmp(v, "ok") == 0, "%s: %s", db, v ? v : "NULL");
+		free(v);
+	}
 }
 
-static bool has_history(int port, const char *db)
-{
-	char *v = pg_q1(port, db, "SELECT to_regclass('public._prisma_migrations') IS NOT NULL");
-	bool yes = v && strcmp(v, "t") == 0;
-	free(v);
-	return yes;
-}
 
 /* ---- targets files, daemons, jobs ---- */
 
@@ -428,8 +442,19 @@ struct sampler {
 	const char *sql; /* one row, two integer columns */
 	volatile int stop;
 	int max[2], samples, errors;
+	char at_max[600]; /* the client sessions by application_name when max[1] was reached */
 	pthread_t th;
 };
+
+static void sampler_breakdown(PGconn *c, struct sampler *s)
+{
+	PGresult *r = PQexec(c, "SELECT string_agg(a || ': ' || n, ', ') FROM (SELECT coalesce(application_name, '?') "
+				"a, count(*) n FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> "
+				"pg_backend_pid() GROUP BY 1 ORDER BY 2 DESC LIMIT 12) x");
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+		snprintf(s->at_max, sizeof s->at_max, "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+}
 
 static void *sampler_main(void *arg)
 {
@@ -440,8 +465,11 @@ static void *sampler_main(void *arg)
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 			for (int k = 0; k < 2; k++) {
 				int v = atoi(PQgetvalue(r, 0, k));
-				if (v > s->max[k])
+				if (v > s->max[k]) {
 					s->max[k] = v;
+					if (k == 1)
+						sampler_breakdown(c, s);
+				}
 			}
 			s->samples++;
 		} else {
@@ -539,6 +567,7 @@ ITEST(fleet_of_50_on_two_clusters_poisoned_fails_alone_and_a_stopped_cluster_fai
 	ck_assert_str_eq(h_jstr(job, "kind"), "fleet-deploy");
 
 	int c2_failed = 0;
+	char later[600] = ""; /* a finding checked last, so that the others are checked first */
 	for (int i = 0; i < N1; i++) {
 		json_t *s = step_of(job, t[i].name);
 		char *sj = dumps(s);
@@ -552,7 +581,9 @@ ITEST(fleet_of_50_on_two_clusters_poisoned_fails_alone_and_a_stopped_cluster_fai
 		} else if (i % 2 == 0 || done_at_down[i]) {
 			ck_assert_msg(strcmp(st, "succeeded") == 0, "%s (%s) should have succeeded: %s", t[i].name,
 				      i % 2 == 0 ? "first cluster" : "done before the stop", sj);
-			ck_assert_int_eq(json_integer_value(json_object_get(s, "applied")), 5);
+			if (json_integer_value(json_object_get(s, "applied")) != 5 && !later[0])
+				snprintf(later, sizeof later, "step %.31s says applied %lld, want 5: %.400s", t[i].name,
+					 (long long)json_integer_value(json_object_get(s, "applied")), sj);
 		} else {
 			c2_failed++;
 			ck_assert_msg(strcmp(st, "failed") == 0, "%s on the stopped cluster: %s", t[i].name, sj);
@@ -613,6 +644,7 @@ ITEST(fleet_of_50_on_two_clusters_poisoned_fails_alone_and_a_stopped_cluster_fai
 	json_decref(job);
 	free(id);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
+	ck_assert_msg(!later[0], "%s", later);
 }
 
 /* ---- 2. a failing canary under stop ---- */
@@ -749,6 +781,19 @@ ITEST(fleet_max_connections_10_holds_over_200_targets_with_parallel_64)
 	double took = now_s() - t0;
 	sampler_stop(&s);
 	char *all = dumps(job);
+	fprintf(stderr,
+		"fleet: 200 targets, cap 10: %.1f s, %ld succeeded, at most %d 'migrated%%' sessions, %d client sessions "
+		"in all (%d samples); at the most: %s\n",
+		took, result_int(job, "succeeded"), s.max[0], s.max[1], s.samples, s.at_max);
+	ck_assert_msg(s.samples > 20, "only %d samples (%d errors)", s.samples, s.errors);
+	ck_assert_msg(s.max[0] <= 10,
+		      "%d connections with application_name LIKE 'migrated%%' at once, fleet_max_connections = 10 "
+		      "(sessions by application at the most: %s; the fleet job: %.600s)",
+		      s.max[0], s.at_max, all);
+	ck_assert_msg(s.max[1] <= 10,
+		      "%d client connections from the daemon and its pg_dump children at once, cap 10 (by "
+		      "application: %s)",
+		      s.max[1], s.at_max);
 	ck_assert_msg(strcmp(h_jstr(job, "state"), "succeeded") == 0, "fleet: %.3000s", all);
 	ck_assert_int_eq(result_int(job, "succeeded"), N4);
 	ck_assert_int_eq(result_int(job, "parallel"), 5);
@@ -758,15 +803,6 @@ ITEST(fleet_max_connections_10_holds_over_200_targets_with_parallel_64)
 		ck_assert_msg(strcmp(v, "1/1 1:1") == 0, "%s: %s", t[i].db, v);
 		free(v);
 	}
-	fprintf(stderr,
-		"fleet: 200 targets, cap 10: %.1f s, at most %d 'migrated%%' sessions, %d client sessions in all (%d "
-		"samples)\n",
-		took, s.max[0], s.max[1], s.samples);
-	ck_assert_msg(s.samples > 20, "only %d samples (%d errors)", s.samples, s.errors);
-	ck_assert_msg(s.max[0] <= 10, "%d connections with application_name LIKE 'migrated%%' at once, cap 10",
-		      s.max[0]);
-	ck_assert_msg(s.max[1] <= 10, "%d client connections from the daemon and its pg_dump children at once, cap 10",
-		      s.max[1]);
 	free(all);
 	json_decref(job);
 	free(id);
@@ -1073,13 +1109,22 @@ ITEST(kill_9_mid_fleet_leaves_it_interrupted_and_the_next_fleet_deploy_finishes_
 	char *id2 = post_fleet(&d, "{\"parallel\": 4}");
 	json_t *job2 = h_wait_job(&d, id2, 120);
 	ck_assert_msg(strcmp(h_jstr(job2, "state"), "succeeded") == 0, "the next fleet deploy: %s", dumps(job2));
+	int reconciled = 0;
 	for (int i = 0; i < 8; i++) {
 		char *v = tally(h_port(), t[i].db);
-		ck_assert_msg(strcmp(v, "5/5 5:5") == 0, "%s: %s, want 5/5 5:5", t[i].db, v);
+		char *rows = pg_q1(h_port(), t[i].db,
+				   "SELECT string_agg(right(migration_name, 3) || CASE WHEN rolled_back_at IS NOT NULL THEN "
+				   "'-' WHEN finished_at IS NOT NULL THEN '+' ELSE '!' END, ',' ORDER BY started_at) FROM "
+				   "_prisma_migrations");
+		ck_assert_msg(strcmp(v, "5/5 5:5") == 0, "%s: %s, want 5/5 5:5; history %s", t[i].db, v, rows);
+		reconciled += strchr(rows, '-') != NULL;
+		free(rows);
 		free(v);
 	}
-	fprintf(stderr, "fleet: kill -9: %d of %d running children interrupted, %d targets never started\n",
-		interrupted, nr, untouched);
+	fprintf(stderr,
+		"fleet: kill -9: %d of %d running children interrupted, %d targets never started, %d histories with "
+		"an attempt marked rolled back\n",
+		interrupted, nr, untouched, reconciled);
 	json_decref(job2);
 	free(id);
 	free(id2);
@@ -1136,6 +1181,7 @@ ITEST(cancel_of_a_fleet_job_cancels_running_children_and_starts_no_other)
 	char *all = dumps(job);
 	ck_assert_msg(strcmp(h_jstr(job, "state"), "cancelled") == 0, "fleet job after cancel: %s", all);
 	int n_cancelled = 0, n_not_started = 0;
+	char later[800] = "";
 	for (int i = 0; i < 8; i++) {
 		json_t *s = step_of(job, t[i].name);
 		const char *child = json_string_value(json_object_get(s, "job"));
@@ -1151,21 +1197,26 @@ ITEST(cancel_of_a_fleet_job_cancels_running_children_and_starts_no_other)
 		json_t *c = job_get(&d, child);
 		const char *cs = h_jstr(c, "state");
 		if (strcmp(cs, "succeeded") != 0) {
-			ck_assert_msg(strcmp(cs, "cancelled") == 0, "child %s of %s, running at the cancel, ended %s",
-				      child, t[i].name, cs);
+			if (strcmp(cs, "cancelled") != 0 && !later[0])
+				snprintf(later, sizeof later,
+					 "child %s of %s, running at the cancel, ended \"%.20s\", want \"cancelled\" "
+					 "(error: %.300s)",
+					 child, t[i].name, cs, dumps(json_object_get(c, "error")));
 			n_cancelled++;
 		}
 		assert_nothing_twice(h_port(), t[i].db);
 		json_decref(c);
 	}
-	ck_assert_msg(n_cancelled >= 1, "no child ended cancelled: %s", all);
+	ck_assert_msg(n_cancelled >= 1, "no child running at the cancel was stopped by it: %s", all);
 	ck_assert_int_eq(result_int(job, "not_started"), n_not_started);
 	ck_assert_msg(n_not_started >= 4, "only %d never started", n_not_started);
-	fprintf(stderr, "fleet: cancel: %d children cancelled, %d targets not started\n", n_cancelled, n_not_started);
+	fprintf(stderr, "fleet: cancel: %d children stopped by it, %d targets not started\n", n_cancelled,
+		n_not_started);
 	free(all);
 	json_decref(job);
 	free(id);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
+	ck_assert_msg(!later[0], "%s", later);
 }
 
 /* ---- 9. per-target health, readiness, metrics ---- */

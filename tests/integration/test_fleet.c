@@ -32,7 +32,7 @@
 #include <unistd.h>
 
 #define LOCK_OBJID "72707369" /* Prisma's advisory lock key, pg_locks.objid */
-#define ENDED(s)                                                                                     \
+#define ENDED(s)                                                                                                 \
 	((s) && (strcmp((s), "succeeded") == 0 || strcmp((s), "failed") == 0 || strcmp((s), "cancelled") == 0 || \
 		 strcmp((s), "interrupted") == 0))
 
@@ -153,8 +153,8 @@ static void c2_start(void)
 		if (geteuid() == 0 && pw)
 			ck_assert(chown(c2_dir, pw->pw_uid, pw->pw_gid) == 0);
 		snprintf(bin, sizeof bin, "%s/initdb", h_pg_bindir());
-		char *initdb[] = {bin, "-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8",
-				  "--locale=C", NULL};
+		char *initdb[] = {bin,        "-D",        data, "-A",   "trust",      "-U",
+				  "postgres", "--no-sync", "-E", "UTF8", "--locale=C", NULL};
 		ck_assert_msg(as_server_user(initdb, ctl) == 0, "initdb of the second cluster failed: %s",
 			      h_read(ctl, NULL));
 	}
@@ -207,8 +207,10 @@ static void mk_migrations(const char *dir, int upto, const char *sleep_s)
 	for (int i = 1; i <= upto; i++) {
 		char name[64], sql[400];
 		snprintf(name, sizeof name, "202405010000%02d_m%02d", i, i);
-		snprintf(sql, sizeof sql, "%s%sCREATE TABLE t_%02d (id int);\nINSERT INTO counter VALUES (%d);\nSELECT pg_sleep(%s);\n",
-			 i == 1 ? "CREATE TABLE counter (n int NOT NULL);\nCREATE TABLE settings (k text PRIMARY KEY, v text);\n"
+		snprintf(sql, sizeof sql,
+			 "%s%sCREATE TABLE t_%02d (id int);\nINSERT INTO counter VALUES (%d);\nSELECT pg_sleep(%s);\n",
+			 i == 1 ? "CREATE TABLE counter (n int NOT NULL);\nCREATE TABLE settings (k text PRIMARY KEY, "
+				  "v text);\n"
 				: "",
 			 i == 3 ? "INSERT INTO settings VALUES ('feature_x', 'on');\n" : "", i, i, sleep_s);
 		h_mig(dir, name, sql);
@@ -292,9 +294,10 @@ static void assert_nothing_twice(int port, const char *db)
 {
 	char *v;
 	if (has_history(port, db)) {
-		v = pg_q1(port, db,
-			  "SELECT CASE WHEN count(*) = count(DISTINCT migration_name) THEN 'ok' ELSE 'history twice: ' "
-			  "|| string_agg(migration_name, ',') END FROM _prisma_migrations WHERE rolled_back_at IS NULL");
+		v = pg_q1(
+			port, db,
+			"SELECT CASE WHEN count(*) = count(DISTINCT migration_name) THEN 'ok' ELSE 'history twice: ' "
+			"|| string_agg(migration_name, ',') END FROM _prisma_migrations WHERE rolled_back_at IS NULL");
 		ck_assert_msg(v && strcmp(v, "ok") == 0, "%s: %s", db, v ? v : "NULL");
 		free(v);
 	}
@@ -306,7 +309,6 @@ static void assert_nothing_twice(int port, const char *db)
 		free(v);
 	}
 }
-
 
 /* ---- targets files, daemons, jobs ---- */
 
@@ -575,8 +577,9 @@ ITEST(fleet_of_50_on_two_clusters_poisoned_fails_alone_and_a_stopped_cluster_fai
 		ck_assert_msg(st, "no step for %s in %s", t[i].name, all);
 		if (i == poisoned) {
 			ck_assert_msg(strcmp(st, "failed") == 0, "poisoned %s: %s", t[i].name, sj);
-			ck_assert_msg(step_or_child_names(&d, s, "P3018"), "neither the step nor the child job of %s "
-									    "names P3018: %s",
+			ck_assert_msg(step_or_child_names(&d, s, "P3018"),
+				      "neither the step nor the child job of %s "
+				      "names P3018: %s",
 				      t[i].name, sj);
 		} else if (i % 2 == 0 || done_at_down[i]) {
 			ck_assert_msg(strcmp(st, "succeeded") == 0, "%s (%s) should have succeeded: %s", t[i].name,
@@ -670,8 +673,9 @@ ITEST(a_failing_canary_under_stop_fails_the_fleet_and_touches_no_other_target)
 	char default_db[64];
 	snprintf(default_db, sizeof default_db, "%s", h_fresh_db());
 	daemon_start_targets(&d, default_db, dir, tfile, "MIGRATED_BACKUP_BEFORE_DEPLOY=false", NULL, NULL);
-	char *id = post_fleet(&d, "{\"targets\": [\"c1\", \"c2\", \"c3\", \"c4\", \"c5\"], \"canary\": 1, \"on_error\": "
-				  "\"stop\", \"parallel\": 4}");
+	char *id =
+		post_fleet(&d, "{\"targets\": [\"c1\", \"c2\", \"c3\", \"c4\", \"c5\"], \"canary\": 1, \"on_error\": "
+			       "\"stop\", \"parallel\": 4}");
 	json_t *job = h_wait_job(&d, id, 60);
 	char *all = dumps(job);
 	ck_assert_msg(strcmp(h_jstr(job, "state"), "failed") == 0, "fleet: %s", all);
@@ -718,11 +722,12 @@ ITEST(a_fleet_deploy_of_12_with_parallel_3_never_runs_more_than_3_targets_at_onc
 	snprintf(default_db, sizeof default_db, "%s", h_fresh_db());
 	daemon_start_targets(&d, default_db, dir, tfile, "MIGRATED_BACKUP_BEFORE_DEPLOY=false", NULL, NULL);
 	struct sampler s;
-	sampler_start(&s, h_port(),
-		      "SELECT (SELECT count(DISTINCT datname) FROM pg_stat_activity WHERE datname LIKE 'f3_p%' AND "
-		      "application_name LIKE 'migrated pid % job %'), (SELECT count(DISTINCT l.database) FROM pg_locks "
-		      "l JOIN pg_database b ON b.oid = l.database WHERE l.locktype = 'advisory' AND l.objid = " LOCK_OBJID
-		      " AND l.granted AND b.datname LIKE 'f3_p%')");
+	sampler_start(
+		&s, h_port(),
+		"SELECT (SELECT count(DISTINCT datname) FROM pg_stat_activity WHERE datname LIKE 'f3_p%' AND "
+		"application_name LIKE 'migrated pid % job %'), (SELECT count(DISTINCT l.database) FROM pg_locks "
+		"l JOIN pg_database b ON b.oid = l.database WHERE l.locktype = 'advisory' AND l.objid = " LOCK_OBJID
+		" AND l.granted AND b.datname LIKE 'f3_p%')");
 	char *id = post_fleet(&d, "{\"parallel\": 3}");
 	json_t *job = h_wait_job(&d, id, 120);
 	sampler_stop(&s);
@@ -794,7 +799,8 @@ ITEST(fleet_max_connections_10_holds_over_200_targets_with_parallel_64)
 		h_sleep_ms(100);
 	}
 	fprintf(stderr,
-		"fleet: 200 targets, cap 10: %.1f s, %ld succeeded, at most %d 'migrated%%' sessions, %d client sessions "
+		"fleet: 200 targets, cap 10: %.1f s, %ld succeeded, at most %d 'migrated%%' sessions, %d client "
+		"sessions "
 		"in all (%d samples); at the most: %s\n",
 		took, result_int(job, "succeeded"), s.max[0], s.max[1], s.samples, s.at_max);
 	ck_assert_msg(s.samples > 20, "only %d samples (%d errors)", s.samples, s.errors);
@@ -1046,8 +1052,8 @@ ITEST(two_daemons_and_cli_deploys_racing_apply_each_migration_once_and_name_the_
 	fprintf(stderr,
 		"fleet: race: A %s, B %s; children %s; 'held by' lines A %d (naming a daemon job %d, B %d), B %d "
 		"(%d, A %d); e.g. %s\n",
-		h_jstr(ja, "state"), h_jstr(jb, "state"), states, hs.lines, hs.naming_daemon, hs.naming_other,
-		hb.lines, hb.naming_daemon, hb.naming_other, hs.example[0] ? hs.example : hb.example);
+		h_jstr(ja, "state"), h_jstr(jb, "state"), states, hs.lines, hs.naming_daemon, hs.naming_other, hb.lines,
+		hb.naming_daemon, hb.naming_other, hs.example[0] ? hs.example : hb.example);
 	ck_assert_msg(hs.naming_other + hb.naming_other > 0,
 		      "no child job of either daemon waited on the other daemon's job naming it (\"migrated pid N "
 		      "job ID\"): A %d 'held by' lines, B %d",
@@ -1126,8 +1132,8 @@ ITEST(kill_9_mid_fleet_leaves_it_interrupted_and_the_next_fleet_deploy_finishes_
 	for (int i = 0; i < 8; i++) {
 		assert_nothing_twice(h_port(), t[i].db);
 		if (!json_string_value(json_object_get(step_of(job, t[i].name), "job"))) {
-			ck_assert_msg(!has_history(h_port(), t[i].db), "%s, never started, was deployed after the restart",
-				      t[i].db);
+			ck_assert_msg(!has_history(h_port(), t[i].db),
+				      "%s, never started, was deployed after the restart", t[i].db);
 			untouched++;
 		}
 	}
@@ -1140,10 +1146,11 @@ ITEST(kill_9_mid_fleet_leaves_it_interrupted_and_the_next_fleet_deploy_finishes_
 	int reconciled = 0;
 	for (int i = 0; i < 8; i++) {
 		char *v = tally(h_port(), t[i].db);
-		char *rows = pg_q1(h_port(), t[i].db,
-				   "SELECT string_agg(right(migration_name, 3) || CASE WHEN rolled_back_at IS NOT NULL THEN "
-				   "'-' WHEN finished_at IS NOT NULL THEN '+' ELSE '!' END, ',' ORDER BY started_at) FROM "
-				   "_prisma_migrations");
+		char *rows =
+			pg_q1(h_port(), t[i].db,
+			      "SELECT string_agg(right(migration_name, 3) || CASE WHEN rolled_back_at IS NOT NULL THEN "
+			      "'-' WHEN finished_at IS NOT NULL THEN '+' ELSE '!' END, ',' ORDER BY started_at) FROM "
+			      "_prisma_migrations");
 		ck_assert_msg(strcmp(v, "5/5 5:5") == 0, "%s: %s, want 5/5 5:5; history %s", t[i].db, v, rows);
 		reconciled += strchr(rows, '-') != NULL;
 		free(rows);
@@ -1378,14 +1385,17 @@ static char *refused_start(const char *tfile, const char *dir, const char *db, c
 	h_write(tokens, tok, strlen(tok));
 	chmod(tokens, 0600);
 	snprintf(env1, sizeof env1, "MIGRATED_TARGETS_FILE=%s", tfile);
-	char *argv[] = {(char *)h_migrated_bin(), "serve", "--listen", listen, "--migrations", (char *)dir,
-			"--state-dir", state, "--token-file", tokens, NULL};
+	char *argv[] = {(char *)h_migrated_bin(), "serve",     "--listen",    listen,
+			"--migrations",           (char *)dir, "--state-dir", state,
+			"--token-file",           tokens,      NULL};
 	char *envp[] = {env1, env2, NULL};
 	struct h_result r;
 	h_run_argv(&r, argv, envp, 20);
 	char *out = NULL;
 	ck_assert(asprintf(&out, "%s%s", r.out, r.err) > 0);
-	ck_assert_msg(r.rc != 0 && r.rc != 124, "serve with a bad targets file (want \"%s\") exited %d (124: still serving after 20 s):\n%s", want, r.rc, out);
+	ck_assert_msg(r.rc != 0 && r.rc != 124,
+		      "serve with a bad targets file (want \"%s\") exited %d (124: still serving after 20 s):\n%s",
+		      want, r.rc, out);
 	ck_assert_msg(r.rc < 80, "serve exited %d (a sanitizer?):\n%s", r.rc, out);
 	h_assert_contains(out, want);
 	h_assert_not_contains(out, PW10);
@@ -1491,8 +1501,8 @@ ITEST(a_bad_targets_file_stops_the_daemon_at_start_with_a_clear_message_and_no_p
 	char listen[64], tokens[800];
 	snprintf(listen, sizeof listen, "127.0.0.1:%d", d.port);
 	snprintf(tokens, sizeof tokens, "%s/tokens-refused", h_tmpdir());
-	int pid = h_migrated_bg(out, tf, h_env_url(default_db), "MIGRATED_PROBE_INTERVAL=300ms", "serve", "--listen", listen,
-				"--migrations", dir, "--state-dir", d.state_dir, "--token-file", tokens, NULL);
+	int pid = h_migrated_bg(out, tf, h_env_url(default_db), "MIGRATED_PROBE_INTERVAL=300ms", "serve", "--listen",
+				listen, "--migrations", dir, "--state-dir", d.state_dir, "--token-file", tokens, NULL);
 	h_sleep_ms(3000);
 	int st;
 	bool running = waitpid(pid, &st, WNOHANG) == 0;
@@ -1513,8 +1523,9 @@ ITEST(a_bad_targets_file_stops_the_daemon_at_start_with_a_clear_message_and_no_p
 	const char *said_text = said;
 	h_assert_not_contains(said_text, PW10);
 	h_assert_not_contains(log, PW10);
-	ck_assert_msg(!running, "the daemon started and served with target a's URL port \"notaport\" (it should "
-				"refuse it at start, naming targets-bad:1); it said:\n%s\nits log:\n%.1500s",
+	ck_assert_msg(!running,
+		      "the daemon started and served with target a's URL port \"notaport\" (it should "
+		      "refuse it at start, naming targets-bad:1); it said:\n%s\nits log:\n%.1500s",
 		      said, log ? log : "");
 	ck_assert_msg(rc != 0 && h_contains(log, "target a"), "serve with a bad port exited %d:\n%s", rc, log);
 	fprintf(stderr, "  port: %.300s\n", log);
@@ -1648,8 +1659,9 @@ ITEST(a_target_password_is_in_no_log_answer_state_file_or_child_command_line)
 	char dbs[1][64] = {"f11_sec"};
 	create_dbs(h_port(), dbs, 1);
 	h_admin_exec("ALTER DATABASE f11_sec OWNER TO " ROLE11);
-	pg_exec(h_port(), "f11_sec", "CREATE SCHEMA aux AUTHORIZATION " ROLE11 "; CREATE TABLE aux.blocker (id int);"
-				     "ALTER TABLE aux.blocker OWNER TO " ROLE11);
+	pg_exec(h_port(), "f11_sec",
+		"CREATE SCHEMA aux AUTHORIZATION " ROLE11 "; CREATE TABLE aux.blocker (id int);"
+		"ALTER TABLE aux.blocker OWNER TO " ROLE11);
 	snprintf(tfile, sizeof tfile, "%s/targets", h_tmpdir());
 	FILE *f = fopen(tfile, "w");
 	fprintf(f, "sec postgresql://" ROLE11 ":" PW11 "@127.0.0.1:%d/f11_sec tier=secret\n", h_port());
@@ -1694,11 +1706,23 @@ ITEST(a_target_password_is_in_no_log_answer_state_file_or_child_command_line)
 	remember("fleet job", all);
 	ck_assert_msg(strcmp(step_state(job, "sec"), "succeeded") == 0, "sec: %s", all);
 	ck_assert_msg(strcmp(step_state(job, "secbad"), "failed") == 0, "secbad: %s", all);
-	const char *paths[] = {"/v1/targets", "/v1/targets/sec/status", "/v1/targets/sec/plan",
-			       "/v1/targets/sec/drift", "/v1/targets/sec/backups", "/v1/targets/secbad/status",
-			       "/v1/targets/secbad/plan", "/v1/targets/secbad/drift", "/v1/targets/secbad/backups",
-			       "/v1/health", "/v1/health?target=sec", "/v1/health?target=secbad", "/readyz",
-			       "/readyz?target=secbad", "/metrics", "/v1/jobs", "/v1/status"};
+	const char *paths[] = {"/v1/targets",
+			       "/v1/targets/sec/status",
+			       "/v1/targets/sec/plan",
+			       "/v1/targets/sec/drift",
+			       "/v1/targets/sec/backups",
+			       "/v1/targets/secbad/status",
+			       "/v1/targets/secbad/plan",
+			       "/v1/targets/secbad/drift",
+			       "/v1/targets/secbad/backups",
+			       "/v1/health",
+			       "/v1/health?target=sec",
+			       "/v1/health?target=secbad",
+			       "/readyz",
+			       "/readyz?target=secbad",
+			       "/metrics",
+			       "/v1/jobs",
+			       "/v1/status"};
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
 		json_decref(get_remember(&d, paths[i]));
 	char p[200];
@@ -1762,9 +1786,9 @@ static bool chosen(const char *name)
 	return false;
 }
 
-#define ADD(tc, fn)                        \
-	do {                               \
-		if (chosen(#fn))           \
+#define ADD(tc, fn)                             \
+	do {                                    \
+		if (chosen(#fn))                \
 			tcase_add_test(tc, fn); \
 	} while (0)
 

@@ -51,6 +51,7 @@ int main(void)
 		{"notify", suite_notify},
 		{"pipeline", suite_pipeline},
 		{"cli_fleet", suite_cli_fleet},
+		{"fleet", suite_fleet},
 	};
 	/* MD_TEST_SUITES="deploy,crash": only those (one cluster for several suites; Check's own
 	 * CK_RUN_SUITE takes one name). */

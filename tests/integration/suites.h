@@ -30,5 +30,6 @@ Suite *suite_preflight(void);
 Suite *suite_notify(void);
 Suite *suite_pipeline(void);
 Suite *suite_cli_fleet(void);
+Suite *suite_fleet(void);
 
 #endif

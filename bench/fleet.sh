@@ -12,7 +12,8 @@
 # not rolled back rows in _prisma_migrations, or the bench fails. Wall time of the whole fleet,
 # ratio against (a) at the same round trip. The daemon runs with backup_before_deploy = false
 # (the CLI takes no backup either) and its other defaults (lint gate warn, preflight, probe).
-# DBS=10 MIGRATIONS=20 is a quick mode. Goal: fleet P=8 at 10 ms well under the loop's time.
+# STATE_DIR=/dev/shm/x puts the daemons' state (the job journal, fdatasync'd on every record)
+# elsewhere, to see what the journal's syncs cost. DBS=10 MIGRATIONS=20 is a quick mode. Goal: fleet P=8 at 10 ms well under the loop's time.
 . "$(dirname "$0")/lib.sh"
 shared=${MIGRATED_SHARED_DIR:-$BENCH_TOP/../shared}
 src=$shared/corpus/langfuse/migrations
@@ -86,7 +87,7 @@ tokens=$w/tokens; printf 'bench deploy bench-deploy-0123456789abcdef\n' >"$token
 # after, outside the timing), one fleet deploy with parallel P; sets T to the wall ms from the
 # POST to the job's end, as seen by polling GET /v1/jobs/ID every 20 ms.
 fleet_run() {
-  local port=$1 par=$2 st=$w/state-$1-$2 dport d out rc=0
+  local port=$1 par=$2 st=${STATE_DIR:-$w}/state-$1-$2 dport d out rc=0
   rm -rf "$st"; mkdir -p "$st"; dport=$(free_port)
   for d in "${dbs[@]}"; do echo "$d postgresql://postgres@127.0.0.1:$port/$d"; done >"$st.targets"
   chmod 600 "$st.targets"

@@ -21,8 +21,11 @@
 #include <string.h>
 
 /* Connections one target job may hold at once: its own session, and pg_dump's during the
- * backup. fleet_max_connections / this is how many target jobs run at once at most. */
+ * backup; and those the cap keeps for the rest of the daemon (the targets' probe, the default
+ * target's pool). (fleet_max_connections - RESERVED) / CONNECTIONS_PER_TARGET target jobs run
+ * at once at most. */
 #define CONNECTIONS_PER_TARGET 2
+#define RESERVED_CONNECTIONS   2
 #define WATCH_MS               100 /* how often the fleet job passes a cancel or stop on */
 
 struct fleet_target {
@@ -142,8 +145,8 @@ static bool run_target(struct fleet *f, size_t i)
 	}
 	enum md_job_state st = c.job->state;
 	json_t *error = c.job->error ? json_deep_copy(c.job->error) : NULL;
-	json_t *applied = json_object_get(c.job->result, "applied");
-	size_t n_applied = json_is_array(applied) ? json_array_size(applied) : 0;
+	json_t *applied = json_object_get(c.job->result, "applied"); /* a count (run_deploy.c) */
+	size_t n_applied = json_is_integer(applied) ? (size_t)json_integer_value(applied) : 0;
 	pthread_mutex_unlock(&jobs->lock);
 	md_job_metrics_job_ended(MD_JOB_DEPLOY, st, json_is_true(json_object_get(req, "dry_run")));
 	md_log(st == MD_JOB_SUCCEEDED ? MD_LOG_INFO : MD_LOG_WARNING, "job %s: deploy of target %s %s", c.id, t->name,
@@ -195,11 +198,22 @@ static void *fleet_worker(void *arg)
 	return NULL;
 }
 
-/* Passes the fleet job's cancel or stop on to every running target job (caller holds f->lock). */
-static void pass_on(struct fleet *f, bool cancel)
+/* Passes the fleet job's cancel or stop on to every running target job. A cancel asked of the
+ * fleet job is recorded on each target job too (a "cancel" record, as POST .../cancel makes),
+ * so they end "cancelled"; a shutdown's cancel leaves them "interrupted". Caller holds f->lock. */
+static void pass_on(struct fleet *f, bool cancel, bool by_request)
 {
 	struct md_jobs *jobs = f->run->jobs;
 	md_fleet_sched_cancel(f->sched);
+	for (size_t i = 0; cancel && by_request && i < f->n; i++) {
+		struct md_error err = {0};
+		if (md_fleet_sched_slot(f->sched, i) != MD_FLEET_RUNNING || !f->t[i].job[0])
+			continue;
+		jobs_emit(jobs, f->t[i].job,
+			  json_pack("{s:s, s:s, s:s}", "type", "cancel", "level", "warning", "message",
+				    "cancel requested: the fleet deploy was cancelled"),
+			  true, &err);
+	}
 	pthread_mutex_lock(&jobs->lock);
 	for (size_t i = 0; i < f->n; i++) {
 		struct fleet_target *t = &f->t[i];
@@ -231,7 +245,8 @@ static int policy_of(const json_t *request, size_t n, int max_connections, struc
 	int r = md_fleet_policy_check(p, n, err);
 	if (r < 0)
 		return r;
-	size_t cap = max_connections > CONNECTIONS_PER_TARGET ? (size_t)max_connections / CONNECTIONS_PER_TARGET : 1;
+	int spare = max_connections - RESERVED_CONNECTIONS;
+	size_t cap = spare / CONNECTIONS_PER_TARGET > 0 ? (size_t)(spare / CONNECTIONS_PER_TARGET) : 1;
 	if (p->parallel > cap)
 		p->parallel = cap;
 	return 0;
@@ -348,9 +363,8 @@ void run_fleet(struct job_run *run, json_t *request)
 	if (p.parallel < (size_t)json_integer_value(json_object_get(request, "parallel"))) {
 		char msg[200];
 		snprintf(msg, sizeof msg,
-			 "parallel lowered to %zu: fleet_max_connections = %d allows %d connections a "
-			 "target job",
-			 p.parallel, run->set.fleet_max_connections, CONNECTIONS_PER_TARGET);
+			 "parallel lowered to %zu: fleet_max_connections = %d, %d kept for the probe, %d a target job",
+			 p.parallel, run->set.fleet_max_connections, RESERVED_CONNECTIONS, CONNECTIONS_PER_TARGET);
 		run_log(run, "warning", msg);
 	}
 	md_log(MD_LOG_INFO, "job %s: fleet deploy of %zu targets, %zu at a time, canary %zu, on_error %s", run->id, f.n,
@@ -385,12 +399,15 @@ void run_fleet(struct job_run *run, json_t *request)
 		pthread_cond_timedwait(&f.changed, &f.lock, &dl);
 		if (run->ctl->cancel && !passed_cancel) {
 			passed_cancel = passed_stop = true;
-			pass_on(&f, true);
+			pthread_mutex_lock(&run->jobs->lock);
+			bool asked = run->job->cancel_requested;
+			pthread_mutex_unlock(&run->jobs->lock);
+			pass_on(&f, true, asked);
 			pthread_cond_broadcast(&f.changed);
 		} else if (run->ctl->stop && !passed_stop) {
 			passed_stop = true;
 			f.interrupted = true;
-			pass_on(&f, false);
+			pass_on(&f, false, false);
 			pthread_cond_broadcast(&f.changed);
 		}
 	}

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <time.h>
 
-#define IDLE_CLOSE_MS  2000 /* a target's connection closes this long after its last use */
-#define MAX_LISTED_BAD 10   /* target names the health check quotes */
+#define IDLE_CLOSE_MS  1  /* a target's connection closes once unused (at the probe's next step) */
+#define MAX_LISTED_BAD 10 /* target names the health check quotes */
 
 struct entry {
 	char *name, *dir, *url; /* owned; url is the pool's (DATABASE_URL of the target): a secret */
@@ -263,6 +263,10 @@ static void *probe_thread(void *arg)
 		probe_entry(f, e);
 		entry_unref(e);
 		pthread_mutex_lock(&f->lock);
+		/* Every target's idle connection closes now: the probe and a request's read hold one
+		 * for the moment they need it, so 500 targets hold none between probes. */
+		for (size_t i = 0; i < f->n; i++)
+			md_pool_maintain(f->list[i]->pool);
 		int64_t wait = gap - (int64_t)(md_clock_mono_ms() - t0);
 		if (wait > 0 && !f->stopping) {
 			struct timespec dl;

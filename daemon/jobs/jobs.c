@@ -114,6 +114,7 @@ int md_jobs_open(const struct md_config *cfg, struct md_settings *settings, stru
 	if (asprintf(&jobs->drift_cache_dir, "%s/drift-cache", cfg->state_dir) < 0)
 		jobs->drift_cache_dir = NULL;
 	md_clock_cond_init(&jobs->work);
+	md_clock_cond_init(&jobs->emit_turn);
 	jobs->migrations_dir = strdup(cfg->migrations_dir);
 	jobs->settings = settings;
 	jobs->journal_max_bytes = cfg->journal_max_bytes;
@@ -405,6 +406,7 @@ void md_jobs_close(struct md_jobs *jobs)
 	json_decref(jobs->early_events);
 	pthread_mutex_destroy(&jobs->drift_lock);
 	pthread_cond_destroy(&jobs->work);
+	pthread_cond_destroy(&jobs->emit_turn);
 	pthread_mutex_destroy(&jobs->lock);
 	pthread_mutex_destroy(&jobs->wlock);
 	free(jobs);

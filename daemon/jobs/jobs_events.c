@@ -48,15 +48,30 @@ void jobs_call_watches(struct watch *fired)
 }
 
 /* jobs_emit with jobs->wlock already held. */
-int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, bool apply_anyway, struct md_error *err)
+/* A record's way into the table: written under the write lock (the journal's order), then made
+ * durable outside it, so that emitters of several jobs share their fdatasync (the journal's
+ * group commit), then applied in the order written: each record has a ticket, and is applied
+ * (table, watchers, notifications) only after every earlier ticket. unlock_wlock: release the
+ * write lock once the line is written (jobs_emit); a caller that holds it for longer
+ * (submission, compaction) keeps it. */
+static int emit(struct md_jobs *jobs, const char *job_id, json_t *rec, bool apply_anyway, bool unlock_wlock,
+		struct md_error *err)
 {
 	struct watch *fired = NULL;
+	struct md_journal_mark mark;
 	uint64_t offset, seq = 0;
 	int r;
 
 	json_object_set_new(rec, "job", json_string(job_id));
 	offset = md_journal_size(jobs->journal);
-	r = md_journal_append(jobs->journal, rec, &seq, err);
+	r = md_journal_write(jobs->journal, rec, &seq, &mark, err);
+	pthread_mutex_lock(&jobs->lock);
+	uint64_t ticket = ++jobs->emit_issued;
+	pthread_mutex_unlock(&jobs->lock);
+	if (unlock_wlock)
+		pthread_mutex_unlock(&jobs->wlock);
+	if (r == 0)
+		r = md_journal_sync(jobs->journal, &mark, err);
 	if (r < 0 && apply_anyway) {
 		char ts[32];
 		jobs_now_iso(ts);
@@ -67,19 +82,21 @@ int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, boo
 	const char *event = NULL;
 	char evbuf[48];
 	json_t *data = NULL;
+	pthread_mutex_lock(&jobs->lock);
+	while (jobs->emit_applied + 1 != ticket)
+		pthread_cond_wait(&jobs->emit_turn, &jobs->lock);
 	if (r == 0 || apply_anyway) {
-		pthread_mutex_lock(&jobs->lock);
 		if (jobs_apply_record(jobs, rec, offset) < 0)
 			md_log(MD_LOG_ERROR, "job %s: out of memory keeping a record", job_id);
 		jobs_fire_watches(jobs, job_id, &fired);
 		struct job *job = jobs_find(jobs, job_id);
 		if (job)
 			event = jobs_event_of(jobs, job, rec, evbuf, &data);
-		pthread_mutex_unlock(&jobs->lock);
 	}
+	pthread_mutex_unlock(&jobs->lock);
 	json_decref(rec);
 	jobs_call_watches(fired);
-	/* Still under the write lock: notifications leave in the journal's order. */
+	/* Still this record's turn: notifications leave in the journal's order. */
 	if (event) {
 		bool rollback_ok = strcmp(event, "job.succeeded") == 0 &&
 				   strcmp(json_string_value(json_object_get(data, "kind")) ?: "", "rollback") == 0;
@@ -87,15 +104,30 @@ int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, boo
 			jobs_event_call(jobs, "rollback.succeeded", json_incref(data));
 		jobs_event_call(jobs, event, data);
 	}
+	pthread_mutex_lock(&jobs->lock);
+	jobs->emit_applied = ticket;
+	pthread_cond_broadcast(&jobs->emit_turn);
+	pthread_mutex_unlock(&jobs->lock);
 	return r;
+}
+
+int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, bool apply_anyway, struct md_error *err)
+{
+	return emit(jobs, job_id, rec, apply_anyway, false, err);
 }
 
 int jobs_emit(struct md_jobs *jobs, const char *job_id, json_t *rec, bool apply_anyway, struct md_error *err)
 {
 	pthread_mutex_lock(&jobs->wlock);
-	int r = jobs_emit_wlocked(jobs, job_id, rec, apply_anyway, err);
-	pthread_mutex_unlock(&jobs->wlock);
-	return r;
+	return emit(jobs, job_id, rec, apply_anyway, true, err);
+}
+
+void jobs_emit_drain(struct md_jobs *jobs)
+{
+	pthread_mutex_lock(&jobs->lock);
+	while (jobs->emit_applied != jobs->emit_issued)
+		pthread_cond_wait(&jobs->emit_turn, &jobs->lock);
+	pthread_mutex_unlock(&jobs->lock);
 }
 
 /* ---- notifications ---- */

@@ -65,9 +65,11 @@ struct watch {
 };
 
 struct md_jobs {
-	pthread_mutex_t lock;  /* the table, watches, flags */
-	pthread_mutex_t wlock; /* journal appends and their application happen in one order */
-	pthread_cond_t work;   /* wakes the worker */
+	pthread_mutex_t lock;               /* the table, watches, flags */
+	pthread_mutex_t wlock;              /* journal appends and their application happen in one order */
+	pthread_cond_t work;                /* wakes the worker */
+	pthread_cond_t emit_turn;           /* a record was applied (emit order, jobs_events.c) */
+	uint64_t emit_issued, emit_applied; /* tickets of records written / applied; under lock */
 	struct md_journal *journal;
 	struct job **list; /* creation order; owned */
 	size_t n, cap;
@@ -226,6 +228,9 @@ int jobs_mark_interrupted(struct md_jobs *jobs, struct md_error *err);
  * appends rec (taken), applies it under jobs->lock (also when the append failed, if
  * apply_anyway) and wakes the job's watchers. Returns the append's result. */
 int jobs_emit_wlocked(struct md_jobs *jobs, const char *job_id, json_t *rec, bool apply_anyway, struct md_error *err);
+/* jobs_emit_drain: wait until every record written is applied (a caller holding the write lock
+ * before it rewrites the journal: no record is then between its write and its application). */
+void jobs_emit_drain(struct md_jobs *jobs);
 /* jobs_fire_watches: move the watches of job_id (all, when NULL) into *ret_fired;
  * jobs_call_watches: call and free them (without the lock). */
 void jobs_fire_watches(struct md_jobs *jobs, const char *job_id, struct watch **ret_fired);

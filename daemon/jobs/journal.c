@@ -1,6 +1,8 @@
-/* journal.c - the append-only JSON-lines journal (see journal.h). Appends are serialised by a
+/* journal.c - the append-only JSON-lines journal (see journal.h). Writes are serialised by a
  * mutex; each line goes out in one write() and is made durable with fdatasync() before
- * md_journal_append returns. */
+ * md_journal_append (or md_journal_sync) returns. Syncs are shared: one fdatasync covers every
+ * line written before it started, so writers waiting at once (a fleet deploy's target jobs)
+ * pay for one sync between them (group commit). */
 #include "migrated/journal.h"
 #include "migrated/error.h"
 #include "migrated/macro.h"
@@ -22,7 +24,10 @@ struct md_journal {
 	int fd;
 	uint64_t size;
 	uint64_t next_seq;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;      /* fd, size, next_seq, truncations */
+	pthread_mutex_t sync_lock; /* one fdatasync at a time; synced */
+	uint64_t synced;           /* bytes known durable */
+	uint64_t truncations;      /* lines dropped after a failed sync (their writers fail) */
 };
 
 int md_journal_parse_line(const char *line, size_t len, json_t **ret, struct md_error *err)
@@ -192,6 +197,7 @@ int md_journal_open(const char *path, md_journal_record_fn fn, void *ctx, struct
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
 	pthread_mutex_init(&j->lock, NULL);
+	pthread_mutex_init(&j->sync_lock, NULL);
 	j->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (j->fd < 0) {
 		r = md_error_set(err, MD_E_IO, "cannot open the journal %s: %s", path, strerror(errno));
@@ -231,7 +237,7 @@ int md_journal_open(const char *path, md_journal_record_fn fn, void *ctx, struct
 		}
 		len = sc.torn_offset;
 	}
-	j->size = len;
+	j->size = j->synced = len;
 	j->next_seq = sc.last_seq + 1;
 	if (stats) {
 		stats->records = sc.records;
@@ -244,6 +250,7 @@ fail:
 	if (j->fd >= 0)
 		close(j->fd);
 	pthread_mutex_destroy(&j->lock);
+	pthread_mutex_destroy(&j->sync_lock);
 	free(j->path);
 	free(j);
 	return r;
@@ -263,7 +270,8 @@ static void stamp(json_t *rec, uint64_t seq)
 	json_object_set_new(rec, "ts", json_string(when));
 }
 
-int md_journal_append(struct md_journal *j, json_t *record, uint64_t *ret_seq, struct md_error *err)
+int md_journal_write(struct md_journal *j, json_t *record, uint64_t *ret_seq, struct md_journal_mark *ret_mark,
+		     struct md_error *err)
 {
 	char *line;
 	size_t len, done = 0;
@@ -288,16 +296,16 @@ int md_journal_append(struct md_journal *j, json_t *record, uint64_t *ret_seq, s
 		}
 		done += (size_t)n;
 	}
-	if (r == 0 && fdatasync(j->fd) < 0)
-		r = -errno;
 	if (r < 0) {
-		/* Leave no partial line behind: the next append must start on a line boundary. */
+		/* Leave no partial line behind: the next write must start on a line boundary. */
 		if (ftruncate(j->fd, (off_t)j->size) == 0)
 			(void)fdatasync(j->fd);
 		md_error_set(err, MD_E_IO, "cannot write the journal %s: %s", j->path, strerror(-r));
 		r = MD_E_IO;
 	} else {
 		j->size += len;
+		ret_mark->end = j->size;
+		ret_mark->truncations = j->truncations;
 		if (ret_seq)
 			*ret_seq = j->next_seq;
 		j->next_seq++;
@@ -305,6 +313,43 @@ int md_journal_append(struct md_journal *j, json_t *record, uint64_t *ret_seq, s
 	pthread_mutex_unlock(&j->lock);
 	free(line);
 	return r;
+}
+
+int md_journal_sync(struct md_journal *j, const struct md_journal_mark *mark, struct md_error *err)
+{
+	int r = 0;
+	pthread_mutex_lock(&j->sync_lock);
+	pthread_mutex_lock(&j->lock);
+	bool lost = j->truncations != mark->truncations;
+	uint64_t upto = j->size;
+	pthread_mutex_unlock(&j->lock);
+	if (lost) {
+		r = md_error_set(err, MD_E_IO,
+				 "cannot write the journal %s: a sync failed before this record was durable", j->path);
+	} else if (j->synced < mark->end) {
+		if (fdatasync(j->fd) == 0) {
+			j->synced = upto;
+		} else {
+			int e = errno;
+			/* What was not made durable goes, with every writer still waiting for it. */
+			pthread_mutex_lock(&j->lock);
+			if (ftruncate(j->fd, (off_t)j->synced) == 0)
+				(void)fdatasync(j->fd);
+			j->size = j->synced;
+			j->truncations++;
+			pthread_mutex_unlock(&j->lock);
+			r = md_error_set(err, MD_E_IO, "cannot write the journal %s: %s", j->path, strerror(e));
+		}
+	}
+	pthread_mutex_unlock(&j->sync_lock);
+	return r;
+}
+
+int md_journal_append(struct md_journal *j, json_t *record, uint64_t *ret_seq, struct md_error *err)
+{
+	struct md_journal_mark mark;
+	int r = md_journal_write(j, record, ret_seq, &mark, err);
+	return r < 0 ? r : md_journal_sync(j, &mark, err);
 }
 
 struct compact_ctx {
@@ -340,6 +385,7 @@ int md_journal_compact(struct md_journal *j, bool (*keep)(void *ctx, const json_
 		tmp = NULL;
 		return md_error_set(err, MD_E_NOMEM, "out of memory");
 	}
+	pthread_mutex_lock(&j->sync_lock); /* no sync of the old file while it is replaced */
 	pthread_mutex_lock(&j->lock);
 	buf = read_all(j->fd, &len, err);
 	if (!buf) {
@@ -388,9 +434,11 @@ int md_journal_compact(struct md_journal *j, bool (*keep)(void *ctx, const json_
 	{
 		struct stat st;
 		j->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+		j->synced = j->size; /* written, fsynced and renamed above */
 	}
 out:
 	pthread_mutex_unlock(&j->lock);
+	pthread_mutex_unlock(&j->sync_lock);
 	return r;
 }
 

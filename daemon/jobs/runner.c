@@ -290,6 +290,7 @@ static void maybe_compact(struct md_jobs *jobs)
 	if (jobs->journal_max_bytes <= 0 || md_journal_size(jobs->journal) <= (uint64_t)jobs->journal_max_bytes)
 		return;
 	pthread_mutex_lock(&jobs->wlock);
+	jobs_emit_drain(jobs);
 	pthread_mutex_lock(&jobs->lock);
 	bool *kept = choose_kept(jobs, (size_t)jobs->journal_keep_jobs, &k);
 	pthread_mutex_unlock(&jobs->lock);

@@ -41,6 +41,18 @@ int md_journal_open(const char *path, md_journal_record_fn fn, void *ctx, struct
  * fdatasync. On failure nothing of the line stays in the file (it is truncated back) and
  * MD_E_IO is returned. *ret_seq (may be NULL) gets the record's seq. Thread-safe. */
 int md_journal_append(struct md_journal *j, json_t *record, uint64_t *ret_seq, struct md_error *err);
+/* md_journal_write + md_journal_sync: md_journal_append in two halves, so that writers can
+ * wait for durability together (one fdatasync covers every line written before it). write
+ * puts the line in the file (not yet durable: nothing may act on it) and fills *ret_mark;
+ * sync returns once that line is durable, or MD_E_IO when a sync failed first (the line is
+ * then gone from the file, with every line after the last durable one). Thread-safe. */
+struct md_journal_mark {
+	uint64_t end;         /* the file size just after the line */
+	uint64_t truncations; /* private */
+};
+int md_journal_write(struct md_journal *j, json_t *record, uint64_t *ret_seq, struct md_journal_mark *ret_mark,
+		     struct md_error *err);
+int md_journal_sync(struct md_journal *j, const struct md_journal_mark *mark, struct md_error *err);
 /* md_journal_compact: rewrite the file keeping the records keep() accepts (temp file, fsync,
  * rename, fsync of the directory). Thread-safe against appends. */
 int md_journal_compact(struct md_journal *j, bool (*keep)(void *ctx, const json_t *record), void *ctx,

@@ -58,13 +58,13 @@ static int emit(struct md_jobs *jobs, const char *job_id, json_t *rec, bool appl
 		struct md_error *err)
 {
 	struct watch *fired = NULL;
-	struct md_journal_mark mark;
-	uint64_t offset, seq = 0;
+	struct md_journal_mark mark = {0};
+	uint64_t seq = 0;
 	int r;
 
 	json_object_set_new(rec, "job", json_string(job_id));
-	offset = md_journal_size(jobs->journal);
 	r = md_journal_write(jobs->journal, rec, &seq, &mark, err);
+	uint64_t offset = mark.start; /* read under the journal's lock: a cut elsewhere cannot move it */
 	pthread_mutex_lock(&jobs->lock);
 	uint64_t ticket = ++jobs->emit_issued;
 	pthread_mutex_unlock(&jobs->lock);

@@ -139,9 +139,10 @@ struct job_run {
 	double step_t0;
 	struct md_db *db; /* the job's own connection (migration URL), or NULL */
 	bool journal_failed;
-	struct md_settings_view set; /* copied when the job starts (its target's) */
-	struct run_ctl *ctl;         /* &jobs->top, or a fleet target job's own */
-	bool child;                  /* a target job of a fleet deploy (progress is the fleet's) */
+	struct md_settings_view set;      /* copied when the job starts (its target's) */
+	struct run_ctl *ctl;              /* &jobs->top, or a fleet target job's own */
+	bool child;                       /* a target job of a fleet deploy (progress is the fleet's) */
+	const struct md_targets *targets; /* a target job: the fleet's list (borrowed), else NULL */
 };
 
 /* run_set_progress: jobs_set_progress for the worker's job; a fleet's target jobs leave the

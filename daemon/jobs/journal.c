@@ -28,6 +28,8 @@ struct md_journal {
 	pthread_mutex_t sync_lock; /* one fdatasync at a time; synced */
 	uint64_t synced;           /* bytes known durable */
 	uint64_t truncations;      /* lines dropped after a failed sync (their writers fail) */
+	uint64_t cut_at[16];       /* where truncation number k cut the file (k % 16): never below synced */
+	bool broken;               /* a cut failed: the file no longer matches what writers were told */
 };
 
 int md_journal_parse_line(const char *line, size_t len, json_t **ret, struct md_error *err)
@@ -278,6 +280,14 @@ int md_journal_write(struct md_journal *j, json_t *record, uint64_t *ret_seq, st
 	int r = 0;
 
 	pthread_mutex_lock(&j->lock);
+	ret_mark->start = ret_mark->end = j->size;
+	if (j->broken) {
+		pthread_mutex_unlock(&j->lock);
+		return md_error_set(err, MD_E_IO,
+				    "the journal %s could not be cut back after a failed sync: restart the daemon "
+				    "(the replay checks every line)",
+				    j->path);
+	}
 	stamp(record, j->next_seq);
 	line = json_dumps(record, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!line) {
@@ -301,8 +311,10 @@ int md_journal_write(struct md_journal *j, json_t *record, uint64_t *ret_seq, st
 		if (ftruncate(j->fd, (off_t)j->size) == 0)
 			(void)fdatasync(j->fd);
 		md_error_set(err, MD_E_IO, "cannot write the journal %s: %s", j->path, strerror(-r));
+		ret_mark->start = ret_mark->end = j->size;
 		r = MD_E_IO;
 	} else {
+		ret_mark->start = j->size;
 		j->size += len;
 		ret_mark->end = j->size;
 		ret_mark->truncations = j->truncations;
@@ -320,7 +332,10 @@ int md_journal_sync(struct md_journal *j, const struct md_journal_mark *mark, st
 	int r = 0;
 	pthread_mutex_lock(&j->sync_lock);
 	pthread_mutex_lock(&j->lock);
-	bool lost = j->truncations != mark->truncations;
+	/* Cuts only go back to what was durable, and never lower than an earlier cut: the line is
+	 * gone when the first cut after it was written fell below its end (or is too old to know). */
+	uint64_t cuts = j->truncations - mark->truncations;
+	bool lost = cuts > 0 && (cuts > 16 || j->cut_at[(mark->truncations + 1) % 16] < mark->end);
 	uint64_t upto = j->size;
 	pthread_mutex_unlock(&j->lock);
 	if (lost) {
@@ -335,8 +350,11 @@ int md_journal_sync(struct md_journal *j, const struct md_journal_mark *mark, st
 			pthread_mutex_lock(&j->lock);
 			if (ftruncate(j->fd, (off_t)j->synced) == 0)
 				(void)fdatasync(j->fd);
+			else
+				j->broken = true;
 			j->size = j->synced;
 			j->truncations++;
+			j->cut_at[j->truncations % 16] = j->synced;
 			pthread_mutex_unlock(&j->lock);
 			r = md_error_set(err, MD_E_IO, "cannot write the journal %s: %s", j->path, strerror(e));
 		}

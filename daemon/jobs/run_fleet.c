@@ -46,8 +46,10 @@ struct fleet {
 	pthread_mutex_t lock;
 	pthread_cond_t changed; /* a target ended, or the fleet was told to stop */
 	size_t running_workers;
-	bool interrupted;      /* the daemon is shutting down (vs cancelled by request) */
-	bool cancel_requested; /* a cancel of the fleet job was asked (read at its end) */
+	bool interrupted;                 /* the daemon is shutting down (vs cancelled by request) */
+	bool cancel_requested;            /* a cancel of the fleet job was asked (read at its end) */
+	bool cancel_by_request;           /* pass_on passed a requested cancel on: targets starting now get it too */
+	const struct md_targets *targets; /* the list the fleet started with (held until its end) */
 };
 
 static const char *slot_state(const struct fleet *f, size_t i)
@@ -99,7 +101,7 @@ static bool run_target(struct fleet *f, size_t i)
 {
 	struct md_jobs *jobs = f->run->jobs;
 	struct fleet_target *t = &f->t[i];
-	struct job_run c = {.jobs = jobs, .ctl = &t->ctl, .child = true};
+	struct job_run c = {.jobs = jobs, .ctl = &t->ctl, .child = true, .targets = f->targets};
 	struct md_error err = {0};
 	json_t *req = json_deep_copy(f->child_request);
 
@@ -120,11 +122,23 @@ static bool run_target(struct fleet *f, size_t i)
 	}
 	pthread_mutex_lock(&jobs->lock);
 	c.job = jobs_find(jobs, c.id);
-	if (c.job)
+	if (c.job) {
 		c.job->ctl = &t->ctl;
+		/* A cancel of this job between its record and now found no flags to raise. */
+		if (c.job->cancel_requested)
+			t->ctl.cancel = 1;
+	}
 	pthread_mutex_unlock(&jobs->lock);
 	pthread_mutex_lock(&f->lock);
 	snprintf(t->job, sizeof t->job, "%s", c.id);
+	if (f->cancel_by_request) { /* the fleet was cancelled while this one was being created */
+		struct md_error cerr = {0};
+		jobs_emit(jobs, c.id,
+			  json_pack("{s:s, s:s, s:s}", "type", "cancel", "level", "warning", "message",
+				    "cancel requested: the fleet deploy was cancelled"),
+			  true, &cerr);
+		t->ctl.cancel = 1;
+	}
 	emit_step(f, target_step(f, i));
 	progress(f);
 	pthread_mutex_unlock(&f->lock);
@@ -205,6 +219,8 @@ static void pass_on(struct fleet *f, bool cancel, bool by_request)
 {
 	struct md_jobs *jobs = f->run->jobs;
 	md_fleet_sched_cancel(f->sched);
+	if (cancel && by_request)
+		f->cancel_by_request = true;
 	for (size_t i = 0; cancel && by_request && i < f->n; i++) {
 		struct md_error err = {0};
 		if (md_fleet_sched_slot(f->sched, i) != MD_FLEET_RUNNING || !f->t[i].job[0])
@@ -267,6 +283,7 @@ static json_t *child_request_of(const json_t *request)
 
 static void fleet_free(struct fleet *f)
 {
+	md_settings_targets_put(f->run->jobs->settings, f->targets);
 	for (size_t i = 0; i < f->n; i++) {
 		free(f->t[i].name);
 		json_decref(f->t[i].error);
@@ -339,6 +356,7 @@ void run_fleet(struct job_run *run, json_t *request)
 
 	pthread_mutex_init(&f.lock, NULL);
 	md_clock_cond_init(&f.changed);
+	f.targets = md_settings_targets_get(run->jobs->settings);
 	f.n = json_array_size(names);
 	f.t = calloc(f.n ? f.n : 1, sizeof *f.t);
 	f.child_request = child_request_of(request);

@@ -225,14 +225,21 @@ static int target_into(const struct md_target *t, struct md_settings_view *v, st
 
 int md_settings_target(struct md_settings *s, const char *name, struct md_settings_view *ret, struct md_error *err)
 {
+	return md_settings_target_in(s, NULL, name, ret, err);
+}
+
+int md_settings_target_in(struct md_settings *s, const struct md_targets *held, const char *name,
+			  struct md_settings_view *ret, struct md_error *err)
+{
 	md_settings_get(s, ret);
 	if (!name || strcmp(name, "default") == 0)
 		return 0;
-	const struct md_targets *list = md_settings_targets_get(s);
+	const struct md_targets *list = held ? held : md_settings_targets_get(s);
 	const struct md_target *t = md_targets_find(list, name);
 	int r = t ? target_into(t, ret, err)
 		  : md_error_set(err, MD_E_NOT_FOUND, "no target \"%.63s\" in the targets file", name);
-	md_settings_targets_put(s, list);
+	if (!held)
+		md_settings_targets_put(s, list);
 	if (r < 0)
 		md_settings_view_free(ret);
 	return r;

@@ -91,7 +91,7 @@ bool run_prepare(struct job_run *run, const json_t *request)
 {
 	struct md_error err = {0};
 	const char *target = json_string_value(json_object_get(request, "target"));
-	if (md_settings_target(run->jobs->settings, target, &run->set, &err) == 0)
+	if (md_settings_target_in(run->jobs->settings, run->targets, target, &run->set, &err) == 0)
 		return true;
 	memset(&run->set, 0, sizeof run->set);
 	md_error_hint(&err, "the target was removed from the targets file after the job was queued");

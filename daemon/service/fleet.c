@@ -155,13 +155,14 @@ static int sync_targets(struct md_fleet *f, struct md_error *err)
 	for (size_t i = 0; r == 0 && i < ts->n; i++) {
 		const struct md_target *t = &ts->list[i];
 		const char *dir = t->migrations_dir ? t->migrations_dir : set.migrations_dir;
+		/* An unchanged entry is shared by both lists (a reference of its own for the new one):
+		 * the current list stays whole for the probe and the requests until the swap. */
 		pthread_mutex_lock(&f->lock);
 		for (size_t k = 0; k < f->n; k++) {
 			struct entry *o = f->list[k];
-			if (o && strcmp(o->name, t->name) == 0 && strcmp(o->url, t->url) == 0 &&
-			    strcmp(o->dir, dir) == 0) {
+			if (strcmp(o->name, t->name) == 0 && strcmp(o->url, t->url) == 0 && strcmp(o->dir, dir) == 0) {
+				__atomic_add_fetch(&o->refs, 1, __ATOMIC_RELAXED);
 				next[i] = o;
-				f->list[k] = NULL;
 				break;
 			}
 		}

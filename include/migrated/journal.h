@@ -47,6 +47,7 @@ int md_journal_append(struct md_journal *j, json_t *record, uint64_t *ret_seq, s
  * sync returns once that line is durable, or MD_E_IO when a sync failed first (the line is
  * then gone from the file, with every line after the last durable one). Thread-safe. */
 struct md_journal_mark {
+	uint64_t start;       /* where the line starts in the file */
 	uint64_t end;         /* the file size just after the line */
 	uint64_t truncations; /* private */
 };

@@ -61,10 +61,15 @@ char *md_settings_backup_dir(struct md_settings *s);
  * target, never its URL) when the targets file has no such target. Free with
  * md_settings_view_free. */
 int md_settings_target(struct md_settings *s, const char *name, struct md_settings_view *ret, struct md_error *err);
+/* md_settings_target_in: the same with the target looked up in list (one the caller holds,
+ * from md_settings_targets_get: a fleet deploy runs on the list it started with, whatever a
+ * reload does meanwhile); list NULL is md_settings_target. */
+struct md_targets;
+int md_settings_target_in(struct md_settings *s, const struct md_targets *list, const char *name,
+			  struct md_settings_view *ret, struct md_error *err);
 /* md_settings_targets_get: the targets of the targets file in force (immutable; an empty list
  * without one), never NULL; give it back with md_settings_targets_put. A reload replaces the
  * list; a list someone holds stays valid until put. */
-struct md_targets;
 const struct md_targets *md_settings_targets_get(struct md_settings *s);
 void md_settings_targets_put(struct md_settings *s, const struct md_targets *t);
 void md_settings_free(struct md_settings *s);

@@ -5,9 +5,9 @@
  * a poisoned one failing alone under on_error=continue while the second cluster goes down;
  * a failing canary under stop touching nothing else; parallel never exceeded (pg_stat_activity
  * and pg_locks sampled every 20 ms); the fleet_max_connections cap over 200 targets; SIGHUP
- * adding and removing targets; two daemons and `migrated deploy` racing on the same databases;
- * kill -9 mid-fleet and the next fleet deploy; cancel; per-target health, readiness and
- * metrics; the refusals of bad requests and bad targets files; and a target's password kept
+ * adding and removing targets; two daemons and `migrated deploy`, or the real Prisma 6 CLI,
+ * racing on the same databases; kill -9 mid-fleet and the next fleet deploy; cancel; per-target
+ * health, readiness and metrics; the refusals of bad requests and bad targets files; and a target's password kept
  * out of every log, answer, state file and child command line.
  *
  * Not for: the schedule's own rules (unit suite fleet_sched), the targets file grammar (unit
@@ -1073,6 +1073,217 @@ ITEST(two_daemons_and_cli_deploys_racing_apply_each_migration_once_and_name_the_
 	ck_assert_int_eq(h_daemon_stop(&b), 0);
 }
 
+/* ---- 6b. two daemons and the real Prisma CLI racing ---- */
+
+/* The Prisma 6 wrapper from scripts/prisma-cli.sh (as test_prisma.c gets it), or "" when it
+ * cannot be installed here (no npm registry): the caller skips then. */
+static void prisma6_wrapper(char *wrapper, size_t sz, char *why, size_t whysz)
+{
+	char script[700], version[16] = "", w[512] = "";
+	struct h_result r;
+	wrapper[0] = '\0';
+	snprintf(script, sizeof script, "%s/scripts/prisma-cli.sh", MD_TEST_SRCDIR);
+	char *argv[] = {"/bin/bash", script, "6", NULL};
+	h_run_argv(&r, argv, NULL, 900);
+	if (r.rc == 0 && sscanf(r.out, "%15s %511s", version, w) == 2 && atoi(version) == 6)
+		snprintf(wrapper, sz, "%s", w);
+	else
+		snprintf(why, whysz, "scripts/prisma-cli.sh 6 exited %d: %.300s%.300s", r.rc, r.out, r.err);
+	h_result_free(&r);
+}
+
+/* A Prisma 6 project folder <tmp>/prisma-N: prisma/schema.prisma (url from DATABASE_URL) and a
+ * copy of the migration folders of dir under prisma/migrations. */
+static void prisma_project(char *proj, size_t sz, int n, const char *dir)
+{
+	char *path, *cmd;
+	ck_assert((size_t)snprintf(proj, sz, "%s/prisma-%d", h_tmpdir(), n) < sz);
+	ck_assert(asprintf(&path, "%s/prisma", proj) > 0);
+	ck_assert_int_eq(mkdir(proj, 0755), 0);
+	ck_assert_int_eq(mkdir(path, 0755), 0);
+	free(path);
+	ck_assert(asprintf(&cmd, "cp -r '%s' '%s/prisma/migrations'", dir, proj) > 0);
+	ck_assert_int_eq(system(cmd), 0);
+	free(cmd);
+	ck_assert(asprintf(&path, "%s/prisma/schema.prisma", proj) > 0);
+	const char *schema = "datasource db {\n  provider = \"postgresql\"\n  url      = env(\"DATABASE_URL\")\n}\n";
+	h_write(path, schema, strlen(schema));
+	free(path);
+}
+
+/* `prisma migrate deploy` in proj on db in the background (own process group), output to out. */
+static int prisma_deploy_bg(const char *wrapper, const char *db, const char *proj, const char *out)
+{
+	char *u = url_of(h_port(), db), *env = env_kv("DATABASE_URL", u);
+	free(u);
+	int pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		putenv(env);
+		execl(wrapper, wrapper, proj, "migrate", "deploy", (char *)NULL);
+		_exit(127);
+	}
+	setpgid(pid, pid);
+	free(env);
+	return pid;
+}
+
+/* Every child job of a fleet ended succeeded, or failed with P1002 (lock timeout) only; counts
+ * the P1002 ones and appends the states to states. */
+static int children_succeeded_or_p1002(const struct h_daemon *d, json_t *fleet, char *states, size_t statesz)
+{
+	size_t i;
+	json_t *s;
+	int p1002 = 0;
+	ck_assert_int_eq(json_array_size(json_object_get(fleet, "steps")), 4);
+	json_array_foreach(json_object_get(fleet, "steps"), i, s)
+	{
+		const char *child = json_string_value(json_object_get(s, "job"));
+		ck_assert_msg(child, "step without a child job: %s", dumps(s));
+		json_t *c = job_get(d, child);
+		const char *st = h_jstr(c, "state");
+		char *all = dumps(c);
+		ck_assert_msg(
+			st && (strcmp(st, "succeeded") == 0 || (strcmp(st, "failed") == 0 && strstr(all, "P1002"))),
+			"child %s of %s is %s (want succeeded, or failed with P1002): %s", child, d->base,
+			st ? st : "?", all);
+		p1002 += strcmp(st, "failed") == 0;
+		strncat(states, st, statesz - strlen(states) - 2);
+		strncat(states, " ", statesz - strlen(states) - 1);
+		free(all);
+		json_decref(c);
+	}
+	return p1002;
+}
+
+ITEST(two_daemons_and_the_prisma_cli_race_each_migration_once)
+{
+	char wrapper[512], why[700] = "";
+	prisma6_wrapper(wrapper, sizeof wrapper, why, sizeof why);
+	if (!wrapper[0])
+		H_SKIP("the Prisma 6 CLI cannot be installed here: %s", why);
+	double t0 = now_s();
+	struct tgt t[4];
+	char dbs[4][64], proj[4][800];
+	const char *dir = h_migrations_dir();
+	char tfile[700];
+	mk_migrations(dir, 5, "0.1");
+	for (int i = 0; i < 4; i++) {
+		snprintf(t[i].name, sizeof t[i].name, "p%d", i + 1);
+		snprintf(t[i].db, sizeof t[i].db, "f6p_p%d", i + 1);
+		snprintf(dbs[i], 64, "%s", t[i].db);
+		t[i].port = h_port();
+		prisma_project(proj[i], sizeof proj[i], i + 1, dir);
+	}
+	create_dbs(h_port(), dbs, 4);
+	snprintf(tfile, sizeof tfile, "%s/targets", h_tmpdir());
+	write_targets(tfile, t, 4, NULL);
+	struct h_daemon a = {0}, b = {0};
+	char dba[64], dbb[64];
+	snprintf(dba, sizeof dba, "%s", h_fresh_db());
+	snprintf(dbb, sizeof dbb, "%s", h_fresh_db());
+	snprintf(a.state_dir, sizeof a.state_dir, "%s/state-a", h_tmpdir());
+	snprintf(b.state_dir, sizeof b.state_dir, "%s/state-b", h_tmpdir());
+	mkdir(a.state_dir, 0700);
+	mkdir(b.state_dir, 0700);
+	daemon_start_targets(&a, dba, dir, tfile, "MIGRATED_BACKUP_BEFORE_DEPLOY=false", NULL, NULL);
+	daemon_start_targets(&b, dbb, dir, tfile, "MIGRATED_BACKUP_BEFORE_DEPLOY=false", NULL, NULL);
+	/* The Prisma CLIs first, then both fleet deploys at once. */
+	int pp[4];
+	char out[4][900];
+	for (int i = 0; i < 4; i++) {
+		snprintf(out[i], sizeof out[i], "%s/prisma-%d.log", h_tmpdir(), i + 1);
+		pp[i] = prisma_deploy_bg(wrapper, t[i].db, proj[i], out[i]);
+	}
+	/* Node takes seconds to start (more on a loaded machine) and the daemons under a second to
+	 * deploy: the fleets go when a Prisma holds the migration lock on its database (else 5 s
+	 * after the first Prisma connected), so they meet it on the lock and race the others. */
+	double t_connected = -1, t_locked = -1;
+	PGconn *c = pg_open(h_port(), "postgres", NULL);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "%s", PQerrorMessage(c));
+	while (t_locked < 0 && now_s() - t0 < 60 && (t_connected < 0 || now_s() - t0 - t_connected < 5)) {
+		PGresult *r = PQexec(
+			c, "SELECT count(*), count(*) FILTER (WHERE EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = "
+			   "a.pid AND l.locktype = 'advisory' AND l.objid = " LOCK_OBJID
+			   " AND l.granted)) FROM pg_stat_activity a WHERE a.datname LIKE 'f6p\\_%' AND "
+			   "coalesce(a.application_name, '') NOT LIKE 'migrated%'");
+		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+			if (t_connected < 0 && atoi(PQgetvalue(r, 0, 0)) > 0)
+				t_connected = now_s() - t0;
+			if (atoi(PQgetvalue(r, 0, 1)) > 0)
+				t_locked = now_s() - t0;
+		}
+		PQclear(r);
+		if (t_locked < 0)
+			h_sleep_ms(10);
+	}
+	PQfinish(c);
+	const char *body = "{\"parallel\": 4, \"on_error\": \"continue\"}";
+	char *ida = post_fleet(&a, body);
+	char *idb = post_fleet(&b, body);
+	int prisma_p1002 = 0, prisma_applied = 0;
+	char secs[120] = "";
+	for (int i = 0; i < 4; i++) {
+		int rc = h_wait(pp[i], 80);
+		snprintf(secs + strlen(secs), sizeof secs - strlen(secs), "%s%.1f", i ? " " : "", now_s() - t0);
+		char *o = h_read(out[i], NULL);
+		ck_assert_msg(rc == 0 || (o && strstr(o, "P1002")),
+			      "racing `prisma migrate deploy` on %s exited %d without P1002:\n%s", t[i].db, rc,
+			      o ? o : "(no output)");
+		prisma_p1002 += rc != 0;
+		for (const char *p = o; p && (p = strstr(p, "└─ 202405010000")) != NULL; p++)
+			prisma_applied++;
+		free(o);
+	}
+	json_t *ja = h_wait_job(&a, ida, 80), *jb = h_wait_job(&b, idb, 80);
+	double t_fleets = now_s() - t0;
+	const char *sa = h_jstr(ja, "state"), *sb = h_jstr(jb, "state");
+	ck_assert_msg(sa && (strcmp(sa, "succeeded") == 0 || strcmp(sa, "failed") == 0), "A: %s", dumps(ja));
+	ck_assert_msg(sb && (strcmp(sb, "succeeded") == 0 || strcmp(sb, "failed") == 0), "B: %s", dumps(jb));
+	char states[300] = "";
+	int fa = children_succeeded_or_p1002(&a, ja, states, sizeof states);
+	int fb = children_succeeded_or_p1002(&b, jb, states, sizeof states);
+	for (int i = 0; i < 4; i++) {
+		char *v = tally(h_port(), t[i].db);
+		ck_assert_msg(strcmp(v, "5/5 5:5") == 0, "%s after the race: %s, want 5/5 5:5", t[i].db, v);
+		free(v);
+		/* Each migration finished exactly once, no other row; the counter holds 1..5 once each. */
+		v = pg_q1(h_port(), t[i].db,
+			  "SELECT (SELECT count(*) FILTER (WHERE finished_at IS NOT NULL) || '/' || count(DISTINCT "
+			  "migration_name) FILTER (WHERE finished_at IS NOT NULL) || '/' || count(*) FROM "
+			  "_prisma_migrations) || ' ' || (SELECT string_agg(n::text, ',' ORDER BY n) FROM counter)");
+		ck_assert_msg(v && strcmp(v, "5/5/5 1,2,3,4,5") == 0, "%s: history/counter %s, want 5/5/5 1,2,3,4,5",
+			      t[i].db, v ? v : "NULL");
+		free(v);
+		v = pg_q1(h_port(), t[i].db,
+			  "SELECT count(*) FROM _prisma_migrations WHERE migration_name IN ('20240501000001_m01', "
+			  "'20240501000002_m02', '20240501000003_m03', '20240501000004_m04', '20240501000005_m05') AND "
+			  "finished_at IS NOT NULL");
+		ck_assert_msg(v && strcmp(v, "5") == 0, "%s: %s of the 5 migrations finished", t[i].db, v ? v : "NULL");
+		free(v);
+		assert_nothing_twice(h_port(), t[i].db);
+	}
+	fprintf(stderr,
+		"fleet: prisma race: A %s, B %s; children %s(P1002: A %d, B %d); Prisma applied %d of 20, %d exited "
+		"with P1002; first Prisma connected at %.1f s, locked at %.1f s; Prismas done at %s s, "
+		"fleets at %.1f s; %.1f s\n",
+		sa, sb, states, fa, fb, prisma_applied, prisma_p1002, t_connected, t_locked, secs, t_fleets,
+		now_s() - t0);
+	ck_assert_msg(now_s() - t0 < 90, "the race took %.1f s (over 90)", now_s() - t0);
+	json_decref(ja);
+	json_decref(jb);
+	free(ida);
+	free(idb);
+	ck_assert_int_eq(h_daemon_stop(&a), 0);
+	ck_assert_int_eq(h_daemon_stop(&b), 0);
+}
+
 /* ---- 7. kill -9 mid-fleet ---- */
 
 ITEST(kill_9_mid_fleet_leaves_it_interrupted_and_the_next_fleet_deploy_finishes_the_rest)
@@ -1810,6 +2021,7 @@ Suite *suite_fleet(void)
 	ADD(tc, fleet_max_connections_10_holds_over_200_targets_with_parallel_64);
 	ADD(tc, sighup_adds_and_removes_targets_and_an_added_one_is_probed);
 	ADD(tc, two_daemons_and_cli_deploys_racing_apply_each_migration_once_and_name_the_holder);
+	ADD(tc, two_daemons_and_the_prisma_cli_race_each_migration_once);
 	ADD(tc, kill_9_mid_fleet_leaves_it_interrupted_and_the_next_fleet_deploy_finishes_the_rest);
 	ADD(tc, cancel_of_a_fleet_job_cancels_running_children_and_starts_no_other);
 	ADD(tc, health_and_readyz_by_target_and_per_target_metrics_follow_each_target);

@@ -404,7 +404,17 @@ ITEST(sigterm_past_the_shutdown_timeout_cancels_the_statement)
 	h_mig(dir, "20240101000000_slow", "CREATE TABLE slow (id int); SELECT pg_sleep(60);");
 	h_daemon_start(&d, db, dir, "--config", conf, NULL);
 	char *id = h_post_deploy(&d, NULL);
-	h_sleep_ms(800);
+	/* Until the migration runs on the server (a fixed sleep raced the backup under load). */
+	bool running = false;
+	for (int i = 0; i < 300 && !running; i++) {
+		char *busy = h_q1(db, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' "
+				      "AND application_name = 'migrated' AND state = 'active'");
+		running = strcmp(busy, "1") == 0;
+		free(busy);
+		if (!running)
+			h_sleep_ms(20);
+	}
+	ck_assert_msg(running, "the migration never started");
 	double t0 = now_s();
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 	ck_assert_msg(now_s() - t0 < 5, "shutdown took %.1f s", now_s() - t0);

@@ -22,10 +22,11 @@ static struct MHD_Response *list_text(json_t *list)
 	FILE *f = open_memstream(&buf, &len);
 	if (!f)
 		return NULL;
-	fprintf(f, "%-36s  %-8s  %-11s  %-27s  %s\n", "ID", "KIND", "STATE", "CREATED", "STEPS");
+	fprintf(f, "%-36s  %-12s  %-11s  %-16s  %-27s  %s\n", "ID", "KIND", "STATE", "TARGET", "CREATED", "STEPS");
 	json_array_foreach(json_object_get(list, "jobs"), i, job)
-		fprintf(f, "%-36s  %-8s  %-11s  %-27s  %lld\n", str(job, "id"), str(job, "kind"), str(job, "state"),
-			str(job, "created_at"), (long long)json_integer_value(json_object_get(job, "steps_count")));
+		fprintf(f, "%-36s  %-12s  %-11s  %-16s  %-27s  %lld\n", str(job, "id"), str(job, "kind"),
+			str(job, "state"), str(job, "target"), str(job, "created_at"),
+			(long long)json_integer_value(json_object_get(job, "steps_count")));
 	fclose(f);
 	return api_text(buf, len, false);
 }
@@ -59,13 +60,42 @@ static struct MHD_Response *job_text(json_t *job)
 	return api_text(buf, len, false);
 }
 
+static bool known_kind(const char *name)
+{
+	for (int k = 0; k < MD_JOB__KINDS; k++)
+		if (strcmp(md_job_kind_name((enum md_job_kind)k), name) == 0)
+			return true;
+	return false;
+}
+
+static bool known_state(const char *name)
+{
+	for (int s = 0; s < MD_JOB__STATES; s++)
+		if (strcmp(md_job_state_name((enum md_job_state)s), name) == 0)
+			return true;
+	return false;
+}
+
 struct MHD_Response *api_jobs_list(struct md_request *req, unsigned *ret_status)
 {
 	const char *l = api_query(req, "limit");
 	long limit = l ? strtol(l, NULL, 10) : 50;
 	if (limit < 1 || limit > 1000)
 		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request", "limit must be from 1 to 1000", NULL, ret_status);
-	json_t *list = md_jobs_list(req->api->deps.jobs, (size_t)limit);
+	struct md_jobs_filter filter = {
+		.target = api_query(req, "target"),
+		.kind = api_query(req, "kind"),
+		.state = api_query(req, "state"),
+		.parent = api_query(req, "parent"),
+	};
+	if (filter.kind && !known_kind(filter.kind))
+		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request",
+				 "kind must be deploy, resolve, backup, rollback or fleet-deploy", NULL, ret_status);
+	if (filter.state && !known_state(filter.state))
+		return api_error(MHD_HTTP_BAD_REQUEST, "bad_request",
+				 "state must be queued, running, succeeded, failed, cancelled or interrupted", NULL,
+				 ret_status);
+	json_t *list = md_jobs_list(req->api->deps.jobs, (size_t)limit, &filter);
 	*ret_status = MHD_HTTP_OK;
 	if (req->want_text) {
 		struct MHD_Response *r = list_text(list);

@@ -27,7 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define FLEET_UNREADY "a target of the targets file is down or needs a human (GET /v1/targets)"
+#define FLEET_UNREADY "a target of the targets file is not ready: down, failed, busy or behind (GET /v1/targets)"
 
 struct serve {
 	const struct md_config_flags *flags;

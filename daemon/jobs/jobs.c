@@ -267,12 +267,29 @@ bool md_jobs_last_of_target(struct md_jobs *jobs, const char *name, struct md_jo
 	return found;
 }
 
-json_t *md_jobs_list(struct md_jobs *jobs, size_t limit)
+/* Whether job passes filter (NULL fields match all). */
+static bool job_matches(const struct job *job, const struct md_jobs_filter *filter)
+{
+	if (!filter)
+		return true;
+	/* A fleet deploy runs on no target of its own: only its target jobs do. */
+	if (filter->target &&
+	    (job->kind == MD_JOB_FLEET_DEPLOY || strcmp(job->target ? job->target : "default", filter->target) != 0))
+		return false;
+	if (filter->kind && strcmp(md_job_kind_name(job->kind), filter->kind) != 0)
+		return false;
+	if (filter->state && strcmp(md_job_state_name(job->state), filter->state) != 0)
+		return false;
+	return !filter->parent || (job->parent && strcmp(job->parent, filter->parent) == 0);
+}
+
+json_t *md_jobs_list(struct md_jobs *jobs, size_t limit, const struct md_jobs_filter *filter)
 {
 	json_t *list = json_array();
 	pthread_mutex_lock(&jobs->lock);
 	for (size_t i = jobs->n; i-- > 0 && json_array_size(list) < limit;)
-		json_array_append_new(list, jobs_render(jobs, jobs->list[i], false));
+		if (job_matches(jobs->list[i], filter))
+			json_array_append_new(list, jobs_render(jobs, jobs->list[i], false));
 	pthread_mutex_unlock(&jobs->lock);
 	return json_pack("{s:o}", "jobs", list);
 }

@@ -52,6 +52,7 @@ struct md_fleet {
 	size_t n;
 	int interval_ms;
 	int pool_timeout_ms, connect_timeout_s;
+	bool ready_requires_up_to_date; /* a target with pending migrations is not ready */
 	bool stopping, started;
 	pthread_t thread;
 };
@@ -287,6 +288,7 @@ static void configure(struct md_fleet *f, const struct md_config *cfg)
 	f->interval_ms = cfg->probe_interval_ms < 100 ? 100 : cfg->probe_interval_ms;
 	f->pool_timeout_ms = cfg->pool_acquire_timeout_ms > 0 ? cfg->pool_acquire_timeout_ms : 5000;
 	f->connect_timeout_s = cfg->connect_timeout_s;
+	f->ready_requires_up_to_date = cfg->ready_requires_up_to_date;
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -396,8 +398,9 @@ json_t *md_fleet_list(struct md_fleet *f, const char *selector)
 	return a;
 }
 
-/* Why a target is not ready (static), or NULL when it is. */
-static const char *unready(const struct entry *e)
+/* Why a target is not ready (static), or NULL when it is: the single target's rules
+ * (probe.c), ready_requires_up_to_date included. Under f->lock. */
+static const char *unready(const struct md_fleet *f, const struct entry *e)
 {
 	if (!e->probed)
 		return "not probed yet";
@@ -411,6 +414,8 @@ static const char *unready(const struct entry *e)
 		return "a migration is running";
 	if (e->health != MD_HEALTH_OK)
 		return "its status cannot be read";
+	if (f->ready_requires_up_to_date && (e->count[MD_MIG_PENDING] || e->count[MD_MIG_ROLLED_BACK]))
+		return "migrations are pending";
 	return NULL;
 }
 
@@ -422,7 +427,7 @@ json_t *md_fleet_target_health(struct md_fleet *f, const char *name, struct md_e
 		for (size_t i = 0; i < f->n && !o; i++)
 			if (strcmp(f->list[i]->name, name) == 0) {
 				const struct entry *e = f->list[i];
-				const char *why = unready(e);
+				const char *why = unready(f, e);
 				o = entry_json(f, e);
 				json_object_set_new(
 					o, "status",
@@ -440,7 +445,7 @@ json_t *md_fleet_target_health(struct md_fleet *f, const char *name, struct md_e
 enum md_health_status md_fleet_health_check(void *ctx, char *msg, size_t msgsz, json_t *detail, bool *ret_unready)
 {
 	struct md_fleet *f = ctx;
-	size_t ok = 0, degraded = 0, down = 0, unknown = 0, not_ready = 0;
+	size_t ok = 0, degraded = 0, down = 0, unknown = 0, not_ready = 0, pending = 0;
 	json_t *bad = json_array();
 	msg[0] = '\0';
 	pthread_mutex_lock(&f->lock);
@@ -454,11 +459,14 @@ enum md_health_status md_fleet_health_check(void *ctx, char *msg, size_t msgsz, 
 			down++;
 		else
 			degraded++;
-		if (unready(e) && e->probed) {
+		const char *why = e->probed ? unready(f, e) : NULL;
+		if (why) {
 			not_ready++;
 			if (json_array_size(bad) < MAX_LISTED_BAD)
-				json_array_append_new(bad, json_pack("{s:s, s:s}", "name", e->name, "why", unready(e)));
+				json_array_append_new(bad, json_pack("{s:s, s:s}", "name", e->name, "why", why));
 		}
+		if (e->probed && (e->count[MD_MIG_PENDING] || e->count[MD_MIG_ROLLED_BACK]))
+			pending++;
 	}
 	size_t n = f->n;
 	pthread_mutex_unlock(&f->lock);
@@ -467,12 +475,20 @@ enum md_health_status md_fleet_health_check(void *ctx, char *msg, size_t msgsz, 
 	json_object_set_new(detail, "degraded", json_integer((json_int_t)degraded));
 	json_object_set_new(detail, "down", json_integer((json_int_t)down));
 	json_object_set_new(detail, "not_probed", json_integer((json_int_t)unknown));
+	json_object_set_new(detail, "behind", json_integer((json_int_t)pending));
 	json_object_set_new(detail, "not_ready", bad);
 	*ret_unready = not_ready > 0;
-	if (not_ready == 0)
+	/* As for the single target, only faults degrade health: a target that is behind or has a
+	 * migration running is not ready, and nobody is paged for it. */
+	if (down + degraded == 0) {
+		if (not_ready)
+			snprintf(msg, msgsz,
+				 "%zu of %zu targets not ready (%zu with pending migrations): GET /v1/targets",
+				 not_ready, n, pending);
 		return MD_HEALTH_OK;
-	snprintf(msg, msgsz, "%zu of %zu targets need attention (%zu down, %zu degraded): GET /v1/targets", not_ready,
-		 n, down, degraded);
+	}
+	snprintf(msg, msgsz, "%zu of %zu targets need attention (%zu down, %zu degraded): GET /v1/targets",
+		 down + degraded, n, down, degraded);
 	return MD_HEALTH_DEGRADED;
 }
 

@@ -76,8 +76,18 @@ bool md_jobs_last(struct md_jobs *jobs, struct md_job_brief *ret);
 /* md_jobs_last_of_target: the newest job of target name (a fleet's target job, or one of the
  * per-target routes). Returns false when there is none. */
 bool md_jobs_last_of_target(struct md_jobs *jobs, const char *name, struct md_job_brief *ret);
-/* md_jobs_list: the newest `limit` jobs, newest first, without steps: {"jobs": [...]} */
-json_t *md_jobs_list(struct md_jobs *jobs, size_t limit);
+/* Which jobs md_jobs_list returns; a field left NULL (or the whole filter) matches all. */
+struct md_jobs_filter {
+	const char *target; /* borrowed: only this target's jobs; "default": those of no named target
+			     * (a fleet deploy job is no target's) */
+	const char *kind;   /* borrowed: only this kind (md_job_kind_name: "deploy", "fleet-deploy") */
+	const char *state;  /* borrowed: only this state (md_job_state_name: "failed") */
+	const char *parent; /* borrowed: only the target jobs of this fleet deploy job */
+};
+/* md_jobs_list: the newest `limit` jobs that match filter (may be NULL), newest first, without
+ * steps: {"jobs": [...]}. The caller owns the result. Names are matched as given: an unknown
+ * kind or state matches nothing (the API checks them). */
+json_t *md_jobs_list(struct md_jobs *jobs, size_t limit, const struct md_jobs_filter *filter);
 /* md_jobs_cancel: a queued job is cancelled at once; a running one has its statement cancelled
  * on the server and ends cancelled. MD_E_NOT_FOUND; MD_E_BUSY when the job already ended. */
 int md_jobs_cancel(struct md_jobs *jobs, const char *id, const char *actor, json_t **ret_job, struct md_error *err);

@@ -701,6 +701,41 @@ ITEST(a_failing_canary_under_stop_fails_the_fleet_and_touches_no_other_target)
 
 /* ---- 3. parallel never exceeded ---- */
 
+/* Number of jobs GET path lists; each must have field key equal to want (when key). */
+static size_t listed(const struct h_daemon *d, const char *path, const char *key, const char *want)
+{
+	json_t *l = get_json(d, path, 200), *j;
+	size_t i, n = json_array_size(json_object_get(l, "jobs"));
+	json_array_foreach(json_object_get(l, "jobs"), i, j)
+	{
+		const char *v = key ? h_jstr(j, key) : want;
+		ck_assert_msg(!key || (v && strcmp(v, want) == 0), "%s: job %zu has %s %s, not %s", path, i, key,
+			      v ? v : "(none)", want);
+	}
+	json_decref(l);
+	return n;
+}
+
+/* GET /v1/jobs?target=|parent=|kind=|state= after a fleet deploy fleet_id of 12 targets p01..p12
+ * that all succeeded, with no job of the default target. */
+static void jobs_filters_find_the_fleets_jobs(const struct h_daemon *d, const char *fleet_id)
+{
+	char path[200];
+	snprintf(path, sizeof path, "/v1/jobs?limit=100&parent=%s", fleet_id);
+	ck_assert_uint_eq(listed(d, path, "parent", fleet_id), 12);
+	snprintf(path, sizeof path, "/v1/jobs?limit=100&parent=%s&state=succeeded", fleet_id);
+	ck_assert_uint_eq(listed(d, path, "kind", "deploy"), 12);
+	ck_assert_uint_eq(listed(d, "/v1/jobs?target=p05", "parent", fleet_id), 1);
+	ck_assert_uint_eq(listed(d, "/v1/jobs?target=p05&kind=deploy", "target", "p05"), 1);
+	ck_assert_uint_eq(listed(d, "/v1/jobs?kind=fleet-deploy", "id", fleet_id), 1);
+	ck_assert_uint_eq(listed(d, "/v1/jobs?limit=100", NULL, NULL), 13);
+	ck_assert_uint_eq(listed(d, "/v1/jobs?target=default", NULL, NULL), 0);
+	ck_assert_uint_eq(listed(d, "/v1/jobs?state=failed", NULL, NULL), 0);
+	ck_assert_uint_eq(listed(d, "/v1/jobs?target=nosuch", NULL, NULL), 0);
+	json_decref(get_json(d, "/v1/jobs?kind=deploys", 400));
+	json_decref(get_json(d, "/v1/jobs?state=done", 400));
+}
+
 ITEST(a_fleet_deploy_of_12_with_parallel_3_never_runs_more_than_3_targets_at_once)
 {
 	struct tgt t[12];
@@ -746,6 +781,7 @@ ITEST(a_fleet_deploy_of_12_with_parallel_3_never_runs_more_than_3_targets_at_onc
 	ck_assert_msg(s.max[0] >= 2, "at most %d target at a time: nothing ran in parallel", s.max[0]);
 	ck_assert_msg(s.max[1] >= 2, "the lock was held on at most %d database at a time", s.max[1]);
 	json_decref(job);
+	jobs_filters_find_the_fleets_jobs(&d, id);
 	free(id);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
 }
@@ -1484,13 +1520,91 @@ static long status_of(const struct h_daemon *d, const char *path, char **ret_bod
 	return st;
 }
 
+/* Wait (10 s at most) until every target of d was probed at least once. */
+static void wait_all_probed(const struct h_daemon *d)
+{
+	double t0 = now_s();
+	for (;;) {
+		json_t *l = get_json(d, "/v1/targets", 200);
+		size_t i;
+		json_t *t;
+		bool all = true;
+		json_array_foreach(json_object_get(l, "targets"), i, t)
+		{
+			all = all && json_is_number(json_object_get(t, "checked_at"));
+		}
+		char *ls = dumps(l);
+		json_decref(l);
+		if (all) {
+			free(ls);
+			return;
+		}
+		ck_assert_msg(now_s() - t0 < 10, "not every target probed within 10 s: %s", ls);
+		free(ls);
+		h_sleep_ms(100);
+	}
+}
+
+/* A target with pending migrations is healthy but, under ready_requires_up_to_date (the
+ * default, as for the daemon's own database), not ready; with it false it is ready. */
+static void a_behind_target_is_ready_only_when_allowed(const char *dir, const char *default_db)
+{
+	char tfile[700];
+	snprintf(tfile, sizeof tfile, "%s/targets-behind", h_tmpdir());
+	FILE *f = fopen(tfile, "w");
+	fprintf(f, "good postgresql://postgres@127.0.0.1:%d/f9_good\n", h_port());
+	fprintf(f, "behind postgresql://postgres@127.0.0.1:%d/f9_behind\n", h_port());
+	fclose(f);
+	chmod(tfile, 0600);
+	for (int relaxed = 0; relaxed < 2; relaxed++) {
+		struct h_daemon d = {0};
+		char *body = NULL;
+		daemon_start_targets(&d, default_db, dir, tfile, "MIGRATED_PROBE_INTERVAL=300ms",
+				     relaxed ? "MIGRATED_READY_REQUIRES_UP_TO_DATE=false" : NULL, NULL);
+		wait_all_probed(&d);
+		long st = status_of(&d, "/v1/health?target=behind", &body);
+		json_t *j = json_loads(body, 0, NULL);
+		ck_assert_msg(st == 200 && h_jstr(j, "status") && strcmp(h_jstr(j, "status"), "ok") == 0,
+			      "/v1/health?target=behind -> %ld %s", st, body);
+		json_decref(j);
+		free(body);
+		st = status_of(&d, "/v1/health", &body);
+		j = json_loads(body, 0, NULL);
+		ck_assert_msg(st == 200 && h_jstr(j, "status") && strcmp(h_jstr(j, "status"), "ok") == 0,
+			      "pending migrations on a target degraded /v1/health: %ld %s", st, body);
+		json_decref(j);
+		free(body);
+		st = status_of(&d, "/readyz?target=behind", &body);
+		ck_assert_msg(st == (relaxed ? 200 : 503), "relaxed %d: /readyz?target=behind -> %ld %s", relaxed, st,
+			      body);
+		if (!relaxed)
+			h_assert_contains(body, "migrations are pending");
+		free(body);
+		/* The daemon's own answer comes from its probe's next round after the targets'. */
+		h_sleep_ms(700);
+		double t0 = now_s();
+		while ((st = status_of(&d, "/readyz", &body)) != (relaxed ? 200 : 503) && now_s() - t0 < 5) {
+			free(body);
+			h_sleep_ms(100);
+		}
+		ck_assert_msg(st == (relaxed ? 200 : 503), "relaxed %d: /readyz -> %ld %s", relaxed, st, body);
+		if (!relaxed)
+			h_assert_contains(body, "not ready");
+		free(body);
+		st = status_of(&d, "/readyz?target=good", &body);
+		ck_assert_msg(st == 200, "/readyz?target=good -> %ld %s", st, body);
+		free(body);
+		ck_assert_int_eq(h_daemon_stop(&d), 0);
+	}
+}
+
 ITEST(health_and_readyz_by_target_and_per_target_metrics_follow_each_target)
 {
 	const char *dir = h_migrations_dir();
 	char tfile[700];
 	mk_migrations(dir, 5, "0");
-	char dbs[2][64] = {"f9_good", "f9_failed"};
-	create_dbs(h_port(), dbs, 2);
+	char dbs[3][64] = {"f9_good", "f9_failed", "f9_behind"};
+	create_dbs(h_port(), dbs, 3);
 	cli_deploy(h_port(), "f9_good", dir);
 	poison(h_port(), "f9_failed", "0");
 	{
@@ -1518,27 +1632,7 @@ ITEST(health_and_readyz_by_target_and_per_target_metrics_follow_each_target)
 	cli_deploy(h_port(), default_db, dir);
 	daemon_start_targets(&d, default_db, dir, tfile, "MIGRATED_PROBE_INTERVAL=300ms", "MIGRATED_CONNECT_TIMEOUT=2",
 			     NULL);
-	/* Every target probed at least once. */
-	double t0 = now_s();
-	for (;;) {
-		json_t *l = get_json(&d, "/v1/targets", 200);
-		size_t i;
-		json_t *t;
-		bool all = true;
-		json_array_foreach(json_object_get(l, "targets"), i, t)
-		{
-			all = all && json_is_number(json_object_get(t, "checked_at"));
-		}
-		char *ls = dumps(l);
-		json_decref(l);
-		if (all) {
-			free(ls);
-			break;
-		}
-		ck_assert_msg(now_s() - t0 < 10, "not every target probed within 10 s: %s", ls);
-		free(ls);
-		h_sleep_ms(100);
-	}
+	wait_all_probed(&d);
 	char *body = NULL;
 	long st = status_of(&d, "/v1/health?target=good", &body);
 	json_t *j = json_loads(body, 0, NULL);
@@ -1583,6 +1677,7 @@ ITEST(health_and_readyz_by_target_and_per_target_metrics_follow_each_target)
 	h_assert_contains(body, "migrated_target_probe_age_seconds{target=\"good\"}");
 	free(body);
 	ck_assert_int_eq(h_daemon_stop(&d), 0);
+	a_behind_target_is_ready_only_when_allowed(dir, default_db);
 }
 
 /* ---- 10. bad input ---- */

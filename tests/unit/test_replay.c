@@ -105,7 +105,7 @@ START_TEST(every_record_type_rebuilds_the_jobs_and_nothing_unknown_runs)
 	ck_assert_msg(md_config_load(&flags, &cfg, &err) == 0, "%s", err.message);
 	ck_assert_msg(md_settings_new(cfg, &settings, &err) == 0, "%s", err.message);
 	ck_assert_msg(md_jobs_open(cfg, settings, &jobs, &err) == 0, "%s", err.message);
-	json_t *list = md_jobs_list(jobs, 50);
+	json_t *list = md_jobs_list(jobs, 50, NULL);
 	ck_assert_uint_eq(json_array_size(json_object_get(list, "jobs")), 5);
 
 	json_t *a = find(list, "job-a");
@@ -149,7 +149,7 @@ START_TEST(every_record_type_rebuilds_the_jobs_and_nothing_unknown_runs)
 	cfg = NULL;
 	ck_assert(md_config_load(&flags, &cfg, &err) == 0);
 	ck_assert_msg(md_jobs_open(cfg, settings, &jobs, &err) == 0, "%s", err.message);
-	list = md_jobs_list(jobs, 50);
+	list = md_jobs_list(jobs, 50, NULL);
 	ck_assert_str_eq(str(find(list, "job-c"), "state"), "interrupted");
 	ck_assert_str_eq(str(find(list, "job-d"), "state"), "interrupted");
 	json_decref(list);
